@@ -1,0 +1,177 @@
+# tempera -- top-level Makefile.  See README.md for every variable.
+#
+#   make            build bin/tempera
+#   make run        install missing packages, build, run recipes/quickstart.lua
+#   make test       install missing packages, build, run every test
+#   make install    PREFIX=/usr/local DESTDIR= MANDIR=$(PREFIX)/share/man
+#
+# Layering (enforced by 'make check-layering'): kernels <- runtime <- stdlib <- recipes.
+
+VERSION  := 0.1.0
+ABI      := 1
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+DESTDIR  ?=
+RECIPE   ?= recipes/quickstart.lua
+SANITIZE ?=
+V        ?= 0
+
+# deps/clean must not need the libraries that deps installs
+ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
+include config.mk
+endif
+
+Q := $(if $(filter 1,$(V)),,@)
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+LDFLAGS ?=
+
+TP_CFLAGS := -std=c99 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
+	-fvisibility=hidden -fopenmp -MMD -MP -Iruntime -Ikernels -Ibuild/gen \
+	-DTP_VERSION='"$(VERSION)"' -DTP_ABI_VERSION=$(ABI) \
+	$(LUAJIT_CFLAGS) $(ZSTD_CFLAGS) $(BLAS_CFLAGS) $(EDIT_CFLAGS)
+TP_LIBS   := $(LUAJIT_LIBS) $(ZSTD_LIBS) $(BLAS_LIBS) $(EDIT_LIBS) -fopenmp -lm -lpthread -ldl
+# -Wl,-E exports the TP_FFI symbols so ffi.C can find them in the executable.
+TP_LDFLAGS := -Wl,-E
+
+ifneq ($(SANITIZE),)
+TP_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+TP_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+# --- sources ---------------------------------------------------------------
+RUNTIME_SRC := $(wildcard runtime/*.c)
+KERNEL_SRC  := $(filter-out kernels/cuda_stub.c,$(wildcard kernels/*.c))
+CUDA_SRC    := $(wildcard kernels/*.cu)
+STDLIB_LUA  := $(shell find stdlib -name '*.lua' 2>/dev/null | LC_ALL=C sort)
+TEST_SRC    := $(wildcard tests/check_*.c)
+
+OBJ := $(patsubst %.c,build/%.o,$(RUNTIME_SRC) $(KERNEL_SRC)) build/gen/stdlib.o
+ifeq ($(HAVE_CUDA),1)
+TP_CFLAGS += -DTP_HAVE_CUDA
+OBJ       += $(patsubst %.cu,build/%.o,$(CUDA_SRC))
+TP_LIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
+NVCCFLAGS ?= -O2
+TP_NVCCFLAGS := $(CUDA_ARCH) -std=c++17 -Xcompiler -fvisibility=hidden,-Wall,-Wextra \
+	-Werror all-warnings -Iruntime -Ikernels -DTP_HAVE_CUDA -MMD -MP
+else
+OBJ += build/kernels/cuda_stub.o
+endif
+LIB_OBJ  := $(filter-out build/runtime/main.o,$(OBJ))
+TEST_OBJ := $(patsubst %.c,build/%.o,$(TEST_SRC))
+
+# --- top-level targets -----------------------------------------------------
+.PHONY: all
+all: bin/tempera
+
+.PHONY: deps
+deps:
+	@sh tools/deps.sh
+
+.PHONY: run
+run: deps
+	@$(MAKE) --no-print-directory all
+	bin/tempera run $(RECIPE)
+
+.PHONY: test
+test: deps
+	@$(MAKE) --no-print-directory check
+
+.PHONY: check
+check: bin/tempera build/tests/check_all check-layering man-lint
+	@echo "== Check suites (C, Lua, CLI, golden recipes)"
+	$(Q)TEMPERA_BIN=$(CURDIR)/bin/tempera TEMPERA_SRC=$(CURDIR) \
+		CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),6,1) build/tests/check_all
+
+.PHONY: check-layering
+check-layering:
+	@if grep -l 'lua' kernels/*.[ch] kernels/*.cu kernels/*.cuh 2>/dev/null; then \
+		echo "layering: kernels/ must not mention Lua (files above)"; exit 1; fi
+	@echo "✓ layering: kernels/ is Lua-free"
+
+.PHONY: man-lint
+man-lint:
+ifneq ($(MANDOC),)
+	$(Q)$(MANDOC) -Tlint -Wwarning man/*.[0-9] && echo "✓ man pages lint clean (mandoc)"
+else
+	@echo "✗ mandoc not found: man-lint skipped"
+endif
+
+.PHONY: bench
+bench: bin/tempera
+	@for b in tests/bench/*.lua; do echo "== $$b"; bin/tempera run $$b --quiet || exit 1; done
+
+.PHONY: install
+install: bin/tempera
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 755 bin/tempera $(DESTDIR)$(BINDIR)/tempera
+	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+
+.PHONY: uninstall
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tempera
+	cd man && for f in *.1; do rm -f $(DESTDIR)$(MANDIR)/man1/$$f; done
+	cd man && for f in *.5; do rm -f $(DESTDIR)$(MANDIR)/man5/$$f; done
+
+.PHONY: clean
+clean:
+	rm -rf build bin
+
+# --- build rules -------------------------------------------------------------
+bin/tempera: $(OBJ)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) $(TP_LDFLAGS) -o $@ $(OBJ) $(TP_LIBS)
+
+build/tests/check_all: $(TEST_OBJ) $(LIB_OBJ)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) $(TP_LDFLAGS) -o $@ $(TEST_OBJ) $(LIB_OBJ) $(CHECK_LIBS) $(TP_LIBS)
+
+build/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(TP_CFLAGS) -c -o $@ $<
+
+build/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(TP_CFLAGS) $(CHECK_CFLAGS) -Itests -c -o $@ $<
+
+build/tests/check_main.o: build/gen/check_suites.h
+
+build/kernels/%.o: kernels/%.cu
+	@mkdir -p $(@D)
+	@echo "  NVCC    $<"
+	$(Q)$(NVCC) $(NVCCFLAGS) $(TP_NVCCFLAGS) -c -o $@ $<
+
+# The FFI surface: runtime/tp_ffi.h is compiled by C and turned into the cdef
+# text that stdlib/tempera/ffi.lua loads, so the two cannot drift.
+build/gen/tempera/cdef.lua: runtime/tp_ffi.h tools/cdef.sh
+	@mkdir -p $(@D)
+	$(Q)sh tools/cdef.sh $< > $@
+
+build/tools/embed: tools/embed.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) -O2 -std=c99 -Wall -Wextra -o $@ $<
+
+build/gen/stdlib.c: build/tools/embed $(STDLIB_LUA) build/gen/tempera/cdef.lua
+	@echo "  EMBED   stdlib ($(words $(STDLIB_LUA)) modules)"
+	$(Q)build/tools/embed $@ $(STDLIB_LUA) build/gen/tempera/cdef.lua
+
+build/gen/stdlib.o: build/gen/stdlib.c
+	$(Q)$(CC) $(CFLAGS) -std=c99 -c -o $@ $<
+
+# Each tests/check_NAME.c defines 'Suite *NAME_suite(void)'.
+build/gen/check_suites.h: $(TEST_SRC)
+	@mkdir -p $(@D)
+	$(Q)for f in $(filter-out tests/check_main.c,$(TEST_SRC)); do \
+		n=$$(basename $$f .c); n=$${n#check_}; echo "TP_SUITE($$n)"; done > $@.tmp && \
+		{ cmp -s $@.tmp $@ || mv $@.tmp $@; }; rm -f $@.tmp
+
+# the object list changes when a file is added: relink
+$(OBJ) $(TEST_OBJ): | build/gen/tempera/cdef.lua
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,53 @@
+/*
+ * kernels/common.c -- the thread-local error buffer and status names.
+ * Every FFI-callable function reports failure through TP_ERROR; the Lua side
+ * reads tp_last_error() and raises at the recipe's line.
+ */
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static __thread char err_msg[1024];
+static __thread char err_where[128];
+volatile int tp_abort_flag = 0;
+
+const char *tp_status_str(tp_status st) {
+    switch (st) {
+    case TP_OK:           return "ok";
+    case TP_ERR_ARG:      return "bad argument";
+    case TP_ERR_NOMEM:    return "out of memory";
+    case TP_ERR_CUDA:     return "CUDA error";
+    case TP_ERR_NO_CUDA:  return "CUDA not available";
+    case TP_ERR_IO:       return "I/O error";
+    case TP_ERR_FORMAT:   return "malformed data";
+    case TP_ERR_INTERNAL: return "internal error";
+    case TP_ABORTED:      return "interrupted";
+    }
+    return "unknown status";
+}
+
+tp_status tp_error_set_at(tp_status st, const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+    va_end(ap);
+    /* keep the path from the source root: "runtime/x.c", not "/abs/.../runtime/x.c" */
+    const char *base = file;
+    for (const char *p = file; *p; p++)
+        if (p[0] == '/' && (strncmp(p + 1, "runtime/", 8) == 0 || strncmp(p + 1, "kernels/", 8) == 0))
+            base = p + 1;
+    snprintf(err_where, sizeof err_where, "%s:%d", base, line);
+    return st;
+}
+
+const char *tp_last_error(void) { return err_msg; }
+const char *tp_last_error_where(void) { return err_where; }
+void tp_error_clear(void) { err_msg[0] = 0; err_where[0] = 0; }
+
+void tp_assert_fail(const char *expr, const char *file, int line) {
+    fprintf(stderr, "tempera: internal error: assertion '%s' failed at %s:%d\n", expr, file, line);
+    abort();
+}

@@ -1,0 +1,28 @@
+/*
+ * runtime/rng.c -- FFI entry points over the Philox4x32-10 generator of
+ * kernels/philox.h (same numbers on every backend and thread count).
+ */
+#include "tp_ffi.h"
+
+#include <math.h>
+
+void tp_rng_init(tp_rng *r, uint64_t seed, uint64_t stream) { tp_rng_seed(r, seed, stream); }
+uint32_t tp_rng_u32(tp_rng *r) { return tp_rng_next_u32(r); }
+double tp_rng_uniform(tp_rng *r) { return tp_rng_next_double(r); }
+uint32_t tp_rng_below(tp_rng *r, uint32_t n) { return n ? tp_rng_next_below(r, n) : 0; }
+
+/* Box-Muller; 1 - u lies in (0, 1] so the log is finite. */
+double tp_rng_normal(tp_rng *r) {
+    double u = 1.0 - tp_rng_next_double(r), v = tp_rng_next_double(r);
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+tp_status tp_rng_fill_uniform(tp_rng *r, double *out, int64_t n) {
+    if (n < 0 || (n > 0 && !out)) return TP_ERROR(TP_ERR_ARG, "tp_rng_fill_uniform: bad buffer (n = %lld)", (long long)n);
+    for (int64_t i = 0; i < n; i++) out[i] = tp_rng_next_double(r);
+    return TP_OK;
+}
+
+void tp_philox4x32_10(uint32_t *out4, const uint32_t *ctr4, const uint32_t *key2) {
+    tp_philox4x32_10_block(out4, ctr4, key2);
+}

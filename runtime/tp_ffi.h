@@ -1,0 +1,98 @@
+/*
+ * runtime/tp_ffi.h -- the one C surface reachable from Lua through the FFI.
+ *
+ * The build compiles this header (every runtime .c includes it, so the
+ * compiler checks each definition against it) and turns its marked FFI
+ * region into the text stdlib/tempera/ffi.lua passes to ffi.cdef
+ * (tools/cdef.sh); a from-marker splices in a kernel header's own
+ * region.  Rules for the region: declarations only, fixed-width types, no
+ * macros in declarations, opaque handles as 'typedef struct tp_x tp_x;'.
+ * Every function returns tp_status or a pointer (NULL on failure, message in
+ * tp_last_error()); none raises, exits or calls back into Lua.
+ * Ownership: tp_x_init* returns an owned pointer; tp_x_free(NULL) is a no-op.
+ *
+ * Sections: add a module's declarations in its own section below.
+ */
+#ifndef TP_FFI_H
+#define TP_FFI_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "common.h"
+#include "philox.h"
+#include "cuda.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ffi:begin */
+/* ffi:from kernels/common.h */
+/* ffi:from kernels/philox.h */
+/* ffi:from kernels/cuda.h */
+
+/* ---- version (runtime/version.c) ---------------------------------------- */
+/* Bumped whenever this header changes incompatibly; stdlib checks it. */
+TP_FFI int tp_abi_version(void);
+TP_FFI const char *tp_version(void);
+
+/* ---- interrupt (runtime/interrupt.c) ------------------------------------ */
+/* 1 after Ctrl-C (SIGINT) until cleared.  Long C loops poll it and return
+ * TP_ABORTED; Lua loops call tempera.check_interrupt(). */
+TP_FFI int tp_interrupted(void);
+TP_FFI void tp_interrupt_clear(void);
+/* Behave as if Ctrl-C had been pressed (tests). */
+TP_FFI void tp_interrupt_raise(void);
+
+/* ---- rng (runtime/rng.c over kernels/philox.h) --------------------------- */
+TP_FFI void tp_rng_init(tp_rng *r, uint64_t seed, uint64_t stream);
+TP_FFI uint32_t tp_rng_u32(tp_rng *r);
+/* uniform in [0,1), 53 bits */
+TP_FFI double tp_rng_uniform(tp_rng *r);
+/* standard normal (Box-Muller, one value per call) */
+TP_FFI double tp_rng_normal(tp_rng *r);
+/* uniform integer in [0, n); n >= 1 */
+TP_FFI uint32_t tp_rng_below(tp_rng *r, uint32_t n);
+/* out[0..n) = uniform [0,1) */
+TP_FFI tp_status tp_rng_fill_uniform(tp_rng *r, double *out, int64_t n);
+/* one raw Philox4x32-10 block (known-answer tests) */
+TP_FFI void tp_philox4x32_10(uint32_t *out4, const uint32_t *ctr4, const uint32_t *key2);
+
+/* ---- threads (runtime/threads.c) ----------------------------------------- */
+/* Worker threads for CPU kernels (OpenMP and OpenBLAS). Default: all cores,
+ * or TEMPERA_THREADS. */
+TP_FFI int tp_threads_get(void);
+TP_FFI tp_status tp_threads_set(int n);
+
+/* ---- logging and progress (runtime/progress.c) --------------------------- */
+/* quiet: no progress, no informational stderr lines */
+TP_FFI void tp_log_set_quiet(int quiet);
+TP_FFI int tp_log_quiet(void);
+/* monotonic wall clock in seconds */
+TP_FFI double tp_clock(void);
+typedef struct tp_progress tp_progress;
+/* total <= 0: unknown length (no percentage or ETA).  Caller owns the result. */
+TP_FFI tp_progress *tp_progress_init(const char *label, int64_t total);
+/* done = units completed so far; extra = short status text or NULL */
+TP_FFI void tp_progress_update(tp_progress *p, int64_t done, const char *extra);
+/* prints the final line (with total time and rate) unless quiet */
+TP_FFI void tp_progress_finish(tp_progress *p);
+TP_FFI void tp_progress_free(tp_progress *p);
+/* how often a non-terminal stream gets a line, seconds (default 10) */
+TP_FFI void tp_progress_set_interval(double seconds);
+
+/* ---- library versions (runtime/version.c) -------------------------------- */
+TP_FFI const char *tp_version_luajit(void);
+TP_FFI const char *tp_version_zstd(void);
+TP_FFI const char *tp_version_openblas(void);
+
+/* ---- files (runtime/fs.c) ------------------------------------------------ */
+/* mkdir -p */
+TP_FFI tp_status tp_mkdir_p(const char *path);
+TP_FFI int tp_is_dir(const char *path);
+/* ffi:end */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TP_FFI_H */

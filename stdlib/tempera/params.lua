@@ -1,0 +1,93 @@
+-- tempera.params: a recipe's parameters with defaults, overridden from the
+-- command line with --set NAME=VALUE (and --seed).  Types follow the
+-- defaults: integer, number, boolean or string.  Unknown names are errors
+-- that list the valid ones, both on the command line and when the recipe
+-- reads P.name.
+local util = require "tempera.util"
+local run = require "tempera.run"
+
+local function fmt(v)
+  if type(v) == "number" and v == math.floor(v) and math.abs(v) < 2^53 then
+    return string.format("%d", v)
+  elseif type(v) == "number" then
+    return string.format("%.17g", v)
+  elseif type(v) == "string" then
+    return string.format("%q", v)
+  end
+  return tostring(v)
+end
+
+local function convert(name, default, text)
+  local t = type(default)
+  if t == "number" then
+    local v = tonumber(text)
+    if v == nil then util.raise("parameter '%s' expects a number, got '%s'", name, text) end
+    if default == math.floor(default) and v ~= math.floor(v) then
+      util.raise("parameter '%s' expects an integer, got '%s'", name, text)
+    end
+    return v
+  elseif t == "boolean" then
+    local l = text:lower()
+    if l == "true" or l == "1" or l == "yes" or l == "on" then return true end
+    if l == "false" or l == "0" or l == "no" or l == "off" then return false end
+    util.raise("parameter '%s' expects true or false, got '%s'", name, text)
+  end
+  return text
+end
+
+local function params(defaults)
+  if type(defaults) ~= "table" then util.raise("tp.params expects a table of defaults, e.g. tp.params{ beta = 0.6 }") end
+  if run.params then util.raise("tp.params was already called in this run") end
+  local values = {}
+  for k, v in pairs(defaults) do
+    if type(k) ~= "string" or not k:match("^[%a_][%w_]*$") then
+      util.raise("tp.params: parameter names must be identifiers, got '%s'", tostring(k))
+    end
+    local t = type(v)
+    if t ~= "number" and t ~= "string" and t ~= "boolean" then
+      util.raise("tp.params: parameter '%s' must default to a number, string or boolean, got %s", k, t)
+    end
+    values[k] = v
+  end
+  if values.seed ~= nil and (type(values.seed) ~= "number" or values.seed < 0 or values.seed ~= math.floor(values.seed)) then
+    util.raise("tp.params: seed must be a non-negative integer")
+  end
+  local cli = run.cli
+  for name, text in pairs(cli.set or {}) do
+    if values[name] == nil then
+      util.raise("unknown parameter '%s' in --set (valid: %s)", name, table.concat(util.sorted_keys(values), ", "))
+    end
+    values[name] = convert(name, values[name], text)
+  end
+  if cli.seed then
+    run.set_seed(cli.seed, "--seed")
+  elseif values.seed ~= nil then
+    run.set_seed(values.seed, cli.set and cli.set.seed and "--set" or "recipe")
+  else
+    run.seed()
+  end
+  values.seed = run.seed()
+
+  local parts = {}
+  for _, k in ipairs(util.sorted_keys(values)) do parts[#parts + 1] = k .. "=" .. fmt(values[k]) end
+  io.stdout:write("# params: ", table.concat(parts, " "), "\n")
+  run.mark_announced()
+
+  local P = setmetatable({}, {
+    __index = function(_, k)
+      local v = values[k]
+      if v == nil then
+        util.raise("unknown parameter '%s' (declared: %s)", tostring(k), table.concat(util.sorted_keys(values), ", "))
+      end
+      return v
+    end,
+    __newindex = function(_, k, v) values[k] = v end,
+    __pairs = function() return next, values, nil end,
+    __tostring = function() return "params{ " .. table.concat(parts, ", ") .. " }" end,
+  })
+  run.params, run.params_values = P, values
+  if cli.out then run.out() end
+  return P
+end
+
+return params

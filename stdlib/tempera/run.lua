@@ -1,0 +1,88 @@
+-- tempera.run: the state of this run -- command-line settings, the seed,
+-- the declared parameters, and the output directory.  The seed is always
+-- printed once (with the parameters) and recorded in the output directory.
+local F = require "tempera.ffi"
+local util = require "tempera.util"
+local C = F.C
+
+local cli = package.loaded["tempera.cli"] or {}
+
+local M = {
+  cli = cli,
+  params = nil,        -- the table returned by tp.params, once called
+  seed_source = nil,   -- "--seed", "recipe" or "default"
+}
+
+local DEFAULT_SEED = 1
+local seed_value
+local announced = false
+
+-- The run's seed: --seed, else the recipe's params{seed=...}, else 1.
+function M.seed()
+  if seed_value == nil then
+    if cli.seed then
+      seed_value, M.seed_source = cli.seed, "--seed"
+    else
+      seed_value, M.seed_source = DEFAULT_SEED, "default"
+    end
+  end
+  return seed_value
+end
+
+function M.set_seed(s, source)
+  seed_value, M.seed_source = s, source
+end
+
+local function quiet()
+  return cli.quiet
+end
+
+-- Print "# seed: N" once unless params already printed it.
+function M.announce_seed()
+  if announced then return end
+  announced = true
+  io.stdout:write(string.format("# seed: %d (%s)\n", M.seed(), M.seed_source))
+end
+
+function M.mark_announced() announced = true end
+
+local out_ready = false
+-- Path of name inside the output directory (--out DIR, default "."),
+-- creating the directory and recording the run there on first use.
+function M.out(name)
+  local dir = cli.out or "."
+  if not out_ready then
+    out_ready = true
+    if cli.out then
+      util.check(C.tp_mkdir_p(dir))
+      M.record()
+    end
+  end
+  if name == nil then return dir end
+  return dir .. "/" .. name
+end
+
+-- Write DIR/run.txt (version, recipe, seed, params) and DIR/recipe.lua.
+function M.record()
+  if not cli.out then return end
+  local dir = cli.out
+  local f = io.open(dir .. "/run.txt", "w")
+  if not f then util.raise("cannot write %s/run.txt", dir) end
+  f:write("tempera ", require("ffi").string(C.tp_version()), "\n")
+  f:write("recipe ", cli.recipe or "(none)", "\n")
+  f:write("seed ", string.format("%d", M.seed()), " (", M.seed_source or "default", ")\n")
+  f:write("threads ", tonumber(C.tp_threads_get()), "\n")
+  if M.params then
+    for _, k in ipairs(util.sorted_keys(M.params_values)) do
+      f:write("param ", k, " ", tostring(M.params_values[k]), "\n")
+    end
+  end
+  f:close()
+  if cli.recipe_text then
+    local r = io.open(dir .. "/recipe.lua", "w")
+    if r then r:write(cli.recipe_text); r:close() end
+  end
+end
+
+M.quiet = quiet
+return M

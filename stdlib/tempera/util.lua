@@ -1,0 +1,129 @@
+-- tempera.util: shared helpers for the stdlib: raising errors at the
+-- recipe's line, turning C status codes into errors, validating option
+-- tables, and attaching help text to objects.
+local F = require "tempera.ffi"
+local C, ffi = F.C, F.ffi
+
+local M = {}
+
+local stdlib_root = os.getenv("TEMPERA_STDLIB_PATH")
+
+-- true if a chunk source belongs to the stdlib (embedded or on disk)
+local function is_stdlib(source)
+  if source:match("^@stdlib/tempera/") or source:match("^@build/gen/tempera/") then return true end
+  if stdlib_root and stdlib_root ~= "" and source:sub(2, #stdlib_root + 1) == stdlib_root then return true end
+  return false
+end
+M.is_stdlib = is_stdlib
+
+-- Stack level (as seen by the caller of this function's caller) of the first
+-- frame outside the stdlib: where the recipe called in.
+local function user_level()
+  local level = 3
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then return 1 end
+    if info.what ~= "C" and not is_stdlib(info.source) then return level - 1 end
+    level = level + 1
+  end
+end
+
+-- Raise msg as an error at the recipe's line (the first non-stdlib frame).
+function M.raise(msg, ...)
+  if select("#", ...) > 0 then msg = string.format(msg, ...) end
+  error(msg, user_level())
+end
+
+-- Raise unless cond.
+function M.check_arg(cond, msg, ...)
+  if not cond then
+    if select("#", ...) > 0 then msg = string.format(msg, ...) end
+    error(msg, user_level())
+  end
+  return cond
+end
+
+-- Turn a tp_status from C into an error at the recipe's line.
+-- TEMPERA_DEBUG=1 appends the C file:line that reported it.
+local debug_where = os.getenv("TEMPERA_DEBUG")
+function M.check(st)
+  if st == 0 then return end
+  local msg
+  if st == 1 then
+    msg = "interrupted"
+  else
+    msg = ffi.string(C.tp_last_error())
+    if msg == "" then msg = ffi.string(C.tp_status_str(st)) end
+    if debug_where and debug_where ~= "" and debug_where ~= "0" then
+      msg = msg .. " [" .. ffi.string(C.tp_last_error_where()) .. "]"
+    end
+  end
+  error(msg, user_level())
+end
+
+-- Like check, for a function returning a pointer: NULL means failure.
+function M.check_ptr(p)
+  if p == nil then
+    local msg = ffi.string(C.tp_last_error())
+    error(msg ~= "" and msg or "out of memory", user_level())
+  end
+  return p
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  return keys
+end
+M.sorted_keys = sorted_keys
+
+-- Validate an option table against a spec and fill defaults.
+--   spec = { name = { type = "number", default = 1, required = true,
+--                     check = function(v) return ok, why end,
+--                     doc = "..." }, ... }
+-- Unknown keys, wrong types and failed checks raise at the recipe's line,
+-- naming fname and listing the valid options.
+function M.options(fname, t, spec)
+  if t == nil then t = {} end
+  if type(t) ~= "table" then M.raise("%s: expected a table of options, got %s", fname, type(t)) end
+  local out = {}
+  for k, v in pairs(t) do
+    local s = spec[k]
+    if not s then
+      M.raise("%s: unknown option '%s' (valid: %s)", fname, tostring(k), table.concat(sorted_keys(spec), ", "))
+    end
+    local want = s.type
+    if want and want ~= "any" then
+      local got = type(v)
+      local ok = got == want or (want == "integer" and got == "number" and v == math.floor(v))
+        or (want == "callable" and (got == "function" or (getmetatable(v) or {}).__call ~= nil))
+      if not ok and want == "cdata" then ok = got == "cdata" end
+      if not ok then M.raise("%s: option '%s' expects %s, got %s", fname, k, want, got) end
+    end
+    if s.check then
+      local ok, why = s.check(v)
+      if not ok then M.raise("%s: option '%s' %s", fname, k, why or "is invalid") end
+    end
+    out[k] = v
+  end
+  for k, s in pairs(spec) do
+    if out[k] == nil then
+      if s.required then M.raise("%s: option '%s' is required", fname, k) end
+      out[k] = s.default
+    end
+  end
+  return out
+end
+
+-- Help text registry: objects (modules, functions, metatables) -> text.
+local docs = setmetatable({}, { __mode = "k" })
+function M.doc(obj, text)
+  docs[obj] = text
+  return obj
+end
+function M.get_doc(obj)
+  return docs[obj]
+end
+
+return M
