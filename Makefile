@@ -45,7 +45,7 @@ RUNTIME_SRC := $(wildcard runtime/*.c)
 KERNEL_SRC  := $(filter-out kernels/cuda_stub.c,$(wildcard kernels/*.c))
 CUDA_SRC    := $(wildcard kernels/*.cu)
 STDLIB_LUA  := $(shell find stdlib -name '*.lua' 2>/dev/null | LC_ALL=C sort)
-TEST_SRC    := $(wildcard tests/check_*.c)
+TEST_SRC    := $(wildcard tests/check_*.c) tests/testutil.c
 
 OBJ := $(patsubst %.c,build/%.o,$(RUNTIME_SRC) $(KERNEL_SRC)) build/gen/stdlib.o
 ifeq ($(HAVE_CUDA),1)
@@ -167,7 +167,7 @@ build/gen/stdlib.o: build/gen/stdlib.c
 # Each tests/check_NAME.c defines 'Suite *NAME_suite(void)'.
 build/gen/check_suites.h: $(TEST_SRC)
 	@mkdir -p $(@D)
-	$(Q)for f in $(filter-out tests/check_main.c,$(TEST_SRC)); do \
+	$(Q)for f in $(filter-out tests/check_main.c tests/testutil.c,$(TEST_SRC)); do \
 		n=$$(basename $$f .c); n=$${n#check_}; echo "TP_SUITE($$n)"; done > $@.tmp && \
 		{ cmp -s $@.tmp $@ || mv $@.tmp $@; }; rm -f $@.tmp
 

@@ -57,10 +57,12 @@ static int incomplete(lua_State *L, int status) {
     return 0;
 }
 
-/* Compile buf: first as "return buf" (so an expression prints), else as is. */
+/* Compile buf: first as an expression whose values print, else as a
+ * statement.  "return select(1, e)" keeps every value of e and, unlike
+ * "return e", is not a tail call, so an error inside e keeps its position. */
 static int compile(lua_State *L, const char *buf) {
     const char *src = buf[0] == '=' ? buf + 1 : buf;
-    lua_pushfstring(L, "return %s", src);
+    lua_pushfstring(L, "return select(1, %s\n)", src);
     int st = luaL_loadbuffer(L, lua_tostring(L, -1), lua_objlen(L, -1), "=stdin");
     lua_remove(L, -2);
     if (st == 0 || buf[0] == '=') return st;

@@ -1,0 +1,408 @@
+/*
+ * tests/check_cli.c -- the tempera command: usage, version, every error
+ * path with its message and exit status (documented in tempera(1)),
+ * parameters and seeds, --out records, -e, the REPL, and Ctrl-C.
+ */
+#include "check_util.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char *dir;
+
+static void setup(void) { dir = tp_test_scratch_dir("cli"); }
+static void teardown(void) { free(dir); }
+
+/* write recipe text to dir/name and return its path (static buffer) */
+static const char *recipe(const char *name, const char *text) {
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ck_assert_int_eq(tp_test_write_file(path, text), 0);
+    return name;
+}
+
+#define RUN(...) tp_test_run_cmd(dir, NULL, (const char *const[]){ "tempera", __VA_ARGS__, NULL })
+
+#define ASSERT_HAS(hay, needle) \
+    ck_assert_msg(strstr((hay), (needle)) != NULL, "expected '%s' in:\n%s", (needle), (hay))
+
+START_TEST(test_no_args_is_usage_error) {
+    tp_cmd_result r = tp_test_run_cmd(dir, NULL, (const char *const[]){ "tempera", NULL });
+    ck_assert_int_eq(r.status, 2);
+    ASSERT_HAS(r.err, "usage: tempera run FILE");
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_help_and_version) {
+    tp_cmd_result r = RUN("help");
+    ck_assert_int_eq(r.status, 0);
+    ASSERT_HAS(r.out, "--set NAME=VALUE");
+    tp_cmd_result_free(&r);
+    r = RUN("version");
+    ck_assert_int_eq(r.status, 0);
+    ASSERT_HAS(r.out, "tempera 0.");
+    ASSERT_HAS(r.out, "LuaJIT");
+    ASSERT_HAS(r.out, "zstd");
+    ASSERT_HAS(r.out, "OpenBLAS");
+    ASSERT_HAS(r.out, "CUDA");
+    ASSERT_HAS(r.out, "backends: cpu");
+    tp_cmd_result_free(&r);
+    r = RUN("help", "rng");
+    ck_assert_int_eq(r.status, 0);
+    ASSERT_HAS(r.out, "Philox4x32-10");
+    tp_cmd_result_free(&r);
+    r = RUN("help", "no_such_thing");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "no help for 'no_such_thing'");
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_usage_errors) {
+    struct { const char *a1, *a2, *a3; const char *msg; } cases[] = {
+        { "--bogus", NULL, NULL, "unknown option '--bogus'" },
+        { "frobnicate", NULL, NULL, "unknown command 'frobnicate'" },
+        { "run", NULL, NULL, "run needs a recipe FILE" },
+        { "-e", NULL, NULL, "-e needs a chunk of Lua" },
+        { "run", "x.lua", "--seed", "--seed needs a value" },
+        { "run", "x.lua", "--bogus", "unknown option '--bogus'" },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tp_cmd_result r = tp_test_run_cmd(dir, NULL, (const char *const[]){ "tempera", cases[k].a1, cases[k].a2, cases[k].a3, NULL });
+        ck_assert_msg(r.status == 2, "case %zu: status %d", k, r.status);
+        ASSERT_HAS(r.err, cases[k].msg);
+        tp_cmd_result_free(&r);
+    }
+    tp_cmd_result r = RUN("run", "x.lua", "--seed", "-3");
+    ck_assert_int_eq(r.status, 2);
+    ASSERT_HAS(r.err, "--seed expects an integer");
+    tp_cmd_result_free(&r);
+    r = RUN("run", "x.lua", "--set", "novalue");
+    ck_assert_int_eq(r.status, 2);
+    ASSERT_HAS(r.err, "--set expects NAME=VALUE, got 'novalue'");
+    tp_cmd_result_free(&r);
+    r = RUN("run", "x.lua", "--threads", "0");
+    ck_assert_int_eq(r.status, 2);
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_load_errors) {
+    tp_cmd_result r = RUN("run", "missing.lua");
+    ck_assert_int_eq(r.status, 3);
+    ASSERT_HAS(r.err, "tempera: missing.lua: load error: cannot open file");
+    tp_cmd_result_free(&r);
+
+    recipe("syn.lua", "local tp = require 'tempera'\nlocal x = = 1\n");
+    r = RUN("run", "syn.lua");
+    ck_assert_int_eq(r.status, 3);
+    ASSERT_HAS(r.err, "tempera: syn.lua: load error: syn.lua:2:");
+    tp_cmd_result_free(&r);
+
+    r = RUN("-e", "x = = 1");
+    ck_assert_int_eq(r.status, 3);
+    ASSERT_HAS(r.err, "load error");
+    tp_cmd_result_free(&r);
+
+    r = RUN("run", ".");
+    ck_assert_int_eq(r.status, 3);
+    ASSERT_HAS(r.err, "is a directory");
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_run_error_names_recipe_line) {
+    recipe("boom.lua", "local tp = require 'tempera'\nlocal function f()\n  error('boom')\nend\nf()\n");
+    tp_cmd_result r = RUN("run", "boom.lua");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "tempera: boom.lua:3: boom");
+    ASSERT_HAS(r.err, "stack traceback:");
+    ASSERT_HAS(r.err, "boom.lua:5: in main chunk");
+    tp_cmd_result_free(&r);
+
+    /* an error raised inside the stdlib is reported at the recipe's line */
+    recipe("rng.lua", "local tp = require 'tempera'\n\nlocal r = tp.rng(-1)\n");
+    r = RUN("run", "rng.lua");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "tempera: rng.lua:3: tp.rng: stream must be a non-negative integer");
+    tp_cmd_result_free(&r);
+
+    /* unknown option in a stdlib option table: listed valid names */
+    recipe("opt.lua", "local tp = require 'tempera'\nlocal p = tp.progress{ lable = 'x' }\n");
+    r = RUN("run", "opt.lua");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "opt.lua:2: tp.progress: unknown option 'lable' (valid: label, total)");
+    tp_cmd_result_free(&r);
+
+    /* a typo in a module name */
+    recipe("mod.lua", "local tp = require 'tempera'\nlocal x = tp.rgn(1)\n");
+    r = RUN("run", "mod.lua");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "mod.lua:2: tempera has no 'rgn'");
+    tp_cmd_result_free(&r);
+
+    /* a C status turned into an error at the recipe line */
+    recipe("cst.lua", "local tp = require 'tempera'\ntp.threads(0)\n");
+    r = RUN("run", "cst.lua");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "cst.lua:2: thread count must be in 1..4096, got 0");
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
+static const char *PARAMS_RECIPE =
+    "local tp = require 'tempera'\n"
+    "local P = tp.params{ L = 4, beta = 0.5, name = 'x', hot = false }\n"
+    "local r = tp.rng(0)\n"
+    "print(P.L, P.beta, P.name, P.hot, P.seed, r:u32())\n";
+
+START_TEST(test_params_and_seed) {
+    recipe("p.lua", PARAMS_RECIPE);
+    tp_cmd_result r = RUN("run", "p.lua");
+    ck_assert_int_eq(r.status, 0);
+    ASSERT_HAS(r.out, "# params: L=4 beta=0.5 hot=false name=\"x\" seed=1\n");
+    ASSERT_HAS(r.out, "4\t0.5\tx\tfalse\t1\t");
+    tp_cmd_result_free(&r);
+
+    r = RUN("run", "p.lua", "--set", "L=8", "--set", "beta=0.25", "--set", "hot=yes", "--set", "name=abc", "--seed", "9");
+    ck_assert_int_eq(r.status, 0);
+    ASSERT_HAS(r.out, "# params: L=8 beta=0.25 hot=true name=\"abc\" seed=9\n");
+    tp_cmd_result_free(&r);
+
+    struct { const char *set, *msg; } bad[] = {
+        { "L=4.5", "p.lua:2: parameter 'L' expects an integer, got '4.5'" },
+        { "beta=hot", "p.lua:2: parameter 'beta' expects a number, got 'hot'" },
+        { "hot=maybe", "p.lua:2: parameter 'hot' expects true or false, got 'maybe'" },
+        { "Lx=3", "p.lua:2: unknown parameter 'Lx' in --set (valid: L, beta, hot, name)" },
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        r = RUN("run", "p.lua", "--set", bad[k].set);
+        ck_assert_msg(r.status == 1, "%s: status %d", bad[k].set, r.status);
+        ASSERT_HAS(r.err, bad[k].msg);
+        tp_cmd_result_free(&r);
+    }
+
+    recipe("typo.lua", "local tp = require 'tempera'\nlocal P = tp.params{ beta = 1 }\nprint(P.bta)\n");
+    r = RUN("run", "typo.lua");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "typo.lua:3: unknown parameter 'bta' (declared: beta, seed)");
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_same_seed_same_output) {
+    recipe("p.lua", PARAMS_RECIPE);
+    tp_cmd_result a = RUN("run", "p.lua", "--seed", "5");
+    tp_cmd_result b = RUN("run", "p.lua", "--seed", "5");
+    tp_cmd_result c = RUN("run", "p.lua", "--seed", "6");
+    ck_assert_int_eq(a.status, 0);
+    ck_assert_str_eq(a.out, b.out);
+    ck_assert_str_ne(a.out, c.out);
+    tp_cmd_result_free(&a);
+    tp_cmd_result_free(&b);
+    tp_cmd_result_free(&c);
+    /* without params, the seed is still announced */
+    recipe("s.lua", "local tp = require 'tempera'\nprint(tp.rng(0):u32())\n");
+    a = RUN("run", "s.lua", "--seed", "77");
+    ck_assert_int_eq(a.status, 0);
+    ASSERT_HAS(a.out, "# seed: 77 (--seed)\n");
+    tp_cmd_result_free(&a);
+}
+END_TEST
+
+START_TEST(test_out_dir_records_run) {
+    recipe("p.lua", PARAMS_RECIPE);
+    tp_cmd_result r = RUN("run", "p.lua", "--out", "res/a", "--seed", "3", "--set", "L=6");
+    ck_assert_int_eq(r.status, 0);
+    tp_cmd_result_free(&r);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/res/a/run.txt", dir);
+    char *info = tp_test_read_file(path);
+    ck_assert_ptr_nonnull(info);
+    ASSERT_HAS(info, "seed 3 (--seed)");
+    ASSERT_HAS(info, "param L 6");
+    ASSERT_HAS(info, "recipe p.lua");
+    free(info);
+    snprintf(path, sizeof path, "%s/res/a/recipe.lua", dir);
+    char *copy = tp_test_read_file(path);
+    ck_assert_ptr_nonnull(copy);
+    ck_assert_str_eq(copy, PARAMS_RECIPE);
+    free(copy);
+}
+END_TEST
+
+START_TEST(test_eval_and_args) {
+    tp_cmd_result r = RUN("-e", "print(1 + 2)");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "3\n");
+    tp_cmd_result_free(&r);
+    r = RUN("-e", "error('bad thing')");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "tempera: (command line):1: bad thing");
+    tp_cmd_result_free(&r);
+    recipe("args.lua", "print(arg[0], #arg, arg[1], arg[2])\n");
+    r = RUN("run", "args.lua", "--quiet", "--", "a", "b");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "args.lua\t2\ta\tb\n");
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_repl_piped) {
+    const char *in =
+        "=1+1\n"
+        "x = { a = 1, b = { 2, 3 } }\n"
+        "x\n"
+        "for i = 1, 2 do\n"
+        "  print('i', i)\n"
+        "end\n"
+        "tp.rng(4)\n"
+        "help(tp.seed)\n";
+    tp_cmd_result r = tp_test_run_cmd(dir, in, (const char *const[]){ "tempera", "repl", "--seed", "2", NULL });
+    ck_assert_msg(r.status == 0, "status %d, stderr:\n%s", r.status, r.err);
+    ASSERT_HAS(r.out, "2\n{a = 1, b = {2, 3}}\ni\t1\ni\t2\n");
+    ASSERT_HAS(r.out, "tp.rng(seed=2, stream=4)");
+    ASSERT_HAS(r.out, "tp.seed() -> the run's seed");
+    tp_cmd_result_free(&r);
+    /* an error does not end the session, but piped input reports it in the status */
+    r = tp_test_run_cmd(dir, "error('oops')\nprint('after')\n", (const char *const[]){ "tempera", "repl", NULL });
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "stdin:1: oops");
+    ASSERT_HAS(r.out, "after\n");
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_interrupt_flag_from_c) {
+    /* what a C kernel returning TP_ABORTED looks like to a recipe */
+    recipe("int.lua",
+           "local tp = require 'tempera'\n"
+           "local C = require('tempera.ffi').C\n"
+           "local f = io.open('partial.txt', 'w'); f:write('kept\\n'); f:close()\n"
+           "C.tp_interrupt_raise()\n"
+           "tp.check_interrupt()\n"
+           "print('not reached')\n");
+    tp_cmd_result r = RUN("run", "int.lua");
+    ck_assert_int_eq(r.status, 130);
+    ASSERT_HAS(r.err, "tempera: interrupted: int.lua:5: interrupted");
+    ck_assert_ptr_null(strstr(r.out, "not reached"));
+    tp_cmd_result_free(&r);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/partial.txt", dir);
+    char *kept = tp_test_read_file(path);
+    ck_assert_ptr_nonnull(kept);
+    ck_assert_str_eq(kept, "kept\n");
+    free(kept);
+}
+END_TEST
+
+/* Start tempera on a recipe, wait for it to create 'started', send SIGINT. */
+static int run_and_interrupt(const char *name, char **err_out) {
+    char errp[4096];
+    snprintf(errp, sizeof errp, "%s/stderr.txt", dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (chdir(dir) != 0) _exit(127);
+        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int o = open("/dev/null", O_WRONLY);
+        dup2(o, 1); dup2(e, 2);
+        signal(SIGINT, SIG_DFL);
+        execl(getenv("TEMPERA_BIN"), "tempera", "run", name, (char *)NULL);
+        _exit(127);
+    }
+    char started[4096];
+    snprintf(started, sizeof started, "%s/started", dir);
+    struct stat st;
+    for (int k = 0; k < 1000 && stat(started, &st) != 0; k++) {
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    struct timespec ts = { 0, 50 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    kill(pid, SIGINT);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    *err_out = tp_test_read_file(errp);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+START_TEST(test_sigint_stops_lua_loop) {
+    /* interpreted loop: the Lua hook raises "interrupted!" */
+    recipe("spin.lua",
+           "jit.off()\n"
+           "local f = io.open('started', 'w'); f:close()\n"
+           "local x = 0\n"
+           "while true do x = x + 1 end\n");
+    char *err = NULL;
+    int st = run_and_interrupt("spin.lua", &err);
+    ck_assert_msg(st == 130, "status %d, stderr: %s", st, err ? err : "");
+    ASSERT_HAS(err, "tempera: interrupted");
+    ASSERT_HAS(err, "every result written before the interrupt is kept");
+    free(err);
+}
+END_TEST
+
+START_TEST(test_sigint_stops_compiled_loop) {
+    /* JIT-compiled loop: the hook cannot fire; the loop polls check_interrupt */
+    recipe("spin2.lua",
+           "local tp = require 'tempera'\n"
+           "local f = io.open('started', 'w'); f:close()\n"
+           "local x = 0\n"
+           "while true do x = x + 1; if x % 1000 == 0 then tp.check_interrupt() end end\n");
+    char *err = NULL;
+    int st = run_and_interrupt("spin2.lua", &err);
+    ck_assert_msg(st == 130, "status %d, stderr: %s", st, err ? err : "");
+    ASSERT_HAS(err, "spin2.lua:4: interrupted");
+    free(err);
+}
+END_TEST
+
+START_TEST(test_progress_lines) {
+    recipe("prog.lua",
+           "local tp = require 'tempera'\n"
+           "require('tempera.ffi').C.tp_progress_set_interval(0)\n"
+           "local p = tp.progress{ label = 'sweeps', total = 4 }\n"
+           "for i = 1, 4 do p:update(i) end\n"
+           "p:finish()\n");
+    tp_cmd_result r = RUN("run", "prog.lua");
+    ck_assert_int_eq(r.status, 0);
+    ASSERT_HAS(r.err, "sweeps: 1/4  25%");
+    ASSERT_HAS(r.err, "sweeps: 4/4 100%");
+    ASSERT_HAS(r.err, "in 0:00");
+    ck_assert_str_eq(r.out, "");
+    tp_cmd_result_free(&r);
+    r = RUN("run", "prog.lua", "--quiet");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.err, "");
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
+Suite *cli_suite(void) {
+    Suite *s = suite_create("cli");
+    TCase *tc = tp_test_tcase("command", 60);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_no_args_is_usage_error);
+    tcase_add_test(tc, test_help_and_version);
+    tcase_add_test(tc, test_usage_errors);
+    tcase_add_test(tc, test_load_errors);
+    tcase_add_test(tc, test_run_error_names_recipe_line);
+    tcase_add_test(tc, test_params_and_seed);
+    tcase_add_test(tc, test_same_seed_same_output);
+    tcase_add_test(tc, test_out_dir_records_run);
+    tcase_add_test(tc, test_eval_and_args);
+    tcase_add_test(tc, test_repl_piped);
+    tcase_add_test(tc, test_interrupt_flag_from_c);
+    tcase_add_test(tc, test_sigint_stops_lua_loop);
+    tcase_add_test(tc, test_sigint_stops_compiled_loop);
+    tcase_add_test(tc, test_progress_lines);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,115 @@
+/*
+ * tests/check_golden.c -- golden-output recipe tests (zstd cli-tests style).
+ * For every tests/golden/NAME.stdout, run
+ *     tempera run $TEMPERA_SRC/recipes/NAME.lua --quiet [ARGS]
+ * in a fresh scratch directory and compare stdout with the file line by
+ * line.  ARGS come from an optional tests/golden/NAME.args (one line).
+ * In a golden line, "{*}" matches any text (timings); everything else must
+ * match exactly.  The recipes use fixed seeds, so the CPU output is
+ * reproducible bit for bit.
+ */
+#include "check_util.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_GOLDEN 128
+static char *names[MAX_GOLDEN];
+static int nnames = 0;
+
+static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void scan(void) {
+    DIR *d = opendir(tp_test_src_path("tests/golden"));
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) && nnames < MAX_GOLDEN) {
+        size_t n = strlen(e->d_name);
+        if (n > 7 && strcmp(e->d_name + n - 7, ".stdout") == 0)
+            names[nnames++] = strndup(e->d_name, n - 7);
+    }
+    closedir(d);
+    qsort(names, (size_t)nnames, sizeof *names, cmp);
+}
+
+/* does text match pattern, where "{*}" in pattern matches any substring? */
+static int glob_match(const char *pat, const char *text) {
+    const char *star = strstr(pat, "{*}");
+    if (!star) return strcmp(pat, text) == 0;
+    size_t pre = (size_t)(star - pat);
+    if (strncmp(pat, text, pre) != 0) return 0;
+    for (const char *t = text + pre; ; t++) {
+        if (glob_match(star + 3, t)) return 1;
+        if (!*t) return 0;
+    }
+}
+
+/* split at '\n' in place; returns the number of lines */
+static int split_lines(char *s, char **lines, int max) {
+    int n = 0;
+    while (*s && n < max) {
+        lines[n++] = s;
+        char *nl = strchr(s, '\n');
+        if (!nl) break;
+        *nl = 0;
+        s = nl + 1;
+    }
+    return n;
+}
+
+START_TEST(test_golden) {
+    const char *name = names[_i];
+    char rel[512], recipe[4096], args_path[4096];
+    snprintf(rel, sizeof rel, "recipes/%s.lua", name);
+    snprintf(recipe, sizeof recipe, "%s", tp_test_src_path(rel));
+    snprintf(rel, sizeof rel, "tests/golden/%s.args", name);
+    snprintf(args_path, sizeof args_path, "%s", tp_test_src_path(rel));
+    snprintf(rel, sizeof rel, "tests/golden/%s.stdout", name);
+    char *want = tp_test_read_file(tp_test_src_path(rel));
+    ck_assert_ptr_nonnull(want);
+
+    const char *argv[64] = { "tempera", "run", recipe, "--quiet" };
+    int argc = 4;
+    char *args = tp_test_read_file(args_path);
+    if (args) {
+        for (char *tok = strtok(args, " \t\n"); tok && argc < 62; tok = strtok(NULL, " \t\n")) argv[argc++] = tok;
+    }
+    argv[argc] = NULL;
+    char *dir = tp_test_scratch_dir("golden");
+    tp_cmd_result r = tp_test_run_cmd(dir, NULL, argv);
+    ck_assert_msg(r.status == 0, "recipes/%s.lua exited %d:\n%s", name, r.status, r.err);
+
+    static char *wl[20000], *gl[20000];
+    char *got = strdup(r.out);
+    int nw = split_lines(want, wl, 20000), ng = split_lines(got, gl, 20000);
+    for (int k = 0; k < nw && k < ng; k++)
+        ck_assert_msg(glob_match(wl[k], gl[k]), "recipes/%s.lua stdout line %d:\n  want: %s\n  got:  %s", name, k + 1, wl[k], gl[k]);
+    ck_assert_msg(nw == ng, "recipes/%s.lua: %d lines of stdout, golden file has %d", name, ng, nw);
+    free(got);
+    free(args);
+    free(want);
+    tp_cmd_result_free(&r);
+    free(dir);
+}
+END_TEST
+
+START_TEST(test_glob_match) {
+    ck_assert(glob_match("abc", "abc"));
+    ck_assert(!glob_match("abc", "abd"));
+    ck_assert(glob_match("took {*} s", "took 1.5 s"));
+    ck_assert(glob_match("{*}", ""));
+    ck_assert(!glob_match("took {*} s", "took 1.5 ms!"));
+    ck_assert(glob_match("a{*}b{*}c", "axxbyyc"));
+}
+END_TEST
+
+Suite *golden_suite(void) {
+    scan();
+    Suite *s = suite_create("golden");
+    TCase *tc = tp_test_tcase("recipes", 240);
+    tcase_add_test(tc, test_glob_match);
+    tcase_add_loop_test(tc, test_golden, 0, nnames);
+    suite_add_tcase(s, tc);
+    return s;
+}

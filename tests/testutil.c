@@ -1,0 +1,101 @@
+/*
+ * tests/testutil.c -- helpers for the Check suites (see check_util.h).
+ */
+#include "check_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+TCase *tp_test_tcase(const char *name, double timeout_s) {
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, timeout_s);
+    return tc;
+}
+
+const char *tp_test_src_path(const char *rel) {
+    static char buf[4096];
+    const char *src = getenv("TEMPERA_SRC");
+    snprintf(buf, sizeof buf, "%s/%s", src ? src : ".", rel);
+    return buf;
+}
+
+char *tp_test_scratch_dir(const char *tag) {
+    const char *tmp = getenv("TMPDIR");
+    char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/tempera-test-%s-XXXXXX", tmp ? tmp : "/tmp", tag);
+    char *d = mkdtemp(tmpl);
+    return d ? strdup(d) : NULL;
+}
+
+int tp_test_write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t n = strlen(text);
+    int ok = fwrite(text, 1, n, f) == n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+static char *slurp_fd(int fd) {
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) buf = realloc(buf, cap *= 2);
+        ssize_t got = read(fd, buf + n, cap - n - 1);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        n += (size_t)got;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+char *tp_test_read_file(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return NULL;
+    char *s = slurp_fd(fd);
+    close(fd);
+    return s;
+}
+
+tp_cmd_result tp_test_run_cmd(const char *cwd, const char *in, const char *const *argv) {
+    tp_cmd_result r = { -1, NULL, NULL };
+    char dir[] = "/tmp/tempera-cmd-XXXXXX";
+    if (!mkdtemp(dir)) return r;
+    char outp[64], errp[64], inp[64];
+    snprintf(outp, sizeof outp, "%s/out", dir);
+    snprintf(errp, sizeof errp, "%s/err", dir);
+    snprintf(inp, sizeof inp, "%s/in", dir);
+    if (in) tp_test_write_file(inp, in);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (cwd && chdir(cwd) != 0) _exit(127);
+        int i0 = open(in ? inp : "/dev/null", O_RDONLY);
+        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(i0, 0); dup2(o, 1); dup2(e, 2);
+        const char *bin = argv[0];
+        if (strcmp(bin, "tempera") == 0 && getenv("TEMPERA_BIN")) bin = getenv("TEMPERA_BIN");
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.out = tp_test_read_file(outp);
+    r.err = tp_test_read_file(errp);
+    if (!r.out) r.out = strdup("");
+    if (!r.err) r.err = strdup("");
+    unlink(outp); unlink(errp); unlink(inp); rmdir(dir);
+    return r;
+}
+
+void tp_cmd_result_free(tp_cmd_result *r) {
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
