@@ -30,8 +30,10 @@ MANDOC        ?= $(shell command -v mandoc 2>/dev/null)
 # One summary line per setting, printed once per top-level make.
 ifeq ($(TP_CONFIG_SHOWN),)
 export TP_CONFIG_SHOWN := 1
-ifneq ($(filter deps clean distclean,$(MAKECMDGOALS)),)
+# (run/test print it from the sub-make, after tools/deps.sh has installed packages)
+ifneq ($(filter deps clean distclean run test,$(MAKECMDGOALS)),)
 else
+export TP_CONFIG_SHOWN := 1
 ifeq ($(HAVE_CUDA),1)
 $(info ✓ nvcc found ($(NVCC)): CUDA kernels compiled, used when a GPU is present at run time)
 else

@@ -1,5 +1,5 @@
 /*
- * kernels/cuda_stub.c -- compiled instead of every kernels/*.cu when nvcc is
+ * kernels/cuda_stub.c -- compiled instead of every kernels/NAME.cu file when nvcc is
  * absent (HAVE_CUDA=0).  Each entry point reports "no CUDA": tempera then
  * runs on the CPU backend only.  Keep one stub per CUDA entry point.
  */

@@ -385,6 +385,57 @@ START_TEST(test_progress_lines) {
 }
 END_TEST
 
+/* copy the source stdlib to dir/lib (cp -r) and return that path */
+static const char *copy_stdlib(void) {
+    static char lib[4096];
+    char cmd[9000];
+    snprintf(lib, sizeof lib, "%s/lib", dir);
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", tp_test_src_path("stdlib"), lib);
+    ck_assert_int_eq(system(cmd), 0);
+    return lib;
+}
+
+START_TEST(test_stdlib_path_override) {
+    const char *lib = copy_stdlib();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tempera/extra.lua", lib);
+    ck_assert_int_eq(tp_test_write_file(path, "return { answer = 42 }\n"), 0);
+    setenv("TEMPERA_STDLIB_PATH", lib, 1);
+    tp_cmd_result r = RUN("-e", "print(require('tempera').extra.answer)");
+    ck_assert_msg(r.status == 0, "stderr: %s", r.err);
+    ck_assert_str_eq(r.out, "42\n");
+    tp_cmd_result_free(&r);
+    /* errors raised by on-disk stdlib code still point at the caller */
+    recipe("rng.lua", "local tp = require 'tempera'\nlocal r = tp.rng(-1)\n");
+    r = RUN("run", "rng.lua");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "tempera: rng.lua:2: tp.rng: stream must be");
+    tp_cmd_result_free(&r);
+    unsetenv("TEMPERA_STDLIB_PATH");
+    /* without the override, the embedded copy has no 'extra' */
+    r = RUN("-e", "print(require('tempera').extra)");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "tempera has no 'extra'");
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_abi_mismatch_is_reported) {
+    const char *lib = copy_stdlib();
+    char path[4096], cmd[9000];
+    snprintf(path, sizeof path, "%s/tempera/ffi.lua", lib);
+    snprintf(cmd, sizeof cmd, "sed -i 's/^local ABI = [0-9]*/local ABI = 999/' '%s'", path);
+    ck_assert_int_eq(system(cmd), 0);
+    setenv("TEMPERA_STDLIB_PATH", lib, 1);
+    tp_cmd_result r = RUN("-e", "require 'tempera'");
+    unsetenv("TEMPERA_STDLIB_PATH");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "tempera stdlib expects ABI 999 but the binary has ABI");
+    ASSERT_HAS(r.err, "TEMPERA_STDLIB_PATH");
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
 Suite *cli_suite(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tp_test_tcase("command", 60);
@@ -403,6 +454,8 @@ Suite *cli_suite(void) {
     tcase_add_test(tc, test_sigint_stops_lua_loop);
     tcase_add_test(tc, test_sigint_stops_compiled_loop);
     tcase_add_test(tc, test_progress_lines);
+    tcase_add_test(tc, test_stdlib_path_override);
+    tcase_add_test(tc, test_abi_mismatch_is_reported);
     suite_add_tcase(s, tc);
     return s;
 }
