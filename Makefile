@@ -171,7 +171,12 @@ build/gen/check_suites.h: $(TEST_SRC)
 		n=$$(basename $$f .c); n=$${n#check_}; echo "TP_SUITE($$n)"; done > $@.tmp && \
 		{ cmp -s $@.tmp $@ || mv $@.tmp $@; }; rm -f $@.tmp
 
-# the object list changes when a file is added: relink
+# Objects depend on a stamp named after the flags a user can vary, so
+# 'make SANITIZE=address' after a plain build recompiles everything.
+FLAGS_STAMP := build/flags.$(shell printf '%s' '$(CC) $(CFLAGS) $(SANITIZE) $(HAVE_CUDA) $(CUDA_ARCH) $(NVCCFLAGS)' | cksum | cut -d' ' -f1)
+$(FLAGS_STAMP):
+	@mkdir -p build && rm -f build/flags.* && touch $@
+$(OBJ) $(TEST_OBJ) build/gen/stdlib.o: $(FLAGS_STAMP)
 $(OBJ) $(TEST_OBJ): | build/gen/tempera/cdef.lua
 
 -include $(shell find build -name '*.d' 2>/dev/null)
