@@ -91,7 +91,7 @@ int tp_repl(lua_State *L) {
             snprintf(hist, sizeof hist, "%s/.tempera_history", home);
             read_history(hist);
         }
-        printf("tempera %s (LuaJIT %s) -- 'tp' is the tempera library; help() for help, Ctrl-D to quit\n",
+        printf("tempera %s (%s) -- 'tp' is the tempera library; help() for help, Ctrl-D to quit\n",
                tp_version(), tp_version_luajit());
     }
     /* tp, tempera and help as globals */
