@@ -10,7 +10,6 @@
  */
 #include "check_util.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,44 +17,8 @@
 static char *names[MAX_GOLDEN];
 static int nnames = 0;
 
-static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 static void scan(void) {
-    DIR *d = opendir(tp_test_src_path("tests/golden"));
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d)) && nnames < MAX_GOLDEN) {
-        size_t n = strlen(e->d_name);
-        if (n > 7 && strcmp(e->d_name + n - 7, ".stdout") == 0)
-            names[nnames++] = strndup(e->d_name, n - 7);
-    }
-    closedir(d);
-    qsort(names, (size_t)nnames, sizeof *names, cmp);
-}
-
-/* does text match pattern, where "{*}" in pattern matches any substring? */
-static int glob_match(const char *pat, const char *text) {
-    const char *star = strstr(pat, "{*}");
-    if (!star) return strcmp(pat, text) == 0;
-    size_t pre = (size_t)(star - pat);
-    if (strncmp(pat, text, pre) != 0) return 0;
-    for (const char *t = text + pre; ; t++) {
-        if (glob_match(star + 3, t)) return 1;
-        if (!*t) return 0;
-    }
-}
-
-/* split at '\n' in place; returns the number of lines */
-static int split_lines(char *s, char **lines, int max) {
-    int n = 0;
-    while (*s && n < max) {
-        lines[n++] = s;
-        char *nl = strchr(s, '\n');
-        if (!nl) break;
-        *nl = 0;
-        s = nl + 1;
-    }
-    return n;
+    nnames = tp_test_list_dir("tests/golden", ".stdout", 1, names, MAX_GOLDEN);
 }
 
 START_TEST(test_golden) {

@@ -9,7 +9,6 @@
 #include "host.h"
 #include "error.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,19 +17,8 @@
 static char *files[MAX_FILES];
 static int nfiles = 0;
 
-static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 static void scan(void) {
-    DIR *d = opendir(tp_test_src_path("tests/lua"));
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d)) && nfiles < MAX_FILES) {
-        size_t n = strlen(e->d_name);
-        if (n > 4 && strcmp(e->d_name + n - 4, ".lua") == 0 && e->d_name[0] != '_')
-            files[nfiles++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(files, (size_t)nfiles, sizeof *files, cmp);
+    nfiles = tp_test_list_dir("tests/lua", ".lua", 0, files, MAX_FILES);
 }
 
 START_TEST(test_lua_file) {

@@ -39,5 +39,8 @@ char *tp_test_scratch_dir(const char *tag);
 int tp_test_write_file(const char *path, const char *text);
 /* Read a whole file (malloc'ed, NUL-terminated) or NULL. */
 char *tp_test_read_file(const char *path);
+/* Names in $TEMPERA_SRC/rel ending in suffix (suffix removed when strip),
+ * sorted, skipping names that start with '_'; at most max.  Returns the count. */
+int tp_test_list_dir(const char *rel, const char *suffix, int strip, char **names, int max);
 
 #endif /* TP_CHECK_UTIL_H */

@@ -3,6 +3,7 @@
  */
 #include "check_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -98,4 +99,22 @@ void tp_cmd_result_free(tp_cmd_result *r) {
     free(r->out);
     free(r->err);
     r->out = r->err = NULL;
+}
+
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int tp_test_list_dir(const char *rel, const char *suffix, int strip, char **names, int max) {
+    DIR *d = opendir(tp_test_src_path(rel));
+    if (!d) return 0;
+    int n = 0;
+    size_t ls = strlen(suffix);
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        size_t len = strlen(e->d_name);
+        if (len > ls && strcmp(e->d_name + len - ls, suffix) == 0 && e->d_name[0] != '_')
+            names[n++] = strip ? strndup(e->d_name, len - ls) : strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_names);
+    return n;
 }
