@@ -21,6 +21,31 @@ static void scan(void) {
     nnames = tp_test_list_dir("tests/golden", ".stdout", 1, names, MAX_GOLDEN);
 }
 
+/* does text match pattern, where "{*}" in pattern matches any substring? */
+static int glob_match(const char *pat, const char *text) {
+    const char *star = strstr(pat, "{*}");
+    if (!star) return strcmp(pat, text) == 0;
+    size_t pre = (size_t)(star - pat);
+    if (strncmp(pat, text, pre) != 0) return 0;
+    for (const char *t = text + pre; ; t++) {
+        if (glob_match(star + 3, t)) return 1;
+        if (!*t) return 0;
+    }
+}
+
+/* split at '\n' in place; returns the number of lines */
+static int split_lines(char *s, char **lines, int max) {
+    int n = 0;
+    while (*s && n < max) {
+        lines[n++] = s;
+        char *nl = strchr(s, '\n');
+        if (!nl) break;
+        *nl = 0;
+        s = nl + 1;
+    }
+    return n;
+}
+
 START_TEST(test_golden) {
     const char *name = names[_i];
     char rel[512], recipe[4096], args_path[4096];
