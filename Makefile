@@ -149,7 +149,7 @@ build/kernels/%.o: kernels/%.cu
 
 # The FFI surface: runtime/tp_ffi.h is compiled by C and turned into the cdef
 # text that stdlib/tempera/ffi.lua loads, so the two cannot drift.
-build/gen/tempera/cdef.lua: runtime/tp_ffi.h tools/cdef.sh
+build/gen/tempera/cdef.lua: runtime/tp_ffi.h tools/cdef.sh $(wildcard kernels/*.h runtime/*.h)
 	@mkdir -p $(@D)
 	$(Q)sh tools/cdef.sh $< > $@
 

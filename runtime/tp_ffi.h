@@ -21,6 +21,10 @@
 #include "common.h"
 #include "philox.h"
 #include "cuda.h"
+#include "lattice.h"
+#include "model.h"
+#include "cv.h"
+#include "exact.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,6 +34,10 @@ extern "C" {
 /* ffi:from kernels/common.h */
 /* ffi:from kernels/philox.h */
 /* ffi:from kernels/cuda.h */
+/* ffi:from runtime/lattice.h */
+/* ffi:from runtime/model.h */
+/* ffi:from runtime/cv.h */
+/* ffi:from runtime/exact.h */
 
 /* ---- version (runtime/version.c) ---------------------------------------- */
 /* Bumped whenever this header changes incompatibly; stdlib checks it. */

@@ -1,0 +1,46 @@
+/*
+ * runtime/exact.h -- exact enumeration of every configuration of a small
+ * system (tp_exact_*): log Z, <E>, Var E and the exact marginal of a CV on a
+ * grid, for several inverse temperatures in one pass.  science.md 8.
+ *
+ * Configurations are visited in reflected q-ary Gray-code order (one site
+ * changes by one step per state), so each energy is the previous one plus
+ * a single-site dE.  The state space is split into chunks by fixing the
+ * highest sites; chunks run on all OpenMP threads and are combined in chunk
+ * order, so results do not depend on the thread count.  Limit: q^n <= 2^26
+ * states.  Polls the abort flag (Ctrl-C) between chunks: TP_ABORTED.
+ */
+#ifndef TP_EXACT_H
+#define TP_EXACT_H
+
+#include <stdint.h>
+#include "common.h"
+#include "model.h"
+#include "cv.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ffi:begin */
+/* ---- exact enumeration (runtime/exact.c) --------------------------------- */
+/* beta: (nbeta) inverse temperatures.
+ * log_z, mean_e, var_e: (nbeta) [out] log Z, <E>, <E^2> - <E>^2.
+ * cv [optional]: a built-in CV over m's lattice; with it,
+ *   lo, hi: (cv->dim) grid ranges; points: (cv->dim) grid points per
+ *   dimension (>= 2, both ends included); hist: (nbeta, prod points) [out]
+ *   the exact probability of each grid point (each state's CV is assigned to
+ *   its nearest grid point, clamped to the box; the last dimension varies
+ *   fastest). */
+TP_FFI tp_status tp_exact_run(const tp_model *m, const double *beta, int32_t nbeta,
+                              double *log_z, double *mean_e, double *var_e,
+                              const tp_cv *cv, const double *lo, const double *hi,
+                              const int32_t *points, double *hist);
+/* number of states q^n, or -1 above the limit */
+TP_FFI int64_t tp_exact_states(const tp_model *m);
+/* ffi:end */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TP_EXACT_H */

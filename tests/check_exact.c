@@ -1,0 +1,202 @@
+/*
+ * tests/check_exact.c -- exact enumeration (runtime/exact.c) against
+ * independent sources: Kaufman's exact partition function of the L x L
+ * Ising torus (implemented here), brute-force sums over every state with
+ * tp_model_energy (no Gray code), and thread-count independence.
+ */
+#include "check_util.h"
+#include "tolerance.h"
+#include "tp_ffi.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The shipped Cu-Au CE: the text inside stdlib/tempera/data/cuau.lua's
+ * long string, so the tests read the one copy users get. */
+static tp_ce *tp_test_cuau(void) {
+    char *src = tp_test_read_file(tp_test_src_path("stdlib/tempera/data/cuau.lua"));
+    ck_assert_ptr_nonnull(src);
+    char *a = strstr(src, "[[\n"), *b = a ? strstr(a, "]]") : NULL;
+    ck_assert(a && b);
+    *b = 0;
+    tp_ce *ce = tp_ce_parse(a + 3, "cuau");
+    ck_assert_msg(ce != NULL, "%s", tp_last_error());
+    free(src);
+    return ce;
+}
+
+
+/* Kaufman (1949) for an m x n torus with isotropic coupling K = beta J:
+ *   Z = 1/2 (2 sinh 2K)^{mn/2} [ prod_r 2cosh(m g_{2r}/2) + prod_r 2sinh(m g_{2r}/2)
+ *                              + prod_r 2cosh(m g_{2r-1}/2) + prod_r 2sinh(m g_{2r-1}/2) ]
+ * r = 1..n, cosh g_l = cosh 2K coth 2K - cos(pi l / n), and g_0 = g_{2n} =
+ * 2K + ln tanh K (signed).  Returns log Z. */
+static double kaufman_log_z(int m, int n, double K) {
+    double p[4] = {1, 1, 1, 1};
+    for (int r = 1; r <= n; r++) {
+        for (int par = 0; par < 2; par++) {
+            int l = par == 0 ? 2 * r : 2 * r - 1;
+            double g;
+            if (l % (2 * n) == 0) g = 2 * K + log(tanh(K));
+            else g = acosh(cosh(2 * K) / tanh(2 * K) - cos(M_PI * l / n));
+            p[2 * par] *= 2 * cosh(m * g / 2);
+            p[2 * par + 1] *= 2 * sinh(m * g / 2);
+        }
+    }
+    return log(0.5) + (m * n / 2.0) * log(2 * sinh(2 * K)) + log(p[0] + p[1] + p[2] + p[3]);
+}
+
+START_TEST(test_exact_ising_matches_kaufman) {
+    const double betas[] = {0.1, 0.28, 0.4407, 0.6, 1.0};
+    const int nb = 5;
+    for (int L = 2; L <= 5; L++) {
+        tp_lattice *lat = tp_lattice_init_square(L, 1);
+        double J = 1;
+        tp_model *m = tp_model_init_ising(lat, 1, &J, 0);
+        ck_assert_ptr_nonnull(m);
+        double lz[5], me[5], ve[5];
+        ck_assert_int_eq(tp_exact_run(m, betas, nb, lz, me, ve, NULL, NULL, NULL, NULL, NULL), TP_OK);
+        for (int b = 0; b < nb; b++) {
+            double want = kaufman_log_z(L, L, betas[b]);
+            ck_assert_msg(tp_close(lz[b], want, TP_TOL_LOGZ), "L=%d beta=%g: log Z %.15g, Kaufman %.15g", L, betas[b], lz[b], want);
+            /* <E> = -d log Z / d beta, by a central difference of Kaufman */
+            double h = 1e-5;
+            double de = -(kaufman_log_z(L, L, betas[b] + h) - kaufman_log_z(L, L, betas[b] - h)) / (2 * h);
+            ck_assert_msg(fabs(me[b] - de) < 1e-5 * (1 + fabs(de)), "L=%d beta=%g: <E> %.12g vs %.12g", L, betas[b], me[b], de);
+        }
+        tp_model_free(m);
+        tp_lattice_free(lat);
+    }
+}
+END_TEST
+
+/* brute force over every state with the model's own total energy */
+static void brute(const tp_model *m, double beta, double *lz, double *me, double *ve) {
+    int n = m->n, q = m->q;
+    int64_t ns = 1;
+    for (int i = 0; i < n; i++) ns *= q;
+    ck_assert(ns > 0 && ns <= (1 << 22));
+    uint8_t *x = calloc((size_t)n, 1);
+    double emin = INFINITY;
+    double *E = malloc(sizeof(double) * (size_t)ns);
+    for (int64_t s = 0; s < ns; s++) {
+        int64_t r = s;
+        for (int i = 0; i < n; i++) { x[i] = (uint8_t)(r % q); r /= q; }
+        E[s] = tp_model_energy(m, x);
+        if (E[s] < emin) emin = E[s];
+    }
+    double z = 0, s1 = 0, s2 = 0;
+    for (int64_t s = 0; s < ns; s++) {
+        double w = exp(-beta * (E[s] - emin));
+        z += w; s1 += w * (E[s] - emin); s2 += w * (E[s] - emin) * (E[s] - emin);
+    }
+    *lz = -beta * emin + log(z);
+    *me = emin + s1 / z;
+    *ve = s2 / z - (s1 / z) * (s1 / z);
+    free(E);
+    free(x);
+}
+
+static void check_against_brute(tp_model *m, double beta) {
+    double lz, me, ve, blz, bme, bve;
+    ck_assert_int_eq(tp_exact_run(m, &beta, 1, &lz, &me, &ve, NULL, NULL, NULL, NULL, NULL), TP_OK);
+    brute(m, beta, &blz, &bme, &bve);
+    ck_assert_msg(tp_close(lz, blz, TP_TOL_F64), "%s: log Z %.15g vs brute %.15g", m->name, lz, blz);
+    ck_assert_msg(tp_close(me, bme, TP_TOL_F64), "%s: <E> %.15g vs brute %.15g", m->name, me, bme);
+    ck_assert_msg(fabs(ve - bve) <= 1e-9 * (1 + fabs(bve)), "%s: Var E %.15g vs brute %.15g", m->name, ve, bve);
+}
+
+START_TEST(test_exact_potts_and_ce_match_brute_force) {
+    tp_lattice *sq = tp_lattice_init_square(3, 2);
+    double J[2] = {1.0, -0.3};
+    tp_model *potts = tp_model_init_potts(sq, 3, 2, J, 0.2);
+    ck_assert_ptr_nonnull(potts);
+    check_against_brute(potts, 1.005);
+    tp_model_free(potts);
+    tp_model *ising = tp_model_init_ising(sq, 2, J, 0.1);
+    check_against_brute(ising, 0.6);
+    tp_model_free(ising);
+    tp_lattice_free(sq);
+
+    tp_lattice *fcc = tp_lattice_init_fcc(2, 2, 4, 4);
+    tp_ce *ce = tp_test_cuau();
+    tp_model *cem = tp_model_init_ce(fcc, ce, 0.01);
+    ck_assert_ptr_nonnull(cem);
+    check_against_brute(cem, 1.0 / (8.617330337217213e-5 * 680));
+    tp_model_free(cem);
+    tp_ce_free(ce);
+    tp_lattice_free(fcc);
+}
+END_TEST
+
+START_TEST(test_exact_marginal_and_threads) {
+    /* 4x4 Ising magnetisation marginal: sums to 1, symmetric at h = 0, and
+     * bitwise identical with 1 and 2 threads */
+    tp_lattice *lat = tp_lattice_init_square(4, 1);
+    double J = 1;
+    tp_model *m = tp_model_init_ising(lat, 1, &J, 0);
+    tp_cv *cv = tp_cv_init(TP_CV_MAGNETIZATION, lat, 2, 0);
+    double beta[2] = {0.4407, 0.6}, lo = -1, hi = 1;
+    int32_t pts = 17;
+    double lz[2], me[2], ve[2], h1[34], h2[34], lz2[2], me2[2], ve2[2];
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    ck_assert_int_eq(tp_exact_run(m, beta, 2, lz, me, ve, cv, &lo, &hi, &pts, h1), TP_OK);
+    omp_set_num_threads(2);
+    ck_assert_int_eq(tp_exact_run(m, beta, 2, lz2, me2, ve2, cv, &lo, &hi, &pts, h2), TP_OK);
+    omp_set_num_threads(saved);
+    ck_assert(memcmp(h1, h2, sizeof h1) == 0);
+    ck_assert(lz[0] == lz2[0] && me[1] == me2[1] && ve[1] == ve2[1]);
+    for (int b = 0; b < 2; b++) {
+        double s = 0;
+        for (int g = 0; g < 17; g++) {
+            s += h1[b * 17 + g];
+            ck_assert(fabs(h1[b * 17 + g] - h1[b * 17 + 16 - g]) < 1e-14);
+            ck_assert(h1[b * 17 + g] > 0);   /* m = k/8 - 1: every grid point is reached */
+        }
+        ck_assert(fabs(s - 1) < 1e-13);
+    }
+    /* P(all up) = exp(-beta * (-32) - log Z) */
+    ck_assert(tp_close(h1[16], exp(32 * beta[0] - lz[0]), TP_TOL_F64));
+    tp_cv_free(cv);
+    tp_model_free(m);
+    tp_lattice_free(lat);
+}
+END_TEST
+
+START_TEST(test_exact_rejects_bad_input) {
+    tp_lattice *lat = tp_lattice_init_square(6, 1);
+    double J = 1, beta = 0.5, lz, me, ve;
+    tp_model *m = tp_model_init_ising(lat, 1, &J, 0);
+    ck_assert_int_eq(tp_exact_run(m, &beta, 1, &lz, &me, &ve, NULL, NULL, NULL, NULL, NULL), TP_ERR_ARG);
+    ck_assert(strstr(tp_last_error(), "more than 2^26") != NULL);
+    tp_model_free(m);
+    tp_lattice_free(lat);
+    lat = tp_lattice_init_square(2, 1);
+    m = tp_model_init_ising(lat, 1, &J, 0);
+    tp_cv *cv = tp_cv_init(TP_CV_MAGNETIZATION, lat, 2, 0);
+    double lo = 1, hi = -1, h[4];
+    int32_t pts = 3;
+    ck_assert_int_eq(tp_exact_run(m, &beta, 1, &lz, &me, &ve, cv, &lo, &hi, &pts, h), TP_ERR_ARG);
+    ck_assert(strstr(tp_last_error(), "lo < hi") != NULL);
+    tp_abort_flag = 1;
+    ck_assert_int_eq(tp_exact_run(m, &beta, 1, &lz, &me, &ve, NULL, NULL, NULL, NULL, NULL), TP_ABORTED);
+    tp_abort_flag = 0;
+    tp_cv_free(cv);
+    tp_model_free(m);
+    tp_lattice_free(lat);
+}
+END_TEST
+
+Suite *exact_suite(void) {
+    Suite *s = suite_create("exact");
+    TCase *tc = tp_test_tcase("exact", 60);
+    tcase_add_test(tc, test_exact_ising_matches_kaufman);
+    tcase_add_test(tc, test_exact_potts_and_ce_match_brute_force);
+    tcase_add_test(tc, test_exact_marginal_and_threads);
+    tcase_add_test(tc, test_exact_rejects_bad_input);
+    suite_add_tcase(s, tc);
+    return s;
+}
