@@ -51,7 +51,7 @@ OBJ := $(patsubst %.c,build/%.o,$(RUNTIME_SRC) $(KERNEL_SRC)) build/gen/stdlib.o
 ifeq ($(HAVE_CUDA),1)
 TP_CFLAGS += -DTP_HAVE_CUDA
 OBJ       += $(patsubst %.cu,build/%.o,$(CUDA_SRC))
-TP_LIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
+TP_LIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
 NVCCFLAGS ?= -O2
 TP_NVCCFLAGS := $(CUDA_ARCH) -std=c++17 -Xcompiler -fvisibility=hidden,-Wall,-Wextra \
 	-Werror all-warnings -Iruntime -Ikernels -DTP_HAVE_CUDA -MMD -MP
@@ -118,6 +118,27 @@ uninstall:
 .PHONY: clean
 clean:
 	rm -rf build bin
+
+# --- fuzzing: libFuzzer target for the dump reader (tests/fuzz/dump_fuzz.c) --
+# Built with clang -fsanitize=fuzzer,address,undefined; 'make check' runs it
+# for FUZZ_TIME seconds (skipped without clang).  Crashes land in build/fuzz.
+FUZZ_CC   ?= $(shell command -v clang 2>/dev/null)
+FUZZ_TIME ?= 10
+.PHONY: fuzz
+check: fuzz
+fuzz:
+ifneq ($(FUZZ_CC),)
+	@mkdir -p build/fuzz/corpus
+	$(Q)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -std=c99 -D_GNU_SOURCE -DTP_LIBFUZZER \
+		-Iruntime -Ikernels -Ibuild/gen $(ZSTD_CFLAGS) -o build/fuzz/dump_fuzz tests/fuzz/dump_fuzz.c \
+		runtime/dump.c kernels/common.c $(ZSTD_LIBS)
+	$(Q)build/fuzz/dump_fuzz -max_total_time=$(FUZZ_TIME) -max_len=4096 -artifact_prefix=build/fuzz/ \
+		-print_final_stats=0 build/fuzz/corpus tests/fuzz/corpus 2>build/fuzz/log || \
+		{ tail -40 build/fuzz/log; exit 1; }
+	@echo "✓ fuzz: dump reader: $$(grep -a -o 'Done [0-9]* runs.*' build/fuzz/log), no crash"
+else
+	@echo "✗ clang not found: fuzz run skipped"
+endif
 
 # --- build rules -------------------------------------------------------------
 bin/tempera: $(OBJ)

@@ -26,6 +26,7 @@
 #include "cv.h"
 #include "exact.h"
 
+#include "dump.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -38,6 +39,7 @@ extern "C" {
 /* ffi:from runtime/model.h */
 /* ffi:from runtime/cv.h */
 /* ffi:from runtime/exact.h */
+/* ffi:from runtime/dump.h */
 
 /* ---- version (runtime/version.c) ---------------------------------------- */
 /* Bumped whenever this header changes incompatibly; stdlib checks it. */
