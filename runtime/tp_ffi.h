@@ -27,6 +27,12 @@
 #include "exact.h"
 
 #include "dump.h"
+#include "transformer.h"
+#include "loss.h"
+#include "optim.h"
+#include "backend.h"
+#include "net.h"
+#include "checkpoint.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -40,6 +46,12 @@ extern "C" {
 /* ffi:from runtime/cv.h */
 /* ffi:from runtime/exact.h */
 /* ffi:from runtime/dump.h */
+/* ffi:from kernels/transformer.h */
+/* ffi:from kernels/loss.h */
+/* ffi:from kernels/optim.h */
+/* ffi:from kernels/backend.h */
+/* ffi:from kernels/net.h */
+/* ffi:from runtime/checkpoint.h */
 
 /* ---- version (runtime/version.c) ---------------------------------------- */
 /* Bumped whenever this header changes incompatibly; stdlib checks it. */

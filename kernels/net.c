@@ -1,0 +1,344 @@
+/*
+ * kernels/net.c -- the network object of kernels/net.h: slabs on a backend,
+ * chunked forward / backward, WDCE and NLL gradients, ancestral sampling
+ * and teacher forcing along random orders, the optimiser update.  Every
+ * numeric loop lives in the kernels behind the backend table; this file
+ * only moves data and sequences calls.
+ */
+#include "net.h"
+#include "backend.h"
+#include "loss.h"
+#include "philox.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tp_net {
+    tp_tf_config cfg;
+    tp_tf_layout lay;
+    const tp_backend_i *be;
+    tp_device dev;
+    int64_t np;
+    int32_t chunk;
+    tp_adam_config adam;
+    int64_t step;
+    double ema_max;
+    float *coords;                 /* host (T, A) */
+    /* backend memory */
+    float *rope;                   /* (T, hd/2, 2) */
+    float *slab;                   /* 5 * np */
+    float *acts, *scratch, *logp, *dlogp;
+    uint8_t *tok, *tgt;            /* (chunk, T) */
+    double *rw, *logq;             /* (chunk) */
+    int32_t *site;                 /* (chunk) */
+    float *u;                      /* (chunk) */
+    /* host staging */
+    int32_t *h_order;              /* (chunk, T) */
+    float *h_unif;                 /* (chunk, T) */
+    int32_t *h_site;
+    float *h_u;
+    uint8_t *h_mask;               /* (chunk, T) all = mask token */
+    uint8_t *h_masked, *h_tgt;     /* grown on demand: (B*R, T) */
+    float *h_lam;
+    double *h_rw, *h_w;
+    int64_t h_cap_rows, h_cap_b;
+};
+
+static float *slab_at(const tp_net *n, int which) { return n->slab + (int64_t)which * n->np; }
+
+void tp_net_free(tp_net *n) {
+    if (!n) return;
+    tp_device d = n->dev;
+    tp_mem_free(d, n->rope); tp_mem_free(d, n->slab); tp_mem_free(d, n->acts);
+    tp_mem_free(d, n->scratch); tp_mem_free(d, n->logp); tp_mem_free(d, n->dlogp);
+    tp_mem_free(d, n->tok); tp_mem_free(d, n->tgt); tp_mem_free(d, n->rw);
+    tp_mem_free(d, n->logq); tp_mem_free(d, n->site); tp_mem_free(d, n->u);
+    free(n->coords); free(n->h_order); free(n->h_unif); free(n->h_site); free(n->h_u); free(n->h_mask);
+    free(n->h_masked); free(n->h_tgt); free(n->h_lam); free(n->h_rw); free(n->h_w);
+    free(n);
+}
+
+static int64_t bytes_per_row(const tp_tf_config *c) {
+    tp_tf_act_layout al;
+    tp_tf_act_layout_init(&al, c, 1);
+    return 4 * (al.n_acts + tp_tf_scratch_size(c, 1) + 2LL * c->sites * c->states) + 2LL * c->sites;
+}
+
+tp_net *tp_net_init(const tp_tf_config *cfg, const float *coords, uint64_t seed,
+                    float ls_init, const char *backend, int32_t chunk) {
+    if (tp_tf_config_check(cfg) != TP_OK) return NULL;
+    if (!coords) { TP_ERROR(TP_ERR_ARG, "tp_net_init: coords is NULL"); return NULL; }
+    const tp_backend_i *be = tp_backend_get(backend);
+    if (!be) return NULL;
+    tp_net *n = calloc(1, sizeof *n);
+    if (!n) { TP_ERROR(TP_ERR_NOMEM, "tp_net_init: out of memory"); return NULL; }
+    n->cfg = *cfg;
+    n->cfg.pad_ = 0;
+    tp_tf_layout_init(&n->lay, cfg);
+    n->be = be;
+    n->dev = be->device;
+    n->np = n->lay.n_params;
+    if (chunk <= 0) {
+        int64_t c = (256LL << 20) / bytes_per_row(cfg);
+        chunk = (int32_t)(c < 1 ? 1 : c > 1024 ? 1024 : c);
+    }
+    n->chunk = chunk;
+    n->adam = (tp_adam_config){ 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, 0.0f };
+    n->ema_max = 0.9999;
+    const int T = cfg->sites, A = cfg->axes, q = cfg->states, np2 = cfg->embed / cfg->heads / 2;
+    tp_tf_act_layout al;
+    tp_tf_act_layout_init(&al, cfg, chunk);
+    tp_device d = n->dev;
+    n->coords = malloc(sizeof(float) * T * A);
+    float *h_rope = malloc(sizeof(float) * T * np2 * 2);
+    float *h_par = malloc(sizeof(float) * n->np);
+    n->h_order = malloc(sizeof(int32_t) * (size_t)chunk * T);
+    n->h_unif = malloc(sizeof(float) * (size_t)chunk * T);
+    n->h_site = malloc(sizeof(int32_t) * chunk);
+    n->h_u = malloc(sizeof(float) * chunk);
+    n->h_mask = malloc((size_t)chunk * T);
+    n->rope = tp_mem_alloc(d, sizeof(float) * T * np2 * 2);
+    n->slab = tp_mem_alloc(d, sizeof(float) * 5 * n->np);
+    n->acts = tp_mem_alloc(d, sizeof(float) * al.n_acts);
+    n->scratch = tp_mem_alloc(d, sizeof(float) * tp_tf_scratch_size(cfg, chunk));
+    n->logp = tp_mem_alloc(d, sizeof(float) * (size_t)chunk * T * q);
+    n->dlogp = tp_mem_alloc(d, sizeof(float) * (size_t)chunk * T * q);
+    n->tok = tp_mem_alloc(d, (size_t)chunk * T);
+    n->tgt = tp_mem_alloc(d, (size_t)chunk * T);
+    n->rw = tp_mem_alloc(d, sizeof(double) * chunk);
+    n->logq = tp_mem_alloc(d, sizeof(double) * chunk);
+    n->site = tp_mem_alloc(d, sizeof(int32_t) * chunk);
+    n->u = tp_mem_alloc(d, sizeof(float) * chunk);
+    if (!n->coords || !h_rope || !h_par || !n->h_order || !n->h_unif || !n->h_site || !n->h_u || !n->h_mask ||
+        !n->rope || !n->slab || !n->acts || !n->scratch || !n->logp || !n->dlogp || !n->tok ||
+        !n->tgt || !n->rw || !n->logq || !n->site || !n->u) {
+        TP_ERROR(TP_ERR_NOMEM, "tp_net_init: out of memory (chunk of %d rows)", chunk);
+        goto fail;
+    }
+    for (int64_t i = 0; i < (int64_t)T * A; i++) {
+        float u = coords[i];
+        if (!(u >= -1e6f && u <= 1e6f)) { TP_ERROR(TP_ERR_ARG, "tp_net_init: coordinate %lld is not finite", (long long)i); goto fail; }
+        n->coords[i] = u;
+    }
+    memset(n->h_mask, q, (size_t)chunk * T);
+    tp_tf_rope_table(h_rope, n->coords, cfg);
+    tp_tf_init_params(h_par, cfg, seed, ls_init);
+    if (tp_mem_copy(n->rope, d, h_rope, TP_DEVICE_CPU, sizeof(float) * T * np2 * 2) != TP_OK ||
+        tp_mem_copy(slab_at(n, TP_NET_PARAMS), d, h_par, TP_DEVICE_CPU, sizeof(float) * n->np) != TP_OK ||
+        tp_mem_copy(slab_at(n, TP_NET_EMA), d, h_par, TP_DEVICE_CPU, sizeof(float) * n->np) != TP_OK)
+        goto fail;
+    free(h_rope); free(h_par);
+    return n;
+fail:
+    free(h_rope); free(h_par);
+    tp_net_free(n);
+    return NULL;
+}
+
+int64_t tp_net_num_params(const tp_net *n) { return n->np; }
+const char *tp_net_backend_name(const tp_net *n) { return n->be->name; }
+int32_t tp_net_chunk(const tp_net *n) { return n->chunk; }
+void tp_net_get_config(const tp_net *n, tp_tf_config *out) { *out = n->cfg; }
+void tp_net_get_coords(const tp_net *n, float *out) {
+    memcpy(out, n->coords, sizeof(float) * n->cfg.sites * n->cfg.axes);
+}
+void tp_net_get_adam(const tp_net *n, tp_adam_config *out) { *out = n->adam; }
+int64_t tp_net_step_count(const tp_net *n) { return n->step; }
+void tp_net_set_step_count(tp_net *n, int64_t s) { n->step = s < 0 ? 0 : s; }
+double tp_net_ema_max(const tp_net *n) { return n->ema_max; }
+void tp_net_set_ema_max(tp_net *n, double m) { n->ema_max = m; }
+
+tp_status tp_net_set_adam(tp_net *n, const tp_adam_config *c) {
+    if (!(c->lr >= 0) || !(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1) ||
+        !(c->eps > 0) || !(c->weight_decay >= 0))
+        return TP_ERROR(TP_ERR_ARG, "adam: need lr >= 0, betas in [0,1), eps > 0, weight_decay >= 0");
+    n->adam = *c;
+    return TP_OK;
+}
+
+static tp_status check_which(const tp_net *n, int32_t which, int64_t len) {
+    if (which < 0 || which > 4) return TP_ERROR(TP_ERR_ARG, "net: slab index %d not in 0..4", which);
+    if (len != n->np) return TP_ERROR(TP_ERR_ARG, "net: expected %lld floats, got %lld",
+                                      (long long)n->np, (long long)len);
+    return TP_OK;
+}
+
+tp_status tp_net_get(const tp_net *n, int32_t which, float *out, int64_t len) {
+    TP_TRY(check_which(n, which, len));
+    return tp_mem_copy(out, TP_DEVICE_CPU, slab_at(n, which), n->dev, sizeof(float) * n->np);
+}
+
+tp_status tp_net_set(tp_net *n, int32_t which, const float *in, int64_t len) {
+    TP_TRY(check_which(n, which, len));
+    return tp_mem_copy(slab_at(n, which), n->dev, in, TP_DEVICE_CPU, sizeof(float) * n->np);
+}
+
+static tp_status check_tokens(const tp_net *n, const uint8_t *tok, int64_t count) {
+    for (int64_t i = 0; i < count; i++)
+        if (tok[i] > n->cfg.states)
+            return TP_ERROR(TP_ERR_ARG, "token %d at index %lld exceeds the mask token %d",
+                            tok[i], (long long)i, n->cfg.states);
+    return TP_OK;
+}
+
+tp_status tp_net_forward(tp_net *n, float *logp, const uint8_t *tokens, int32_t rows, int32_t use_ema) {
+    if (rows < 0) return TP_ERROR(TP_ERR_ARG, "forward: rows must be >= 0");
+    const int T = n->cfg.sites, q = n->cfg.states;
+    TP_TRY(check_tokens(n, tokens, (int64_t)rows * T));
+    const float *P = slab_at(n, use_ema ? TP_NET_EMA : TP_NET_PARAMS);
+    for (int32_t r0 = 0; r0 < rows; r0 += n->chunk) {
+        int32_t nr = rows - r0 < n->chunk ? rows - r0 : n->chunk;
+        TP_TRY(tp_mem_copy(n->tok, n->dev, tokens + (int64_t)r0 * T, TP_DEVICE_CPU, (size_t)nr * T));
+        TP_TRY(n->be->tf_forward(n->acts, n->logp, n->tok, P, n->rope, &n->cfg, nr));
+        TP_TRY(tp_mem_copy(logp + (int64_t)r0 * T * q, TP_DEVICE_CPU, n->logp, n->dev,
+                           sizeof(float) * (size_t)nr * T * q));
+    }
+    return TP_OK;
+}
+
+tp_status tp_net_sample(tp_net *n, uint8_t *tokens, double *logq, int32_t rows,
+                        uint64_t seed, uint64_t stream0, int32_t teacher, int32_t use_ema) {
+    if (rows < 0) return TP_ERROR(TP_ERR_ARG, "sample: rows must be >= 0");
+    const int T = n->cfg.sites, q = n->cfg.states;
+    if (teacher) {
+        for (int64_t i = 0; i < (int64_t)rows * T; i++)
+            if (tokens[i] >= q)
+                return TP_ERROR(TP_ERR_ARG, "sample: teacher forcing needs tokens in 0..%d (index %lld is %d)",
+                                q - 1, (long long)i, tokens[i]);
+    }
+    const float *P = slab_at(n, use_ema ? TP_NET_EMA : TP_NET_PARAMS);
+    for (int32_t r0 = 0; r0 < rows; r0 += n->chunk) {
+        int32_t nr = rows - r0 < n->chunk ? rows - r0 : n->chunk;
+        /* per row: a uniform random order (Fisher-Yates), then T uniforms */
+        for (int32_t r = 0; r < nr; r++) {
+            tp_rng g;
+            tp_rng_seed(&g, seed, stream0 + (uint64_t)(r0 + r));
+            int32_t *o = n->h_order + (int64_t)r * T;
+            for (int i = 0; i < T; i++) o[i] = i;
+            for (int i = T - 1; i > 0; i--) {
+                int j = (int)tp_rng_next_below(&g, (uint32_t)(i + 1));
+                int32_t t = o[i]; o[i] = o[j]; o[j] = t;
+            }
+            for (int i = 0; i < T; i++) n->h_unif[(int64_t)r * T + i] = tp_rng_next_float(&g);
+        }
+        uint8_t *tk = tokens + (int64_t)r0 * T;
+        if (teacher) TP_TRY(tp_mem_copy(n->tgt, n->dev, tk, TP_DEVICE_CPU, (size_t)nr * T));
+        TP_TRY(tp_mem_copy(n->tok, n->dev, n->h_mask, TP_DEVICE_CPU, (size_t)nr * T));
+        TP_TRY(tp_mem_zero(n->dev, n->logq, sizeof(double) * nr));
+        for (int dstep = 0; dstep < T; dstep++) {
+            if (tp_abort_flag) return TP_ABORTED;
+            for (int32_t r = 0; r < nr; r++) {
+                n->h_site[r] = n->h_order[(int64_t)r * T + dstep];
+                n->h_u[r] = n->h_unif[(int64_t)r * T + dstep];
+            }
+            TP_TRY(tp_mem_copy(n->site, n->dev, n->h_site, TP_DEVICE_CPU, sizeof(int32_t) * nr));
+            TP_TRY(tp_mem_copy(n->u, n->dev, n->h_u, TP_DEVICE_CPU, sizeof(float) * nr));
+            TP_TRY(n->be->tf_forward(n->acts, n->logp, n->tok, P, n->rope, &n->cfg, nr));
+            TP_TRY(n->be->sample_step(n->tok, n->logq, n->logp, teacher ? n->tgt : NULL,
+                                      n->site, n->u, nr, T, q));
+        }
+        if (!teacher) TP_TRY(tp_mem_copy(tk, TP_DEVICE_CPU, n->tok, n->dev, (size_t)nr * T));
+        TP_TRY(tp_mem_copy(logq + r0, TP_DEVICE_CPU, n->logq, n->dev, sizeof(double) * nr));
+    }
+    return TP_OK;
+}
+
+/* host staging for B*R rows */
+static tp_status ensure_host(tp_net *n, int64_t rows, int64_t B) {
+    const int T = n->cfg.sites;
+    if (rows > n->h_cap_rows) {
+        free(n->h_masked); free(n->h_tgt); free(n->h_lam); free(n->h_rw);
+        n->h_masked = malloc((size_t)rows * T);
+        n->h_tgt = malloc((size_t)rows * T);
+        n->h_lam = malloc(sizeof(float) * rows);
+        n->h_rw = malloc(sizeof(double) * rows);
+        n->h_cap_rows = rows;
+        if (!n->h_masked || !n->h_tgt || !n->h_lam || !n->h_rw) {
+            n->h_cap_rows = 0;
+            return TP_ERROR(TP_ERR_NOMEM, "net: out of memory for %lld rows", (long long)rows);
+        }
+    }
+    if (B > n->h_cap_b) {
+        free(n->h_w);
+        n->h_w = malloc(sizeof(double) * B);
+        n->h_cap_b = n->h_w ? B : 0;
+        if (!n->h_w) return TP_ERROR(TP_ERR_NOMEM, "net: out of memory");
+    }
+    return TP_OK;
+}
+
+/* gradients (overwritten) of the weighted masked NLL over host arrays */
+static tp_status nll_grad(tp_net *n, double *loss, const uint8_t *targets, const uint8_t *input,
+                          const double *rw, int32_t rows, int32_t all_sites) {
+    const int T = n->cfg.sites, q = n->cfg.states;
+    float *P = slab_at(n, TP_NET_PARAMS), *G = slab_at(n, TP_NET_GRADS);
+    TP_TRY(tp_mem_zero(n->dev, G, sizeof(float) * n->np));
+    double total = 0;
+    for (int32_t r0 = 0; r0 < rows; r0 += n->chunk) {
+        if (tp_abort_flag) return TP_ABORTED;
+        int32_t nr = rows - r0 < n->chunk ? rows - r0 : n->chunk;
+        double part = 0;
+        TP_TRY(tp_mem_copy(n->tok, n->dev, input + (int64_t)r0 * T, TP_DEVICE_CPU, (size_t)nr * T));
+        TP_TRY(tp_mem_copy(n->tgt, n->dev, targets + (int64_t)r0 * T, TP_DEVICE_CPU, (size_t)nr * T));
+        TP_TRY(tp_mem_copy(n->rw, n->dev, rw + r0, TP_DEVICE_CPU, sizeof(double) * nr));
+        TP_TRY(n->be->tf_forward(n->acts, n->logp, n->tok, P, n->rope, &n->cfg, nr));
+        TP_TRY(n->be->masked_nll(&part, n->dlogp, n->logp, n->tgt, n->tok, n->rw, nr, T, q, all_sites));
+        TP_TRY(n->be->tf_backward(G, n->scratch, n->dlogp, n->logp, n->acts, n->tok, P, n->rope,
+                                  &n->cfg, nr));
+        total += part;
+    }
+    *loss = total;
+    return TP_OK;
+}
+
+tp_status tp_net_nll_grad(tp_net *n, double *loss, const uint8_t *targets, const uint8_t *input,
+                          const double *rw, int32_t rows, int32_t all_sites) {
+    if (rows < 1) return TP_ERROR(TP_ERR_ARG, "nll: rows must be >= 1");
+    const int64_t cnt = (int64_t)rows * n->cfg.sites;
+    TP_TRY(check_tokens(n, input, cnt));
+    for (int64_t i = 0; i < cnt; i++)
+        if (targets[i] >= n->cfg.states)
+            return TP_ERROR(TP_ERR_ARG, "nll: target %d at index %lld is not a real state", targets[i], (long long)i);
+    return nll_grad(n, loss, targets, input, rw, rows, all_sites);
+}
+
+tp_status tp_net_wdce_grad(tp_net *n, double *loss, double *ness, const uint8_t *tokens,
+                           const double *log_rnd, int32_t B, int32_t R, uint64_t seed, uint64_t stream0) {
+    if (B < 1 || R < 1) return TP_ERROR(TP_ERR_ARG, "wdce: batch and replicates must be >= 1 (got %d, %d)", B, R);
+    const int T = n->cfg.sites, q = n->cfg.states;
+    const int64_t rows = (int64_t)B * R;
+    if (rows > 0x7fffffff) return TP_ERROR(TP_ERR_ARG, "wdce: batch*replicates too large");
+    for (int64_t i = 0; i < (int64_t)B * T; i++)
+        if (tokens[i] >= q)
+            return TP_ERROR(TP_ERR_ARG, "wdce: token %d at index %lld is not a real state", tokens[i], (long long)i);
+    TP_TRY(ensure_host(n, rows, B));
+    TP_TRY(tp_loss_softmax_weights(n->h_w, ness, log_rnd, B));
+    TP_TRY(tp_loss_wdce_mask_cpu(n->h_masked, n->h_lam, tokens, seed, stream0, B, R, T, q));
+    TP_TRY(tp_loss_wdce_row_weights_cpu(n->h_rw, n->h_w, n->h_lam, B, R));
+    for (int64_t row = 0; row < rows; row++)
+        memcpy(n->h_tgt + row * T, tokens + (row / R) * T, (size_t)T);
+    return nll_grad(n, loss, n->h_tgt, n->h_masked, n->h_rw, (int32_t)rows, 0);
+}
+
+tp_status tp_net_update(tp_net *n, double *gnorm) {
+    float *P = slab_at(n, TP_NET_PARAMS), *G = slab_at(n, TP_NET_GRADS);
+    double ss = 0;
+    TP_TRY(n->be->sumsq(&ss, G, n->np));
+    double norm = sqrt(ss);
+    if (gnorm) *gnorm = norm;
+    if (!isfinite(norm)) return TP_ERROR(TP_ERR_ARG, "update: gradient norm is %g (NaN or inf); step skipped", norm);
+    if (n->adam.clip > 0 && norm > n->adam.clip)
+        TP_TRY(n->be->scale(G, (float)(n->adam.clip / (norm + 1e-6)), n->np));
+    TP_TRY(n->be->adam(P, slab_at(n, TP_NET_ADAM_M), slab_at(n, TP_NET_ADAM_V), G, &n->adam,
+                       n->step + 1, n->np));
+    TP_TRY(n->be->ema(slab_at(n, TP_NET_EMA), P, (float)tp_optim_ema_decay(n->step, n->ema_max), n->np));
+    n->step++;
+    return TP_OK;
+}
+
+tp_status tp_net_wdce_step(tp_net *n, double *loss, double *ness, const uint8_t *tokens,
+                           const double *log_rnd, int32_t B, int32_t R, uint64_t seed, uint64_t stream0) {
+    TP_TRY(tp_net_wdce_grad(n, loss, ness, tokens, log_rnd, B, R, seed, stream0));
+    return tp_net_update(n, NULL);
+}

@@ -1,0 +1,97 @@
+/*
+ * kernels/net.h -- a lattice transformer with its training state on one
+ * backend: parameters, gradients, Adam m and v and the EMA copy in one slab
+ * (same layout, tp_tf_layout), activations and scratch for 'chunk' rows in
+ * another.  Larger batches are processed chunk by chunk (gradients
+ * accumulate), so memory is bounded and nothing is allocated per step.
+ *
+ * Random numbers: every row draws from its own Philox stream
+ * (seed, stream0 + row), so results do not depend on the backend, the
+ * thread count or the chunk size.
+ * All array arguments are host memory (copied to the device as needed).
+ */
+#ifndef TP_NET_H
+#define TP_NET_H
+
+#include "common.h"
+#include "transformer.h"
+#include "optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ffi:begin */
+typedef struct tp_net tp_net;
+
+/* slabs sharing the parameter layout, for tp_net_get / tp_net_set */
+enum { TP_NET_PARAMS = 0, TP_NET_GRADS = 1, TP_NET_ADAM_M = 2, TP_NET_ADAM_V = 3, TP_NET_EMA = 4 };
+
+/* New network.  coords (sites, axes) [in]: fractional site coordinates in
+ * [0,1) (integer coordinate / period for a lattice).  Parameters are drawn
+ * from seed (tp_tf_init_params, LayerScale ls_init); the EMA starts equal to
+ * them.  backend: "cpu", "cuda" or NULL/"auto".  chunk: rows per forward
+ * pass (<= 0: chosen from a 256 MiB activation budget).  Caller owns the
+ * result; NULL with a message on failure. */
+TP_FFI tp_net *tp_net_init(const tp_tf_config *cfg, const float *coords, uint64_t seed,
+                           float ls_init, const char *backend, int32_t chunk);
+TP_FFI void tp_net_free(tp_net *net);
+TP_FFI int64_t tp_net_num_params(const tp_net *net);
+TP_FFI const char *tp_net_backend_name(const tp_net *net);
+TP_FFI int32_t tp_net_chunk(const tp_net *net);
+TP_FFI void tp_net_get_config(const tp_net *net, tp_tf_config *out);
+/* coords (sites, axes) [out] */
+TP_FFI void tp_net_get_coords(const tp_net *net, float *out);
+/* Copy slab 'which' (TP_NET_*) to/from host memory of n = num_params floats. */
+TP_FFI tp_status tp_net_get(const tp_net *net, int32_t which, float *out, int64_t n);
+TP_FFI tp_status tp_net_set(tp_net *net, int32_t which, const float *in, int64_t n);
+
+/* Optimiser settings and the number of completed optimiser steps. */
+TP_FFI void tp_net_get_adam(const tp_net *net, tp_adam_config *out);
+TP_FFI tp_status tp_net_set_adam(tp_net *net, const tp_adam_config *cfg);
+TP_FFI int64_t tp_net_step_count(const tp_net *net);
+TP_FFI void tp_net_set_step_count(tp_net *net, int64_t n);
+/* EMA decay cap (default 0.9999). */
+TP_FFI double tp_net_ema_max(const tp_net *net);
+TP_FFI void tp_net_set_ema_max(tp_net *net, double max_decay);
+
+/* logp (rows, sites, states) [out] for tokens (rows, sites) [in] (values
+ * 0..states, states = mask).  use_ema: run the EMA copy. */
+TP_FFI tp_status tp_net_forward(tp_net *net, float *logp, const uint8_t *tokens, int32_t rows,
+                                int32_t use_ema);
+
+/* Ancestral sampling along a uniformly random order per row (science.md 4):
+ * tokens (rows, sites) [out] and logq (rows) [out] = log p(x | order).
+ * teacher = 1: tokens [in] are given and only logq is computed (teacher
+ * forcing along a fresh random order).  Row r uses stream (seed, stream0+r).
+ * Returns TP_ABORTED when interrupted. */
+TP_FFI tp_status tp_net_sample(tp_net *net, uint8_t *tokens, double *logq, int32_t rows,
+                               uint64_t seed, uint64_t stream0, int32_t teacher, int32_t use_ema);
+
+/* WDCE gradient (science.md 4) of a batch: tokens (B, sites), log_rnd (B)
+ * [in]; R replicates; masks from streams (seed, stream0 + b*R + r).
+ * Gradients are overwritten.  loss [out]; ness [out, optional]. */
+TP_FFI tp_status tp_net_wdce_grad(tp_net *net, double *loss, double *ness, const uint8_t *tokens,
+                                  const double *log_rnd, int32_t B, int32_t R,
+                                  uint64_t seed, uint64_t stream0);
+/* Weighted masked NLL gradient (kernels/loss.h): targets, input (rows,
+ * sites), rw (rows) [in].  all_sites = 1 with rw = 1/(rows*sites) is the
+ * cross-entropy.  Gradients are overwritten; loss [out]. */
+TP_FFI tp_status tp_net_nll_grad(tp_net *net, double *loss, const uint8_t *targets,
+                                 const uint8_t *input, const double *rw, int32_t rows,
+                                 int32_t all_sites);
+/* One optimiser update from the current gradients: clip (if set), Adam(W),
+ * then EMA with decay tp_optim_ema_decay(n, ema_max), n = steps before this
+ * one; the step count goes up by one.  gnorm [out, optional] = gradient
+ * norm before clipping. */
+TP_FFI tp_status tp_net_update(tp_net *net, double *gnorm);
+/* tp_net_wdce_grad followed by tp_net_update. */
+TP_FFI tp_status tp_net_wdce_step(tp_net *net, double *loss, double *ness, const uint8_t *tokens,
+                                  const double *log_rnd, int32_t B, int32_t R,
+                                  uint64_t seed, uint64_t stream0);
+/* ffi:end */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TP_NET_H */

@@ -1,0 +1,416 @@
+/*
+ * tests/check_transformer.c -- the CPU transformer (kernels/transformer_cpu.c)
+ * against a naive double-precision implementation written here from
+ * science.md 7; the backward against central finite differences of that
+ * naive model in double (every parameter of a tiny model, with and without
+ * LayerScale); periodic RoPE translation equivariance in 1-D, 2-D and 3-D.
+ */
+#include "check_util.h"
+#include "tolerance.h"
+#include "transformer.h"
+#include "philox.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- naive reference (double, one row at a time, no shared helpers) ------- */
+
+static void naive_ln(double *out, const double *x, const double *w, const double *b, int d) {
+    double m = 0, v = 0;
+    for (int j = 0; j < d; j++) m += x[j];
+    m /= d;
+    for (int j = 0; j < d; j++) v += (x[j] - m) * (x[j] - m);
+    v /= d;
+    for (int j = 0; j < d; j++) out[j] = (x[j] - m) / sqrt(v + 1e-6) * w[j] + b[j];
+}
+
+/* y (n_out) = x (n_in) W (n_in, n_out) + b */
+static void naive_lin(double *y, const double *x, const double *W, const double *b, int nin, int nout) {
+    for (int o = 0; o < nout; o++) {
+        double s = b[o];
+        for (int i = 0; i < nin; i++) s += x[i] * W[(long)i * nout + o];
+        y[o] = s;
+    }
+}
+
+/* Angle of pair p (of hd/2) at a site: pairs split over axes, earlier axes
+ * taking the remainder, harmonics 1, 2, ... per axis (science.md 7). */
+static double naive_angle(int p, int npairs, int axes, const float *u) {
+    int start = 0;
+    for (int a = 0; a < axes; a++) {
+        int cnt = npairs / axes + (a < npairs % axes);
+        if (p < start + cnt) return 2 * M_PI * (p - start + 1) * (double)u[a];
+        start += cnt;
+    }
+    return 0;
+}
+
+static void naive_forward(double *logp, const double *P, const uint8_t *tok, const float *coords,
+                          const tp_tf_config *c, int rows) {
+    tp_tf_layout L;
+    tp_tf_layout_init(&L, c);
+    int T = c->sites, d = c->embed, H = c->heads, hd = d / H, q = c->states;
+    double *x = malloc(sizeof(double) * T * d), *a = malloc(sizeof(double) * T * d);
+    double *qkv = malloc(sizeof(double) * T * 3 * d), *y = malloc(sizeof(double) * T * d);
+    double *t1 = malloc(sizeof(double) * 4 * d), *t2 = malloc(sizeof(double) * 4 * d);
+    double *s = malloc(sizeof(double) * T);
+    for (int r = 0; r < rows; r++) {
+        for (int t = 0; t < T; t++)
+            for (int j = 0; j < d; j++) x[t * d + j] = P[L.wte + tok[r * T + t] * d + j];
+        for (int l = 0; l < c->depth; l++) {
+            const tp_tf_block_off *B = &L.blk[l];
+            for (int t = 0; t < T; t++) {
+                naive_ln(a + t * d, x + t * d, P + B->ln1_w, P + B->ln1_b, d);
+                naive_lin(qkv + t * 3 * d, a + t * d, P + B->wqkv, P + B->bqkv, d, 3 * d);
+                for (int part = 0; part < 2; part++)
+                    for (int h = 0; h < H; h++)
+                        for (int p = 0; p < hd / 2; p++) {
+                            double ang = naive_angle(p, hd / 2, c->axes, coords + t * c->axes);
+                            double *v = qkv + t * 3 * d + part * d + h * hd + 2 * p;
+                            double v0 = v[0], v1 = v[1];
+                            v[0] = v0 * cos(ang) - v1 * sin(ang);
+                            v[1] = v0 * sin(ang) + v1 * cos(ang);
+                        }
+            }
+            for (int h = 0; h < H; h++)
+                for (int t = 0; t < T; t++) {
+                    double mx = -1e300, z = 0;
+                    for (int u = 0; u < T; u++) {
+                        double dot = 0;
+                        for (int e = 0; e < hd; e++)
+                            dot += qkv[t * 3 * d + h * hd + e] * qkv[u * 3 * d + d + h * hd + e];
+                        s[u] = dot / sqrt((double)hd);
+                        if (s[u] > mx) mx = s[u];
+                    }
+                    for (int u = 0; u < T; u++) { s[u] = exp(s[u] - mx); z += s[u]; }
+                    for (int e = 0; e < hd; e++) {
+                        double acc = 0;
+                        for (int u = 0; u < T; u++) acc += s[u] / z * qkv[u * 3 * d + 2 * d + h * hd + e];
+                        y[t * d + h * hd + e] = acc;
+                    }
+                }
+            for (int t = 0; t < T; t++) {
+                naive_lin(t1, y + t * d, P + B->wo, P + B->bo, d, d);
+                for (int j = 0; j < d; j++) x[t * d + j] += (c->layerscale ? P[B->ls1 + j] : 1.0) * t1[j];
+                naive_ln(t2, x + t * d, P + B->ln2_w, P + B->ln2_b, d);
+                naive_lin(t1, t2, P + B->w1, P + B->b1, d, 4 * d);
+                for (int j = 0; j < 4 * d; j++) t1[j] = 0.5 * t1[j] * (1 + erf(t1[j] / sqrt(2.0)));
+                naive_lin(t2, t1, P + B->w2, P + B->b2, 4 * d, d);
+                for (int j = 0; j < d; j++) x[t * d + j] += (c->layerscale ? P[B->ls2 + j] : 1.0) * t2[j];
+            }
+        }
+        for (int t = 0; t < T; t++) {
+            naive_ln(a, x + t * d, P + L.lnf_w, P + L.lnf_b, d);
+            double *z = logp + ((long)r * T + t) * q;
+            naive_lin(z, a, P + L.head_w, P + L.head_b, d, q);
+            double mx = z[0], sum = 0;
+            for (int k = 1; k < q; k++) if (z[k] > mx) mx = z[k];
+            for (int k = 0; k < q; k++) sum += exp(z[k] - mx);
+            for (int k = 0; k < q; k++) z[k] -= mx + log(sum);
+        }
+    }
+    free(x); free(a); free(qkv); free(y); free(t1); free(t2); free(s);
+}
+
+/* ---- fixtures --------------------------------------------------------------- */
+
+/* coords of a periodic box with the given periods (row-major, last axis fastest) */
+static float *box_coords(const int *per, int axes, int *T_out) {
+    int T = 1;
+    for (int a = 0; a < axes; a++) T *= per[a];
+    float *u = malloc(sizeof(float) * T * axes);
+    for (int s = 0; s < T; s++) {
+        int rem = s;
+        for (int a = axes - 1; a >= 0; a--) { u[s * axes + a] = (float)(rem % per[a]) / per[a]; rem /= per[a]; }
+    }
+    *T_out = T;
+    return u;
+}
+
+/* parameters with every entry of order 0.1-1, so no part of the network is
+ * near-trivial (LayerNorm weights and LayerScale away from 1, biases nonzero) */
+static float *random_params(const tp_tf_config *c, uint64_t seed, int64_t *np) {
+    tp_tf_layout L;
+    tp_tf_layout_init(&L, c);
+    float *p = malloc(sizeof(float) * L.n_params);
+    tp_tf_init_params(p, c, seed, 0.5f);
+    tp_rng r;
+    tp_rng_seed(&r, seed, 99);
+    for (int64_t i = 0; i < L.n_params; i++) p[i] += 0.3f * (tp_rng_next_float(&r) - 0.5f);
+    *np = L.n_params;
+    return p;
+}
+
+static uint8_t *random_tokens(int rows, int T, int q, uint64_t seed) {
+    uint8_t *t = malloc((size_t)rows * T);
+    tp_rng r;
+    tp_rng_seed(&r, seed, 7);
+    for (int i = 0; i < rows * T; i++) t[i] = (uint8_t)tp_rng_next_below(&r, q + 1);
+    return t;
+}
+
+static float *cpu_forward(const float *par, const uint8_t *tok, const float *coords,
+                          const tp_tf_config *c, int rows, float **acts_out) {
+    tp_tf_act_layout al;
+    tp_tf_act_layout_init(&al, c, rows);
+    int hd = c->embed / c->heads;
+    float *rope = malloc(sizeof(float) * c->sites * hd);
+    tp_tf_rope_table(rope, coords, c);
+    float *acts = malloc(sizeof(float) * al.n_acts);
+    float *logp = malloc(sizeof(float) * rows * c->sites * c->states);
+    ck_assert_int_eq(tp_tf_forward_cpu(acts, logp, tok, par, rope, c, rows), TP_OK);
+    free(rope);
+    if (acts_out) *acts_out = acts; else free(acts);
+    return logp;
+}
+
+/* ---- tests ----------------------------------------------------------------- */
+
+static void forward_vs_naive(int layerscale, int axes) {
+    int per[3] = { 3, 2, 2 }, T;
+    float *coords = box_coords(per, axes, &T);
+    tp_tf_config c = { 3, T, 12, 2, 2, axes, layerscale, 0 };
+    int rows = 3;
+    int64_t np;
+    float *par = random_params(&c, 11, &np);
+    uint8_t *tok = random_tokens(rows, T, c.states, 5);
+    float *logp = cpu_forward(par, tok, coords, &c, rows, NULL);
+    double *pd = malloc(sizeof(double) * np), *want = malloc(sizeof(double) * rows * T * c.states);
+    for (int64_t i = 0; i < np; i++) pd[i] = par[i];
+    naive_forward(want, pd, tok, coords, &c, rows);
+    for (int i = 0; i < rows * T * c.states; i++)
+        ck_assert_msg(tp_close(logp[i], want[i], TP_TOL_F32_NET), "logp[%d] = %.9g, naive %.9g", i, logp[i], want[i]);
+    /* log-softmax is normalised over the q real states */
+    for (int n = 0; n < rows * T; n++) {
+        double z = 0;
+        for (int k = 0; k < c.states; k++) z += exp(logp[n * c.states + k]);
+        ck_assert(tp_close(z, 1.0, TP_TOL_F32));
+    }
+    free(coords); free(par); free(tok); free(logp); free(pd); free(want);
+}
+
+START_TEST(test_tf_forward_matches_naive) { forward_vs_naive(0, 1); forward_vs_naive(0, 2); }
+END_TEST
+START_TEST(test_tf_forward_matches_naive_layerscale) { forward_vs_naive(1, 3); }
+END_TEST
+
+/* Loss L = sum_n,k cw[n,k] logp[n,k] with random cw: dL/dlogp = cw.  The
+ * analytic gradient of every parameter against central differences of the
+ * naive double model. */
+static void backward_fd(int layerscale, int depth) {
+    int per[2] = { 3, 4 }, T;   /* periods > 2: sin(2 pi j u) must not vanish */
+    float *coords = box_coords(per, 2, &T);
+    tp_tf_config c = { 3, T, 8, depth, 2, 2, layerscale, 0 };
+    int rows = 2;
+    int64_t np;
+    float *par = random_params(&c, 21, &np);
+    uint8_t *tok = random_tokens(rows, T, c.states, 9);
+    int nl = rows * T * c.states;
+    float *cw = malloc(sizeof(float) * nl);
+    tp_rng r;
+    tp_rng_seed(&r, 3, 3);
+    for (int i = 0; i < nl; i++) cw[i] = tp_rng_next_float(&r) - 0.5f;
+    float *acts;
+    float *logp = cpu_forward(par, tok, coords, &c, rows, &acts);
+    float *grads = calloc(np, sizeof(float));
+    float *scratch = malloc(sizeof(float) * tp_tf_scratch_size(&c, rows));
+    int hd = c.embed / c.heads;
+    float *rope = malloc(sizeof(float) * T * hd);
+    tp_tf_rope_table(rope, coords, &c);
+    ck_assert_int_eq(tp_tf_backward_cpu(grads, scratch, cw, logp, acts, tok, par, rope, &c, rows), TP_OK);
+
+    double *pd = malloc(sizeof(double) * np), *lp = malloc(sizeof(double) * nl);
+    for (int64_t i = 0; i < np; i++) pd[i] = par[i];
+    const double h = 1e-5;
+    int checked = 0;
+    double worst = 0;
+    for (int64_t i = 0; i < np; i++) {
+        double keep = pd[i], lplus = 0, lminus = 0;
+        pd[i] = keep + h;
+        naive_forward(lp, pd, tok, coords, &c, rows);
+        for (int k = 0; k < nl; k++) lplus += cw[k] * lp[k];
+        pd[i] = keep - h;
+        naive_forward(lp, pd, tok, coords, &c, rows);
+        for (int k = 0; k < nl; k++) lminus += cw[k] * lp[k];
+        pd[i] = keep;
+        double fd = (lplus - lminus) / (2 * h);
+        double err = fabs(grads[i] - fd);
+        if (err > worst) worst = err;
+        ck_assert_msg(tp_close(grads[i], fd, TP_TOL_GRAD_F32),
+                      "param %lld: analytic %.9g, finite difference %.9g", (long long)i, grads[i], fd);
+        checked++;
+    }
+    ck_assert_int_eq(checked, np);
+    free(coords); free(par); free(tok); free(cw); free(acts); free(logp); free(grads);
+    free(scratch); free(rope); free(pd); free(lp);
+}
+
+START_TEST(test_tf_backward_fd) { backward_fd(0, 2); }
+END_TEST
+START_TEST(test_tf_backward_fd_layerscale) { backward_fd(1, 1); }
+END_TEST
+/* the baseline-ISA attention/GELU kernels (the AVX2 ones are chosen at run
+ * time where the CPU has them): each test runs in its own process */
+START_TEST(test_tf_baseline_isa) {
+    setenv("TEMPERA_CPU_BASELINE", "1", 1);
+    forward_vs_naive(1, 2);
+    backward_fd(0, 1);
+}
+END_TEST
+
+/* The backward accumulates (+=) into grads: two calls give twice the gradient
+ * (used to process big batches chunk by chunk). */
+START_TEST(test_tf_backward_accumulates) {
+    int per[1] = { 5 }, T;
+    float *coords = box_coords(per, 1, &T);
+    tp_tf_config c = { 2, T, 8, 1, 2, 1, 0, 0 };
+    int64_t np;
+    float *par = random_params(&c, 4, &np);
+    uint8_t *tok = random_tokens(2, T, 2, 1);
+    float *acts;
+    float *logp = cpu_forward(par, tok, coords, &c, 2, &acts);
+    float *cw = malloc(sizeof(float) * 2 * T * 2);
+    for (int i = 0; i < 2 * T * 2; i++) cw[i] = (float)(i % 3) - 1.0f;
+    float *g1 = calloc(np, sizeof(float)), *g2 = calloc(np, sizeof(float));
+    float *scratch = malloc(sizeof(float) * tp_tf_scratch_size(&c, 2));
+    float *rope = malloc(sizeof(float) * T * 4);
+    tp_tf_rope_table(rope, coords, &c);
+    tp_tf_backward_cpu(g1, scratch, cw, logp, acts, tok, par, rope, &c, 2);
+    tp_tf_backward_cpu(g2, scratch, cw, logp, acts, tok, par, rope, &c, 2);
+    tp_tf_backward_cpu(g2, scratch, cw, logp, acts, tok, par, rope, &c, 2);
+    for (int64_t i = 0; i < np; i++) ck_assert(tp_close(g2[i], 2.0 * g1[i], TP_TOL_F32));
+    free(coords); free(par); free(tok); free(acts); free(logp); free(cw); free(g1); free(g2);
+    free(scratch); free(rope);
+}
+END_TEST
+
+/* Translation equivariance: shifting the configuration by t along an axis
+ * shifts every site's output with it.  Also checks the converse, that the
+ * network is NOT invariant under a non-translation permutation (a model
+ * without positional information would pass the first check trivially). */
+static void equivariance(int axes, const int *per) {
+    int T;
+    float *coords = box_coords(per, axes, &T);
+    tp_tf_config c = { 3, T, 24, 2, 2, axes, 1, 0 };
+    int rows = 2;
+    int64_t np;
+    float *par = random_params(&c, 31, &np);
+    uint8_t *tok = random_tokens(rows, T, c.states, 13);
+    float *lp0 = cpu_forward(par, tok, coords, &c, rows, NULL);
+    int strides[3];
+    strides[axes - 1] = 1;
+    for (int a = axes - 2; a >= 0; a--) strides[a] = strides[a + 1] * per[a + 1];
+    uint8_t *sh = malloc((size_t)rows * T);
+    int q = c.states;
+    for (int a = 0; a < axes; a++)
+        for (int shift = 1; shift < per[a]; shift++) {
+            /* site s moves to s' with coordinate_a + shift (mod per[a]) */
+            int *dst = malloc(sizeof(int) * T);
+            for (int s = 0; s < T; s++) {
+                int xa = (s / strides[a]) % per[a];
+                dst[s] = s + (((xa + shift) % per[a]) - xa) * strides[a];
+            }
+            for (int r = 0; r < rows; r++)
+                for (int s = 0; s < T; s++) sh[r * T + dst[s]] = tok[r * T + s];
+            float *lp1 = cpu_forward(par, sh, coords, &c, rows, NULL);
+            for (int r = 0; r < rows; r++)
+                for (int s = 0; s < T; s++)
+                    for (int k = 0; k < q; k++) {
+                        float got = lp1[((long)r * T + dst[s]) * q + k], want = lp0[((long)r * T + s) * q + k];
+                        ck_assert_msg(tp_close(got, want, TP_TOL_F32_NET),
+                                      "axis %d shift %d site %d: %.9g vs %.9g", a, shift, s, got, want);
+                    }
+            free(lp1); free(dst);
+        }
+    /* swap sites 0 and 1 (not a translation) in configurations where they
+     * differ: outputs must not simply follow the permutation */
+    memcpy(sh, tok, (size_t)rows * T);
+    for (int r = 0; r < rows; r++) {
+        if (sh[r * T] == sh[r * T + 1]) sh[r * T + 1] = (uint8_t)((sh[r * T] + 1) % q);
+    }
+    memcpy(tok, sh, (size_t)rows * T);
+    free(lp0);
+    lp0 = cpu_forward(par, tok, coords, &c, rows, NULL);
+    for (int r = 0; r < rows; r++) { sh[r * T] = tok[r * T + 1]; sh[r * T + 1] = tok[r * T]; }
+    float *lp2 = cpu_forward(par, sh, coords, &c, rows, NULL);
+    double maxdiff = 0;
+    for (int r = 0; r < rows; r++)
+        for (int s = 0; s < T; s++) {
+            int ps = s == 0 ? 1 : s == 1 ? 0 : s;
+            for (int k = 0; k < q; k++)
+                maxdiff = fmax(maxdiff, fabs(lp2[((long)r * T + ps) * q + k] - lp0[((long)r * T + s) * q + k]));
+        }
+    ck_assert_msg(maxdiff > 1e-4, "network output insensitive to a site permutation");
+    free(lp2); free(sh); free(coords); free(par); free(tok); free(lp0);
+}
+
+START_TEST(test_tf_rope_equivariance_1d) { int per[1] = { 7 }; equivariance(1, per); }
+END_TEST
+START_TEST(test_tf_rope_equivariance_2d) { int per[2] = { 3, 4 }; equivariance(2, per); }
+END_TEST
+START_TEST(test_tf_rope_equivariance_3d) { int per[3] = { 2, 3, 2 }; equivariance(3, per); }
+END_TEST
+
+/* Fractional coordinates are periodic with period 1 (FCC supercells): u and
+ * u + 1 (and u - 2) give the same rotation table exactly; the pair split
+ * follows science.md 7 (head dim 16 over 3 axes: 6/6/4 features). */
+START_TEST(test_tf_rope_table_periodic) {
+    tp_tf_config c = { 2, 2, 32, 1, 2, 3, 0, 0 };   /* head dim 16 */
+    float u[6] = { 0.25f, 0.5f, 0.125f, 1.25f, -1.5f, 2.125f };
+    float rope[2 * 8 * 2];
+    tp_tf_rope_table(rope, u, &c);
+    for (int i = 0; i < 16; i++) ck_assert_float_eq(rope[i], rope[16 + i]);
+    /* pair 0..2 -> axis 0 harmonics 1..3, 3..5 -> axis 1, 6..7 -> axis 2 */
+    int axis_of[8] = { 0, 0, 0, 1, 1, 1, 2, 2 }, harm[8] = { 1, 2, 3, 1, 2, 3, 1, 2 };
+    for (int p = 0; p < 8; p++) {
+        double ang = 2 * M_PI * harm[p] * u[axis_of[p]];
+        ck_assert(tp_close(rope[2 * p], cos(ang), TP_TOL_F32));
+        ck_assert(tp_close(rope[2 * p + 1], sin(ang), TP_TOL_F32));
+    }
+}
+END_TEST
+
+START_TEST(test_tf_config_rejects_bad) {
+    tp_tf_config ok = { 2, 4, 8, 1, 2, 2, 0, 0 };
+    ck_assert_int_eq(tp_tf_config_check(&ok), TP_OK);
+    tp_tf_config c = ok; c.heads = 3;
+    ck_assert_int_eq(tp_tf_config_check(&c), TP_ERR_ARG);
+    c = ok; c.axes = 4;
+    ck_assert_int_eq(tp_tf_config_check(&c), TP_ERR_ARG);
+    c = ok; c.embed = 4; c.heads = 2; c.axes = 2;   /* head dim 2 < 2*axes */
+    ck_assert_int_eq(tp_tf_config_check(&c), TP_ERR_ARG);
+    c = ok; c.states = 1;
+    ck_assert_int_eq(tp_tf_config_check(&c), TP_ERR_ARG);
+    /* a token above the mask is refused, not read out of bounds */
+    float coords[4] = { 0, 0.5f, 0.25f, 0.75f };
+    int64_t np;
+    tp_tf_config c1 = { 2, 4, 8, 1, 2, 1, 0, 0 };
+    float *par = random_params(&c1, 1, &np);
+    uint8_t tok[4] = { 0, 1, 2, 3 };
+    tp_tf_act_layout al;
+    tp_tf_act_layout_init(&al, &c1, 1);
+    float *acts = malloc(sizeof(float) * al.n_acts), logp[8], rope[16];
+    tp_tf_rope_table(rope, coords, &c1);
+    ck_assert_int_eq(tp_tf_forward_cpu(acts, logp, tok, par, rope, &c1, 1), TP_ERR_ARG);
+    free(par); free(acts);
+}
+END_TEST
+
+Suite *transformer_suite(void) {
+    Suite *s = suite_create("transformer");
+    TCase *tc = tp_test_tcase("cpu", 60);
+    tcase_add_test(tc, test_tf_forward_matches_naive);
+    tcase_add_test(tc, test_tf_forward_matches_naive_layerscale);
+    tcase_add_test(tc, test_tf_backward_fd);
+    tcase_add_test(tc, test_tf_backward_fd_layerscale);
+    tcase_add_test(tc, test_tf_baseline_isa);
+    tcase_add_test(tc, test_tf_backward_accumulates);
+    tcase_add_test(tc, test_tf_rope_equivariance_1d);
+    tcase_add_test(tc, test_tf_rope_equivariance_2d);
+    tcase_add_test(tc, test_tf_rope_equivariance_3d);
+    tcase_add_test(tc, test_tf_rope_table_periodic);
+    tcase_add_test(tc, test_tf_config_rejects_bad);
+    suite_add_tcase(s, tc);
+    return s;
+}
