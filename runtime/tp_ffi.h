@@ -21,18 +21,23 @@
 #include "common.h"
 #include "philox.h"
 #include "cuda.h"
-#include "lattice.h"
-#include "model.h"
-#include "cv.h"
-#include "exact.h"
-
-#include "dump.h"
 #include "transformer.h"
 #include "loss.h"
 #include "optim.h"
 #include "backend.h"
 #include "net.h"
 #include "checkpoint.h"
+#include "lattice.h"
+#include "model.h"
+#include "cv.h"
+#include "exact.h"
+#include "dump.h"
+#include "reweight.h"
+#include "bias.h"
+#include "plumed.h"
+#include "mc.h"
+#include "observables.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -41,17 +46,22 @@ extern "C" {
 /* ffi:from kernels/common.h */
 /* ffi:from kernels/philox.h */
 /* ffi:from kernels/cuda.h */
-/* ffi:from runtime/lattice.h */
-/* ffi:from runtime/model.h */
-/* ffi:from runtime/cv.h */
-/* ffi:from runtime/exact.h */
-/* ffi:from runtime/dump.h */
 /* ffi:from kernels/transformer.h */
 /* ffi:from kernels/loss.h */
 /* ffi:from kernels/optim.h */
 /* ffi:from kernels/backend.h */
 /* ffi:from kernels/net.h */
 /* ffi:from runtime/checkpoint.h */
+/* ffi:from runtime/lattice.h */
+/* ffi:from runtime/model.h */
+/* ffi:from runtime/cv.h */
+/* ffi:from runtime/exact.h */
+/* ffi:from runtime/dump.h */
+/* ffi:from kernels/reweight.h */
+/* ffi:from runtime/bias.h */
+/* ffi:from runtime/plumed.h */
+/* ffi:from runtime/mc.h */
+/* ffi:from runtime/observables.h */
 
 /* ---- version (runtime/version.c) ---------------------------------------- */
 /* Bumped whenever this header changes incompatibly; stdlib checks it. */

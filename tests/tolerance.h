@@ -57,4 +57,15 @@ static const tp_tol TP_TOL_CUDA_F32_GRAD = { 2e-5, 1e-3 };
  * step in different directions on the two backends; 3 steps -> 3e-4. */
 static const tp_tol TP_TOL_CUDA_F32_STEP = { 3e-4, 1e-4 };
 
+/* Reweighting statistics (check_reweight.c), statistical not rounding:
+ * a bootstrap standard error from R = 400 replicates has a relative
+ * sampling error of about 1/sqrt(2R) = 3.5%, plus O(1/sqrt(n)) between the
+ * estimate and sigma/sqrt(n); 20% is more than 5 standard deviations. */
+#define TP_TOL_RW_BOOT_REL 0.20
+/* PMF of the 4x4 Ising model from 200000 biased exact samples: each bin's F
+ * is good to about kT/sqrt(n/17) = 0.02 (kT = 2.27), so an RMSE above 0.08
+ * (4 sigma) means a bug; per bin, 6 bootstrap standard errors. */
+#define TP_TOL_RW_PMF_RMSE 0.08
+#define TP_TOL_RW_PMF_SIGMAS 6.0
+
 #endif /* TP_TOLERANCE_H */

@@ -1,0 +1,420 @@
+/*
+ * runtime/mc.c -- many-chain single-site Monte Carlo on built-in models
+ * (runtime/mc.h): Metropolis, heat-bath, canonical swaps, and Metropolis on
+ * E + V(s) for metadynamics with an incrementally updated built-in CV.
+ *
+ * Contract: each attempt draws its randomness from one Philox block (one
+ * word of a block for the single-shell Ising tables, see mc.h) addressed by
+ * (seed, chain, attempt index), so a chain's trajectory is the
+ * same whether chains run on many threads or one chain's checkerboard
+ * colour is split across threads.  Chains are independent; OpenMP runs over
+ * chains (or over sites of one colour when there are fewer chains than
+ * threads and no bias).  The abort flag is polled between sweeps.
+ */
+#include "mc_impl.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Threads only for enough work: a parallel region costs microseconds, and
+ * far more when the cores are shared.  Results never depend on this. */
+static int worth_threads(int64_t work) { return work >= ((int64_t)1 << 17); }
+
+static tp_status check_model(const tp_model *m) {
+    if (!m) return TP_ERROR(TP_ERR_ARG, "mc: model is NULL (Lua-defined models use tempera.mc's Lua driver)");
+    if (m->kind != TP_MODEL_ISING && m->kind != TP_MODEL_POTTS && m->kind != TP_MODEL_CE)
+        return TP_ERROR(TP_ERR_ARG, "mc: unknown model kind %d", m->kind);
+    return TP_OK;
+}
+
+tp_mc *tp_mc_init(const tp_model *m, int64_t nchains, uint64_t seed, int32_t start) {
+    if (check_model(m) != TP_OK) return NULL;
+    if (nchains < 1 || nchains > ((int64_t)1 << 32)) {
+        TP_ERROR(TP_ERR_ARG, "mc: number of chains must be >= 1, got %lld", (long long)nchains);
+        return NULL;
+    }
+    if (start != TP_MC_START_RANDOM && start != TP_MC_START_ZERO) {
+        TP_ERROR(TP_ERR_ARG, "mc: unknown start %d", start);
+        return NULL;
+    }
+    tp_mc *mc = calloc(1, sizeof *mc);
+    if (!mc) { TP_ERROR(TP_ERR_NOMEM, "mc: out of memory"); return NULL; }
+    mc->m = m;
+    mc->B = nchains;
+    mc->n = m->n;
+    mc->q = m->q;
+    mc->seed = seed;
+    mc->x = malloc((size_t)nchains * m->n);
+    mc->t = calloc((size_t)nchains, sizeof *mc->t);
+    mc->crng = calloc((size_t)nchains, sizeof *mc->crng);
+    mc->order = malloc((size_t)m->n * sizeof *mc->order);
+    mc->acc = calloc((size_t)nchains, sizeof *mc->acc);
+    mc->att = calloc((size_t)nchains, sizeof *mc->att);
+    if (!mc->x || !mc->t || !mc->crng || !mc->order || !mc->acc || !mc->att) {
+        tp_mc_free(mc);
+        TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for %lld chains", (long long)nchains);
+        return NULL;
+    }
+    /* checkerboard when shell 0 is bipartite and the only coupled shell */
+    const tp_lattice *lat = m->lat;
+    int checker = lat->bipartite && lat->color && m->kind != TP_MODEL_CE && m->nshell == 1;
+    int k = 0;
+    if (checker) {
+        for (int i = 0; i < m->n; i++) if (lat->color[i] == 0) mc->order[k++] = i;
+        mc->ncolor0 = k;
+        for (int i = 0; i < m->n; i++) if (lat->color[i] != 0) mc->order[k++] = i;
+    } else {
+        for (int i = 0; i < m->n; i++) mc->order[i] = i;
+    }
+    for (int64_t c = 0; c < nchains; c++) {
+        tp_rng_seed(&mc->crng[c], seed ^ TP_MC_KEY_CLUSTER, (uint64_t)c);
+        uint8_t *x = mc->x + c * m->n;
+        if (start == TP_MC_START_ZERO) { memset(x, 0, (size_t)m->n); continue; }
+        tp_rng r;
+        tp_rng_seed(&r, seed ^ 0x696eull /* 'in' */, (uint64_t)c);
+        for (int i = 0; i < m->n; i++) x[i] = (uint8_t)tp_rng_next_below(&r, (uint32_t)m->q);
+    }
+    return mc;
+}
+
+void tp_mc_free(tp_mc *mc) {
+    if (!mc) return;
+    free(mc->x); free(mc->t); free(mc->crng); free(mc->order); free(mc->acc); free(mc->att);
+    free(mc);
+}
+
+int64_t tp_mc_nchains(const tp_mc *mc) { return mc ? mc->B : 0; }
+uint8_t *tp_mc_states(tp_mc *mc) { return mc ? mc->x : NULL; }
+
+tp_status tp_mc_set_states(tp_mc *mc, const uint8_t *x) {
+    if (!mc || !x) return TP_ERROR(TP_ERR_ARG, "mc: NULL argument");
+    TP_TRY(tp_model_check(mc->m, x, mc->B));
+    memcpy(mc->x, x, (size_t)mc->B * mc->n);
+    return TP_OK;
+}
+
+tp_status tp_mc_energies(const tp_mc *mc, double *out) {
+    if (!mc || !out) return TP_ERROR(TP_ERR_ARG, "mc: NULL argument");
+    /* chains always hold valid tokens: no check; threads only for big batches */
+    int par = worth_threads(mc->B * (int64_t)mc->n * 4);
+    #pragma omp parallel for schedule(static) if (par)
+    for (int64_t c = 0; c < mc->B; c++) out[c] = tp_model_energy(mc->m, mc->x + c * mc->n);
+    return TP_OK;
+}
+
+double tp_mc_acceptance(const tp_mc *mc) {
+    if (!mc) return 0.0;
+    int64_t a = 0, t = 0;
+    for (int64_t c = 0; c < mc->B; c++) { a += mc->acc[c]; t += mc->att[c]; }
+    return t ? (double)a / (double)t : 0.0;
+}
+
+/* ---- single-site and swap attempts ---------------------------------------- */
+
+/* Tables for single-shell Ising and Potts (no exp in the hot loop):
+ *   Ising Metropolis: p[a][sum + z], a = token of the site, sum = sum of
+ *     neighbour spins (self-images excluded) in [-z, z];
+ *   Ising heat bath: p[0][sum + z] = P(token 1 | neighbours);
+ *   Potts Metropolis: p[f + 1][d + z], d = (neighbours equal to the new
+ *     state) - (equal to the old one) in [-z, z], f = delta(b,0) - delta(a,0). */
+typedef struct {
+    int on, z;
+    double p[3][65];
+} site_table;
+
+static void site_table_init(site_table *tb, const tp_model *m, int32_t method, double beta) {
+    tb->on = 0;
+    if (m->nshell != 1 || m->lat->shell_z[0] > 32) return;
+    int z = tb->z = m->lat->shell_z[0];
+    double J = m->J[0], h = m->h;
+    if (m->kind == TP_MODEL_ISING && method == TP_MC_METROPOLIS) {
+        for (int a = 0; a < 2; a++)
+            for (int s = -z; s <= z; s++) {
+                double de = 2.0 * (2 * a - 1) * (J * s + h);
+                tb->p[a][s + z] = de <= 0 ? 1.0 : exp(-beta * de);
+            }
+        tb->on = 1;
+    } else if (m->kind == TP_MODEL_ISING && method == TP_MC_HEATBATH) {
+        for (int s = -z; s <= z; s++) tb->p[0][s + z] = 1.0 / (1.0 + exp(-2.0 * beta * (J * s + h)));
+        tb->on = 1;
+    } else if (m->kind == TP_MODEL_POTTS && method == TP_MC_METROPOLIS) {
+        for (int f = -1; f <= 1; f++)
+            for (int d = -z; d <= z; d++) {
+                double de = -J * d - h * f;
+                tb->p[f + 1][d + z] = de <= 0 ? 1.0 : exp(-beta * de);
+            }
+        tb->on = 1;
+    }
+}
+
+/* Ising Metropolis needs one 32-bit word per attempt: attempt t uses word
+ * t & 3 of the block (t >> 2) under its own key (TP_MC_KEY_SITE4), cached
+ * here so one Philox call serves four attempts.  Per thread. */
+typedef struct { uint64_t blk; uint32_t w[4]; } word_cache;
+#define WORD_CACHE_INIT { UINT64_MAX, { 0, 0, 0, 0 } }
+
+static inline uint32_t cached_word(word_cache *wc, uint64_t seed, uint64_t t, uint64_t c) {
+    uint64_t blk = t >> 2;
+    if (wc->blk != blk) {
+        uint32_t ctr[4] = { (uint32_t)blk, (uint32_t)(blk >> 32), (uint32_t)c, (uint32_t)(c >> 32) };
+        uint64_t k = seed ^ TP_MC_KEY_SITE4;
+        uint32_t key[2] = { (uint32_t)k, (uint32_t)(k >> 32) };
+        tp_philox4x32_10_block(wc->w, ctr, key);
+        wc->blk = blk;
+    }
+    return wc->w[t & 3];
+}
+
+/* One attempt of method at site i of chain x (attempt index t).  Returns
+ * 1 if the configuration changed. */
+static inline int attempt(const tp_mc *mc, uint8_t *x, int32_t i, int32_t method, double beta,
+                          const site_table *tb, uint64_t t, int64_t c, word_cache *wc) {
+    const tp_model *m = mc->m;
+    uint32_t r[4];
+    int32_t a = x[i];
+    if (tb->on && m->kind == TP_MODEL_ISING) {
+        const int32_t *nb = m->lat->nb[0] + (int64_t)i * tb->z;
+        int sum = 0;
+        for (int k = 0; k < tb->z; k++) if (nb[k] != i) sum += 2 * x[nb[k]] - 1;
+        if (method == TP_MC_HEATBATH) {
+            int32_t b = tp_mc_u01(cached_word(wc, mc->seed, t, (uint64_t)c)) < tb->p[0][sum + tb->z];
+            x[i] = (uint8_t)b;
+            return b != a;
+        }
+        /* the word is addressed by (chain, t), so a move accepted with
+         * probability 1 need not draw it: same trajectory, fewer Philox calls */
+        double p = tb->p[a][sum + tb->z];
+        if (p < 1.0 && !(tp_mc_u01(cached_word(wc, mc->seed, t, (uint64_t)c)) < p)) return 0;
+        x[i] = (uint8_t)(1 - a);
+        return 1;
+    }
+    tp_mc_block(r, mc->seed, t, (uint64_t)c);
+    if (tb->on) {   /* Potts Metropolis, single shell */
+        int32_t b = (a + 1 + (int32_t)tp_mc_below(r[0], (uint32_t)(m->q - 1))) % m->q;
+        const int32_t *nb = m->lat->nb[0] + (int64_t)i * tb->z;
+        int d = 0;
+        for (int k = 0; k < tb->z; k++) {
+            int32_t j = nb[k];
+            if (j != i) d += (x[j] == b) - (x[j] == a);
+        }
+        double p = tb->p[(b == 0) - (a == 0) + 1][d + tb->z];
+        if (p < 1.0 && !(tp_mc_u01(r[1]) < p)) return 0;
+        x[i] = (uint8_t)b;
+        return 1;
+    }
+    if (method == TP_MC_METROPOLIS) {
+        int32_t b = m->q == 2 ? 1 - a : (a + 1 + (int32_t)tp_mc_below(r[0], (uint32_t)(m->q - 1))) % m->q;
+        double de = tp_mc_de(m, x, i, b);
+        if (de <= 0 || tp_mc_u01(r[1]) < exp(-beta * de)) { x[i] = (uint8_t)b; return 1; }
+        return 0;
+    }
+    if (method == TP_MC_HEATBATH) {
+        /* conditional distribution over the q states of site i */
+        double w[256], tot = 0.0, emin = 0.0, de[256];
+        for (int b = 0; b < m->q; b++) {
+            de[b] = tp_mc_de(m, x, i, b);
+            if (de[b] < emin) emin = de[b];
+        }
+        for (int b = 0; b < m->q; b++) { w[b] = exp(-beta * (de[b] - emin)); tot += w[b]; }
+        double u = tp_mc_u01(r[1]) * tot;
+        int32_t b = 0;
+        while (b < m->q - 1 && u >= w[b]) { u -= w[b]; b++; }
+        x[i] = (uint8_t)b;
+        return b != a;
+    }
+    /* TP_MC_SWAP: two uniform sites */
+    int32_t j = (int32_t)tp_mc_below(r[2], (uint32_t)mc->n);
+    int32_t k = (int32_t)tp_mc_below(r[3], (uint32_t)mc->n);
+    if (x[j] == x[k]) return 0;
+    double d = tp_model_de_swap(m, x, j, k);
+    if (d <= 0 || tp_mc_u01(r[1]) < exp(-beta * d)) {
+        uint8_t tmp = x[j]; x[j] = x[k]; x[k] = tmp;
+        return 1;
+    }
+    return 0;
+}
+
+/* nsweeps of n attempts on chain c, sequentially. */
+static void chain_sweeps(tp_mc *mc, int64_t c, int32_t method, double beta,
+                         const site_table *tb, int64_t nsweeps) {
+    uint8_t *x = mc->x + c * mc->n;
+    uint64_t t = mc->t[c];
+    int64_t acc = 0, n = mc->n;
+    int64_t pos = (int64_t)(t % (uint64_t)n);   /* position in the sweep order */
+    word_cache wc = WORD_CACHE_INIT;
+    for (int64_t w = 0; w < nsweeps; w++)
+        for (int64_t k = 0; k < n; k++, t++) {
+            acc += attempt(mc, x, mc->order[pos], method, beta, tb, t, c, &wc);
+            if (++pos == n) pos = 0;
+        }
+    mc->acc[c] += acc;
+    mc->att[c] += nsweeps * n;
+    mc->t[c] = t;
+}
+
+static tp_status check_beta(double beta) {
+    if (!(beta > 0) || !isfinite(beta)) return TP_ERROR(TP_ERR_ARG, "mc: beta must be > 0, got %g", beta);
+    return TP_OK;
+}
+
+static tp_status single_site(tp_mc *mc, int32_t method, double beta, int64_t nsweeps) {
+    site_table tb;
+    site_table_init(&tb, mc->m, method, beta);
+    int nth = tp_threads_get();
+    int par = worth_threads(mc->B * (int64_t)mc->n * nsweeps), par_in = worth_threads(mc->n);
+    /* within-chain checkerboard parallelism: few chains, aligned counters */
+    int inner = mc->ncolor0 > 0 && mc->B < nth && method != TP_MC_SWAP;
+    for (int64_t c = 0; inner && c < mc->B; c++) if (mc->t[c] % (uint64_t)mc->n) inner = 0;
+    if (!inner) {
+        #pragma omp parallel for schedule(dynamic, 1) if (par)
+        for (int64_t c = 0; c < mc->B; c++)
+            for (int64_t w = 0; w < nsweeps && !tp_abort_flag; w++)
+                chain_sweeps(mc, c, method, beta, &tb, 1);
+        return tp_abort_flag ? TP_ABORTED : TP_OK;
+    }
+    for (int64_t w = 0; w < nsweeps; w++) {
+        if (tp_abort_flag) return TP_ABORTED;
+        for (int64_t c = 0; c < mc->B; c++) {
+            uint8_t *x = mc->x + c * mc->n;
+            uint64_t t0 = mc->t[c];
+            int64_t acc = 0;
+            int32_t n0 = mc->ncolor0, n = mc->n;
+            #pragma omp parallel reduction(+:acc) if (par_in)
+            {
+                word_cache wc = WORD_CACHE_INIT;
+                #pragma omp for schedule(static)
+                for (int32_t k = 0; k < n0; k++)
+                    acc += attempt(mc, x, mc->order[k], method, beta, &tb, t0 + (uint64_t)k, c, &wc);
+                #pragma omp for schedule(static)
+                for (int32_t k = n0; k < n; k++)
+                    acc += attempt(mc, x, mc->order[k], method, beta, &tb, t0 + (uint64_t)k, c, &wc);
+            }
+            mc->acc[c] += acc;
+            mc->att[c] += n;
+            mc->t[c] = t0 + (uint64_t)n;
+        }
+    }
+    return TP_OK;
+}
+
+static tp_status clusters(tp_mc *mc, int32_t method, double beta, int64_t nsweeps) {
+    const tp_model *m = mc->m;
+    if (m->kind != TP_MODEL_ISING && m->kind != TP_MODEL_POTTS)
+        return TP_ERROR(TP_ERR_ARG, "mc: %s needs an Ising or Potts model, got '%s'",
+                        method == TP_MC_SW ? "Swendsen-Wang" : "Wolff", m->name);
+    for (int s = 0; s < m->nshell; s++)
+        if (m->J[s] < 0)
+            return TP_ERROR(TP_ERR_ARG, "mc: cluster updates need ferromagnetic couplings (J[%d] = %g < 0)", s + 1, m->J[s]);
+    if (method == TP_MC_WOLFF && m->h != 0)
+        return TP_ERROR(TP_ERR_ARG, "mc: Wolff updates need h = 0 (got h = %g); use Swendsen-Wang", m->h);
+    tp_status st = TP_OK;
+    int64_t n = mc->n;
+    int par = worth_threads(mc->B * n * nsweeps);
+    /* parallel over chains; each chain polls the abort flag between its
+     * own sweeps (no barrier inside, so an early stop cannot deadlock) */
+    #pragma omp parallel if (par)
+    {
+        int32_t *a = malloc((size_t)n * sizeof(int32_t));
+        int32_t *b = malloc((size_t)n * sizeof(int32_t));
+        int ok = a && b;
+        if (!ok) {
+            #pragma omp atomic write
+            st = TP_ERR_NOMEM;   /* the message is set below, on the calling thread */
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t c = 0; c < mc->B; c++) {
+            for (int64_t done = 0; ok && done < nsweeps && !tp_abort_flag; done++) {
+                if (method == TP_MC_SW) tp_mc_sw_chain(mc, c, beta, a, b);
+                else tp_mc_wolff_chain(mc, c, beta, a);
+            }
+        }
+        free(a); free(b);
+    }
+    if (st != TP_OK) return TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for cluster scratch");
+    return tp_abort_flag ? TP_ABORTED : TP_OK;
+}
+
+tp_status tp_mc_sweep(tp_mc *mc, int32_t method, double beta, int64_t nsweeps) {
+    if (!mc) return TP_ERROR(TP_ERR_ARG, "mc: NULL chains");
+    TP_TRY(check_beta(beta));
+    if (nsweeps < 0) return TP_ERROR(TP_ERR_ARG, "mc: number of sweeps must be >= 0, got %lld", (long long)nsweeps);
+    switch (method) {
+    case TP_MC_METROPOLIS:
+    case TP_MC_HEATBATH:
+    case TP_MC_SWAP:
+        return single_site(mc, method, beta, nsweeps);
+    case TP_MC_SW:
+    case TP_MC_WOLFF:
+        return clusters(mc, method, beta, nsweeps);
+    default:
+        return TP_ERROR(TP_ERR_ARG, "mc: unknown method %d", method);
+    }
+}
+
+/* ---- Metropolis on E + V(s) ------------------------------------------------ */
+
+tp_status tp_mc_biased(tp_mc *mc, const tp_cv *cv, const tp_bias *bias, double beta,
+                       int64_t nattempts, double *s_out) {
+    if (!mc || !cv || !bias) return TP_ERROR(TP_ERR_ARG, "mc: NULL argument (chains, cv and bias are required)");
+    TP_TRY(check_beta(beta));
+    if (nattempts < 0) return TP_ERROR(TP_ERR_ARG, "mc: number of attempts must be >= 0");
+    if (cv->n != mc->n || cv->q != mc->q)
+        return TP_ERROR(TP_ERR_ARG, "mc: CV '%s' is for %d sites and %d states, the model has %d and %d",
+                        cv->name, cv->n, cv->q, mc->n, mc->q);
+    if (cv->dim != tp_bias_dim(bias))
+        return TP_ERROR(TP_ERR_ARG, "mc: CV '%s' has dimension %d but the bias grid has %d",
+                        cv->name, cv->dim, tp_bias_dim(bias));
+    int32_t ng = cv->ngroup, q = mc->q, dim = cv->dim;
+    if ((int64_t)ng * q > 4096) return TP_ERROR(TP_ERR_ARG, "mc: CV has too many count groups");
+    const tp_model *m = mc->m;
+    int64_t n = mc->n;
+    const int64_t chunk = 64 * n;   /* attempts between abort checks */
+    int par = worth_threads(mc->B * (nattempts < chunk ? nattempts : chunk));
+    for (int64_t done = 0; done < nattempts; done += chunk) {
+        if (tp_abort_flag) return TP_ABORTED;
+        int64_t len = nattempts - done < chunk ? nattempts - done : chunk;
+        #pragma omp parallel for schedule(dynamic, 1) if (par)
+        for (int64_t c = 0; c < mc->B; c++) {
+            int32_t counts[4096];
+            double s[TP_BIAS_MAX_DIM], s2[TP_BIAS_MAX_DIM];
+            uint8_t *x = mc->x + c * n;
+            memset(counts, 0, (size_t)ng * q * sizeof(int32_t));
+            for (int64_t i = 0; i < n; i++) counts[cv->group[i] * q + x[i]]++;
+            tp_cv_from_counts(cv, s, counts);
+            double v = tp_bias_value(bias, s);
+            uint64_t t = mc->t[c];
+            int64_t acc = 0;
+            int64_t pos = (int64_t)(t % (uint64_t)n);
+            for (int64_t k = 0; k < len; k++, t++) {
+                int32_t i = mc->order[pos];
+                if (++pos == n) pos = 0;
+                uint32_t r[4];
+                tp_mc_block(r, mc->seed, t, (uint64_t)c);
+                int32_t a = x[i];
+                int32_t b = q == 2 ? 1 - a : (a + 1 + (int32_t)tp_mc_below(r[0], (uint32_t)(q - 1))) % q;
+                double de = tp_mc_de(m, x, i, b);
+                int32_t *g = counts + cv->group[i] * q;
+                g[a]--; g[b]++;
+                tp_cv_from_counts(cv, s2, counts);
+                double v2 = tp_bias_value(bias, s2);
+                double d = de + v2 - v;
+                if (d <= 0 || tp_mc_u01(r[1]) < exp(-beta * d)) {
+                    x[i] = (uint8_t)b;
+                    v = v2;
+                    for (int k2 = 0; k2 < dim; k2++) s[k2] = s2[k2];
+                    acc++;
+                } else {
+                    g[a]++; g[b]--;
+                }
+            }
+            mc->t[c] = t;
+            mc->acc[c] += acc;
+            mc->att[c] += len;
+            if (s_out && done + len >= nattempts)
+                for (int k2 = 0; k2 < dim; k2++) s_out[c * dim + k2] = s[k2];
+        }
+    }
+    if (s_out && nattempts == 0) return tp_cv_eval(cv, s_out, mc->x, mc->B);
+    return TP_OK;
+}

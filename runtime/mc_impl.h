@@ -1,0 +1,82 @@
+/*
+ * runtime/mc_impl.h -- private to runtime/mc*.c: the tp_mc struct, the
+ * per-attempt random block, and inline local energy differences.
+ */
+#ifndef TP_MC_IMPL_H
+#define TP_MC_IMPL_H
+
+#include "tp_ffi.h"
+#include "mc.h"
+
+#include <math.h>
+#include <stdint.h>
+
+#define TP_MC_KEY_SITE    0x6d63ull   /* 'mc': per-attempt blocks */
+#define TP_MC_KEY_SITE4   0x6d34ull   /* 'm4': Ising Metropolis, 4 attempts per block */
+#define TP_MC_KEY_CLUSTER 0x636cull   /* 'cl': cluster streams */
+#define TP_MC_KEY_WL      0x776cull   /* 'wl': Wang-Landau */
+
+struct tp_mc {
+    const tp_model *m;
+    int64_t B;
+    int32_t n, q;
+    uint64_t seed;
+    uint8_t *x;          /* (B, n) */
+    uint64_t *t;         /* (B) attempts done per chain (single-site and swap) */
+    tp_rng *crng;        /* (B) cluster streams */
+    int32_t *order;      /* (n) sweep order */
+    int32_t ncolor0;     /* checkerboard: sites of colour 0 at the front of order; 0 if none */
+    int64_t *acc, *att;  /* (B) acceptance counters */
+};
+
+/* One Philox block for attempt t of chain c. */
+static inline void tp_mc_block(uint32_t out[4], uint64_t seed, uint64_t t, uint64_t c) {
+    uint32_t ctr[4] = { (uint32_t)t, (uint32_t)(t >> 32), (uint32_t)c, (uint32_t)(c >> 32) };
+    uint64_t k = seed ^ TP_MC_KEY_SITE;
+    uint32_t key[2] = { (uint32_t)k, (uint32_t)(k >> 32) };
+    tp_philox4x32_10_block(out, ctr, key);
+}
+
+/* uniform [0,1) from 32 bits; integer in [0, n) from 32 bits (bias <= n / 2^32) */
+static inline double tp_mc_u01(uint32_t w) { return w * (1.0 / 4294967296.0); }
+static inline uint32_t tp_mc_below(uint32_t w, uint32_t n) { return (uint32_t)(((uint64_t)w * n) >> 32); }
+
+/* H(x with x[i] = b) - H(x) for Ising/Potts inline (all shells), CE via the model. */
+static inline double tp_mc_de(const tp_model *m, const uint8_t *x, int32_t i, int32_t b) {
+    int32_t a = x[i];
+    if (a == b) return 0.0;
+    const tp_lattice *lat = m->lat;
+    if (m->kind == TP_MODEL_ISING) {
+        double f = 0.0;
+        for (int s = 0; s < m->nshell; s++) {
+            const int32_t *nb = lat->nb[s] + (int64_t)i * lat->shell_z[s];
+            int sum = 0;
+            for (int k = 0; k < lat->shell_z[s]; k++) {
+                int32_t j = nb[k];
+                if (j != i) sum += 2 * x[j] - 1;
+            }
+            f += m->J[s] * sum;
+        }
+        return 2.0 * (2 * a - 1) * (f + m->h);
+    }
+    if (m->kind == TP_MODEL_POTTS) {
+        double d = 0.0;
+        for (int s = 0; s < m->nshell; s++) {
+            const int32_t *nb = lat->nb[s] + (int64_t)i * lat->shell_z[s];
+            int c = 0;
+            for (int k = 0; k < lat->shell_z[s]; k++) {
+                int32_t j = nb[k];
+                if (j != i) c += (x[j] == b) - (x[j] == a);
+            }
+            d -= m->J[s] * c;
+        }
+        return d - m->h * ((b == 0) - (a == 0));
+    }
+    return tp_model_de(m, x, i, b);
+}
+
+/* cluster updates (mc_cluster.c) */
+tp_status tp_mc_sw_chain(tp_mc *mc, int64_t c, double beta, int32_t *parent, int32_t *size);
+tp_status tp_mc_wolff_chain(tp_mc *mc, int64_t c, double beta, int32_t *stack);
+
+#endif /* TP_MC_IMPL_H */

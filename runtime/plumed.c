@@ -1,0 +1,315 @@
+/*
+ * runtime/plumed.c -- reading and writing PLUMED-style "#! FIELDS" text
+ * files (HILLS, COLVAR), summing hills on a grid, and a hill-by-hill
+ * deposit that records what was deposited (plumed.h has the contract and
+ * the well-tempered height convention).  Reading is line-oriented and
+ * checks every row's field count and number syntax; the table is held
+ * column by column.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tp_ffi.h"
+#include "plumed.h"
+
+struct tp_plumed {
+    int32_t nfields;
+    char **fields;
+    int32_t nset;
+    char **keys, **values;
+    int64_t rows, cap;
+    double **cols;
+};
+
+void tp_plumed_free(tp_plumed *t) {
+    if (!t) return;
+    for (int32_t i = 0; i < t->nfields; i++) { free(t->fields[i]); if (t->cols) free(t->cols[i]); }
+    for (int32_t i = 0; i < t->nset; i++) { free(t->keys[i]); free(t->values[i]); }
+    free(t->fields); free(t->cols); free(t->keys); free(t->values);
+    free(t);
+}
+
+int32_t tp_plumed_nfields(const tp_plumed *t) { return t ? t->nfields : 0; }
+const char *tp_plumed_field(const tp_plumed *t, int32_t i) {
+    return t && i >= 0 && i < t->nfields ? t->fields[i] : NULL;
+}
+int32_t tp_plumed_find(const tp_plumed *t, const char *name) {
+    if (!t || !name) return -1;
+    for (int32_t i = 0; i < t->nfields; i++) if (!strcmp(t->fields[i], name)) return i;
+    return -1;
+}
+int64_t tp_plumed_rows(const tp_plumed *t) { return t ? t->rows : 0; }
+const double *tp_plumed_column(const tp_plumed *t, int32_t i) {
+    return t && i >= 0 && i < t->nfields ? t->cols[i] : NULL;
+}
+int32_t tp_plumed_nset(const tp_plumed *t) { return t ? t->nset : 0; }
+const char *tp_plumed_set_key(const tp_plumed *t, int32_t i) { return t && i >= 0 && i < t->nset ? t->keys[i] : NULL; }
+const char *tp_plumed_set_value(const tp_plumed *t, int32_t i) { return t && i >= 0 && i < t->nset ? t->values[i] : NULL; }
+const char *tp_plumed_set(const tp_plumed *t, const char *key) {
+    if (!t || !key) return NULL;
+    for (int32_t i = t->nset - 1; i >= 0; i--) if (!strcmp(t->keys[i], key)) return t->values[i];
+    return NULL;
+}
+
+/* Split s in place into at most max whitespace-separated words. */
+static int split(char *s, char **w, int max) {
+    int n = 0;
+    while (*s) {
+        while (*s && isspace((unsigned char)*s)) *s++ = 0;
+        if (!*s) break;
+        if (n == max) return max + 1;
+        w[n++] = s;
+        while (*s && !isspace((unsigned char)*s)) s++;
+    }
+    return n;
+}
+
+#define PL_MAX_FIELDS 256
+
+static tp_status set_fields(tp_plumed *t, char **w, int n, const char *path, long line) {
+    if (t->nfields) {
+        int same = n == t->nfields;
+        for (int i = 0; same && i < n; i++) same = !strcmp(w[i], t->fields[i]);
+        if (!same) return TP_ERROR(TP_ERR_FORMAT, "%s:%ld: FIELDS line differs from the first one", path, line);
+        return TP_OK;
+    }
+    if (n < 1) return TP_ERROR(TP_ERR_FORMAT, "%s:%ld: FIELDS line names no field", path, line);
+    t->fields = calloc((size_t)n, sizeof(char *));
+    t->cols = calloc((size_t)n, sizeof(double *));
+    if (!t->fields || !t->cols) return TP_ERROR(TP_ERR_NOMEM, "plumed: no memory");
+    t->nfields = n;
+    for (int i = 0; i < n; i++)
+        if (!(t->fields[i] = strdup(w[i]))) return TP_ERROR(TP_ERR_NOMEM, "plumed: no memory");
+    return TP_OK;
+}
+
+static tp_status add_set(tp_plumed *t, const char *k, const char *v) {
+    char **nk = realloc(t->keys, sizeof(char *) * (size_t)(t->nset + 1));
+    if (!nk) return TP_ERROR(TP_ERR_NOMEM, "plumed: no memory");
+    t->keys = nk;
+    char **nv = realloc(t->values, sizeof(char *) * (size_t)(t->nset + 1));
+    if (!nv) return TP_ERROR(TP_ERR_NOMEM, "plumed: no memory");
+    t->values = nv;
+    t->keys[t->nset] = strdup(k);
+    t->values[t->nset] = strdup(v);
+    t->nset++;
+    if (!t->keys[t->nset - 1] || !t->values[t->nset - 1]) return TP_ERROR(TP_ERR_NOMEM, "plumed: no memory");
+    return TP_OK;
+}
+
+static tp_status add_row(tp_plumed *t, char **w, int n, const char *path, long line) {
+    if (!t->nfields) return TP_ERROR(TP_ERR_FORMAT, "%s:%ld: data before any '#! FIELDS' line", path, line);
+    if (n != t->nfields)
+        return TP_ERROR(TP_ERR_FORMAT, "%s:%ld: %d values, expected %d (FIELDS)", path, line, n, t->nfields);
+    if (t->rows == t->cap) {
+        int64_t nc = t->cap ? 2 * t->cap : 256;
+        for (int32_t i = 0; i < t->nfields; i++) {
+            double *c = realloc(t->cols[i], sizeof(double) * (size_t)nc);
+            if (!c) return TP_ERROR(TP_ERR_NOMEM, "plumed: no memory for %lld rows", (long long)nc);
+            t->cols[i] = c;
+        }
+        t->cap = nc;
+    }
+    for (int i = 0; i < n; i++) {
+        char *end;
+        errno = 0;
+        double v = strtod(w[i], &end);
+        if (end == w[i] || *end)
+            return TP_ERROR(TP_ERR_FORMAT, "%s:%ld: field %s: '%s' is not a number", path, line, t->fields[i], w[i]);
+        t->cols[i][t->rows] = v;
+    }
+    t->rows++;
+    return TP_OK;
+}
+
+tp_plumed *tp_plumed_read(const char *path) {
+    if (!path) { TP_ERROR(TP_ERR_ARG, "plumed: NULL path"); return NULL; }
+    FILE *f = fopen(path, "r");
+    if (!f) { TP_ERROR(TP_ERR_IO, "%s: %s", path, strerror(errno)); return NULL; }
+    tp_plumed *t = calloc(1, sizeof *t);
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long line = 0;
+    char *w[PL_MAX_FIELDS + 3];
+    tp_status st = t ? TP_OK : TP_ERROR(TP_ERR_NOMEM, "plumed: no memory");
+    while (st == TP_OK && (len = getline(&buf, &cap, f)) >= 0) {
+        line++;
+        if (!strncmp(buf, "#!", 2)) {
+            int n = split(buf + 2, w, PL_MAX_FIELDS + 2);
+            if (n > PL_MAX_FIELDS + 1) st = TP_ERROR(TP_ERR_FORMAT, "%s:%ld: more than %d fields", path, line, PL_MAX_FIELDS);
+            else if (n >= 1 && !strcmp(w[0], "FIELDS")) st = set_fields(t, w + 1, n - 1, path, line);
+            else if (n >= 3 && !strcmp(w[0], "SET")) {
+                /* the value is the rest of the line (may hold spaces) */
+                char *v = w[2];
+                for (int i = 3; i < n; i++) w[i][-1] = ' ';
+                st = add_set(t, w[1], v);
+            } else if (n >= 1 && strcmp(w[0], "SET"))
+                st = TP_ERROR(TP_ERR_FORMAT, "%s:%ld: unknown '#! %s' line", path, line, w[0]);
+            continue;
+        }
+        if (buf[0] == '#') continue;
+        int n = split(buf, w, PL_MAX_FIELDS);
+        if (n == 0) continue;
+        if (n > PL_MAX_FIELDS) { st = TP_ERROR(TP_ERR_FORMAT, "%s:%ld: too many values", path, line); break; }
+        st = add_row(t, w, n, path, line);
+    }
+    if (st == TP_OK && ferror(f)) st = TP_ERROR(TP_ERR_IO, "%s: read error", path);
+    if (st == TP_OK && t->nfields == 0) st = TP_ERROR(TP_ERR_FORMAT, "%s: no '#! FIELDS' line (not a PLUMED file)", path);
+    free(buf);
+    fclose(f);
+    if (st != TP_OK) { tp_plumed_free(t); return NULL; }
+    return t;
+}
+
+static int valid_name(const char *s) {
+    if (!s || !*s) return 0;
+    for (; *s; s++) if (isspace((unsigned char)*s)) return 0;
+    return 1;
+}
+
+tp_status tp_plumed_write(const char *path, const char *const *fields, int32_t nfields,
+                          const char *const *set_keys, const char *const *set_values, int32_t nset,
+                          const double *const *cols, const int32_t *strides, int64_t rows, int32_t append) {
+    if (!path || !fields || nfields < 1 || nfields > PL_MAX_FIELDS || rows < 0 || (rows > 0 && !cols) || nset < 0)
+        return TP_ERROR(TP_ERR_ARG, "plumed write: bad arguments (fields 1..%d, rows >= 0)", PL_MAX_FIELDS);
+    for (int32_t i = 0; i < nfields; i++) {
+        if (!valid_name(fields[i])) return TP_ERROR(TP_ERR_ARG, "plumed write: field %d has no name or holds a space", i + 1);
+        if (rows > 0 && !cols[i]) return TP_ERROR(TP_ERR_ARG, "plumed write: column %s is NULL", fields[i]);
+        if (strides && strides[i] < 0) return TP_ERROR(TP_ERR_ARG, "plumed write: negative stride");
+    }
+    for (int32_t i = 0; i < nset; i++)
+        if (!valid_name(set_keys[i]) || !set_values[i] || strchr(set_values[i], '\n'))
+            return TP_ERROR(TP_ERR_ARG, "plumed write: SET entry %d needs a key without spaces and a one-line value", i + 1);
+    int header = 1;
+    if (append) {
+        FILE *e = fopen(path, "r");
+        if (e) { fseek(e, 0, SEEK_END); header = ftell(e) <= 0; fclose(e); }
+    }
+    FILE *f = fopen(path, append ? "a" : "w");
+    if (!f) return TP_ERROR(TP_ERR_IO, "%s: %s", path, strerror(errno));
+    if (header) {
+        fputs("#! FIELDS", f);
+        for (int32_t i = 0; i < nfields; i++) fprintf(f, " %s", fields[i]);
+        fputc('\n', f);
+        for (int32_t i = 0; i < nset; i++) fprintf(f, "#! SET %s %s\n", set_keys[i], set_values[i]);
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        for (int32_t i = 0; i < nfields; i++) {
+            int64_t s = strides ? strides[i] : 1;
+            fprintf(f, i ? " %.17g" : "%.17g", cols[i][r * s]);
+        }
+        fputc('\n', f);
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) return TP_ERROR(TP_ERR_IO, "%s: write failed", path);
+    return TP_OK;
+}
+
+double tp_plumed_hills_scale(double gamma) {
+    return (gamma > 1.0 && isfinite(gamma)) ? (gamma - 1.0) / gamma : 1.0;
+}
+
+tp_status tp_plumed_write_hills(const char *path, const char *const *names, const double *time,
+                                const double *centers, const double *sigma, const double *heights,
+                                double gamma, int32_t dim, int64_t n, int32_t append) {
+    if (!names || !sigma || dim < 1 || dim > 64 || n < 0 || (n > 0 && (!centers || !heights)))
+        return TP_ERROR(TP_ERR_ARG, "plumed hills: bad arguments (dim 1..64, n >= 0)");
+    int32_t nf = 1 + 2 * dim + 2;
+    char **fields = calloc((size_t)nf, sizeof(char *));
+    const double **cols = calloc((size_t)nf, sizeof(double *));
+    int32_t *strides = calloc((size_t)nf, sizeof(int32_t));
+    double *t = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1)), *h = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    double biasf = (gamma > 1.0 && isfinite(gamma)) ? gamma : 1.0, f = 1.0 / tp_plumed_hills_scale(gamma);
+    tp_status st = TP_OK;
+    if (!fields || !cols || !strides || !t || !h) { st = TP_ERROR(TP_ERR_NOMEM, "plumed hills: no memory"); goto done; }
+    for (int64_t i = 0; i < n; i++) { t[i] = time ? time[i] : (double)(i + 1); h[i] = heights[i] * f; }
+    fields[0] = strdup("time"); cols[0] = t; strides[0] = 1;
+    for (int32_t k = 0; k < dim; k++) {
+        if (!valid_name(names[k])) { st = TP_ERROR(TP_ERR_ARG, "plumed hills: CV %d has no name or holds a space", k + 1); goto done; }
+        size_t L = strlen(names[k]) + 8;
+        fields[1 + k] = strdup(names[k]);
+        fields[1 + dim + k] = malloc(L);
+        if (fields[1 + dim + k]) snprintf(fields[1 + dim + k], L, "sigma_%s", names[k]);
+        cols[1 + k] = centers + k; strides[1 + k] = dim;
+        cols[1 + dim + k] = sigma + k; strides[1 + dim + k] = 0;
+    }
+    fields[1 + 2 * dim] = strdup("height"); cols[1 + 2 * dim] = h; strides[1 + 2 * dim] = 1;
+    fields[2 + 2 * dim] = strdup("biasf"); cols[2 + 2 * dim] = &biasf; strides[2 + 2 * dim] = 0;
+    for (int32_t i = 0; i < nf; i++) if (!fields[i]) { st = TP_ERROR(TP_ERR_NOMEM, "plumed hills: no memory"); goto done; }
+    {
+        const char *keys[2] = { "multivariate", "kerneltype" }, *vals[2] = { "false", "gaussian" };
+        st = tp_plumed_write(path, (const char *const *)fields, nf, keys, vals, 2, cols, strides, n, append);
+    }
+done:
+    if (fields) for (int32_t i = 0; i < nf; i++) free(fields[i]);
+    free(fields); free(cols); free(strides); free(t); free(h);
+    return st;
+}
+
+tp_status tp_plumed_sum_hills(double *V, const double *const *centers, const double *const *sigma,
+                              const double *heights, const double *lo, const double *hi,
+                              const int32_t *points, int32_t stride, int32_t dim, int64_t nhills) {
+    if (!V || !lo || !hi || !points || dim < 1 || dim > 8 || nhills < 0 || stride < 1 ||
+        (nhills > 0 && (!centers || !sigma || !heights)))
+        return TP_ERROR(TP_ERR_ARG, "sum hills: bad arguments (dim 1..8, stride >= 1)");
+    int64_t size = 1;
+    for (int32_t k = 0; k < dim; k++) {
+        if (points[k] < 2 || !(hi[k] > lo[k])) return TP_ERROR(TP_ERR_ARG, "sum hills: axis %d needs points >= 2 and lo < hi", k);
+        size *= points[k];
+    }
+    for (int64_t j = 0; j < size; j++) V[j] = 0.0;
+    for (int64_t h = 0; h < nhills; h++)
+        for (int32_t k = 0; k < dim; k++)
+            if (!(sigma[k][h * stride] > 0.0)) return TP_ERROR(TP_ERR_ARG, "sum hills: hill %lld has sigma <= 0", (long long)h + 1);
+    #pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < size; j++) {
+        double g[8];
+        int64_t rem = j;
+        for (int32_t k = dim - 1; k >= 0; k--) {
+            int64_t i = rem % points[k];
+            rem /= points[k];
+            double sp = (hi[k] - lo[k]) / (points[k] - 1);
+            g[k] = i == points[k] - 1 ? hi[k] : lo[k] + i * sp;      /* as tp_bias lays out its grid */
+        }
+        double v = 0.0;
+        for (int64_t h = 0; h < nhills; h++) {
+            double e = 1.0;
+            for (int32_t k = 0; k < dim; k++) {
+                double d = g[k] - centers[k][h * stride], s = sigma[k][h * stride];
+                e *= exp(-d * d / (2.0 * s * s));
+            }
+            v += heights[h] * e;
+        }
+        V[j] = v;
+    }
+    return TP_OK;
+}
+
+tp_status tp_plumed_deposit(tp_bias *b, double *heights, double *centers, const double *s, int64_t B) {
+    if (!b || !heights || !centers || !s || B < 1) return TP_ERROR(TP_ERR_ARG, "plumed deposit: bad arguments");
+    tp_bias_info in;
+    TP_TRY(tp_bias_get_info(b, &in));
+    const int32_t d = in.dim;
+    const double w = in.height / (double)B;
+    const int plain = !(in.bias_factor > 1.0) || !isfinite(in.bias_factor);
+    for (int64_t i = 0; i < B; i++) {
+        const double *p = s + i * d;
+        double *c = centers + i * d;
+        int out = 0;
+        for (int32_t k = 0; k < d; k++) {
+            double tol = 1e-9 * in.spacing[k], x = p[k];
+            if (!(x >= in.lo[k] - tol && x <= in.hi[k] + tol)) out = 1;
+            c[k] = !(x > in.lo[k]) ? in.lo[k] : (x > in.hi[k] ? in.hi[k] : x);
+        }
+        if (!out) for (int32_t k = 0; k < d; k++) c[k] = p[k];
+        double h = plain ? w : w * exp(-tp_bias_value(b, c) / ((in.bias_factor - 1.0) * in.kT));
+        if (out && in.policy == TP_BIAS_OUT_SKIP) h = 0.0;
+        TP_TRY(tp_bias_deposit_one(b, p, w));
+        heights[i] = h;
+    }
+    return TP_OK;
+}

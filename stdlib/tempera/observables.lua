@@ -1,0 +1,122 @@
+-- tempera.observables: error bars and observables for Monte Carlo output
+-- (runtime/observables.c, science.md 9, man tempera-mc(5)).
+--   tp.observables.stats(x, B, T)   x: double* (B chains, T samples) or a Lua list (one chain)
+--        -> { mean, err, tau, var, err_blocking, err_chains, n, window }
+--   tp.observables.corr(lat, x, B, { kind = "ising"|"potts", q =, rmax =, weights = })
+--        -> Lua list c[r+1], r = 0..rmax
+--   tp.observables.histogram(v, N, { lo =, hi =, bins =, weights = }) -> list, nout
+--   tp.observables.pmf_rmse(a, b, n) -> RMSE after aligning minima
+--   tp.observables.format(s [, digits]) -> "mean +- err"
+local F = require "tempera.ffi"
+local util = require "tempera.util"
+local C, ffi = F.C, F.ffi
+
+local M = {}
+
+local function as_array(x, n)
+  if type(x) == "cdata" then return x, n end
+  util.check_arg(type(x) == "table", "expected a Lua list or a double*")
+  n = #x
+  local a = ffi.new("double[?]", n)
+  for i = 1, n do a[i - 1] = x[i] end
+  return a, n
+end
+
+function M.stats(x, B, T)
+  local a
+  if type(x) == "table" then
+    a, T = as_array(x)
+    B = 1
+  else
+    a = x
+    util.check_arg(B and T, "stats: with a double* give B (chains) and T (samples per chain)")
+  end
+  local s = ffi.new("tp_obs_stats")
+  util.check(C.tp_obs_series(s, a, B, T))
+  return { mean = s.mean, err = s.err, tau = s.tau, var = s.var, err_blocking = s.err_blocking,
+    err_chains = s.err_chains, n = tonumber(s.n), window = s.window }
+end
+
+function M.tau_int(x, T)
+  local a, n = as_array(x, T)
+  local t = ffi.new("double[1]")
+  util.check(C.tp_obs_tau_int(t, a, n))
+  return t[0]
+end
+
+function M.blocking(x, T)
+  local a, n = as_array(x, T)
+  local e = ffi.new("double[1]")
+  util.check(C.tp_obs_blocking(e, a, n))
+  return e[0]
+end
+
+function M.corr(lat, x, B, o)
+  o = util.options("tp.observables.corr", o, {
+    kind = { type = "string", default = "ising" }, q = { type = "integer", default = 2 },
+    rmax = { type = "integer" }, weights = { type = "cdata" },
+  })
+  util.check_arg(o.kind == "ising" or o.kind == "potts", "tp.observables.corr: kind must be 'ising' or 'potts'")
+  local rmax = o.rmax or math.floor(lat.size[0] / 2)
+  local out = ffi.new("double[?]", rmax + 1)
+  util.check(C.tp_obs_corr(out, lat, x, B, o.weights, o.kind == "ising" and 0 or 1, o.q, rmax))
+  local t = {}
+  for r = 0, rmax do t[r + 1] = out[r] end
+  return t
+end
+
+-- per configuration: double* (B, rmax + 1)
+function M.corr_rows(lat, x, B, o)
+  o = util.options("tp.observables.corr_rows", o, {
+    kind = { type = "string", default = "ising" }, q = { type = "integer", default = 2 },
+    rmax = { type = "integer" }, out = { type = "cdata" },
+  })
+  util.check_arg(o.kind == "ising" or o.kind == "potts", "tp.observables.corr_rows: kind must be 'ising' or 'potts'")
+  local rmax = o.rmax or math.floor(lat.size[0] / 2)
+  local out = o.out or ffi.new("double[?]", B * (rmax + 1))
+  util.check(C.tp_obs_corr_rows(out, lat, x, B, o.kind == "ising" and 0 or 1, o.q, rmax))
+  return out
+end
+
+function M.histogram(v, N, o)
+  o = util.options("tp.observables.histogram", o, {
+    lo = { type = "number", required = true }, hi = { type = "number", required = true },
+    bins = { type = "integer", required = true }, weights = { type = "cdata" },
+  })
+  local a, n = as_array(v, N)
+  local h = ffi.new("double[?]", o.bins)
+  local nout = ffi.new("int64_t[1]")
+  util.check(C.tp_obs_histogram(h, nout, a, o.weights, n, o.lo, o.hi, o.bins))
+  local t = {}
+  for k = 0, o.bins - 1 do t[k + 1] = h[k] end
+  return t, tonumber(nout[0])
+end
+
+function M.pmf_rmse(a, b, n)
+  local x, nx = as_array(a, n)
+  local y, ny = as_array(b, n)
+  util.check_arg(nx == ny, "pmf_rmse: lengths differ (%d, %d)", nx, ny)
+  local r = ffi.new("double[1]")
+  util.check(C.tp_obs_pmf_rmse(r, x, y, nx))
+  return r[0]
+end
+
+-- "mean +- err" with the error rounded to 2 significant digits and the mean
+-- to the same decimal place
+function M.format(s, digits)
+  local err = s.err or 0
+  if err <= 0 or err ~= err then return string.format("%." .. (digits or 6) .. "f", s.mean) end
+  local d = math.max(0, 1 - math.floor(math.log10(err)))
+  if digits then d = digits end
+  return string.format("%." .. d .. "f +- %." .. d .. "f", s.mean, err)
+end
+
+util.doc(M.stats, [[
+tp.observables.stats(x, B, T) -> { mean, err, tau, var, err_blocking, err_chains, n }
+  x: double* of B chains x T samples (row-major) or a Lua list.  err =
+  sqrt(var * 2 tau / N) with tau_int pooled over chains (Sokal window, c = 5);
+  err_blocking: Flyvbjerg-Petersen; err_chains: spread of chain means.]])
+util.doc(M, [[
+tempera.observables -- stats (tau_int, blocking), corr, histogram, pmf_rmse, format.  man tempera-mc.]])
+
+return M
