@@ -81,7 +81,7 @@ test: deps
 .PHONY: check
 check: bin/tempera build/tests/check_all check-layering man-lint
 	@echo "== Check suites (C, Lua, CLI, golden recipes)"
-	$(Q)TEMPERA_BIN=$(CURDIR)/bin/tempera TEMPERA_SRC=$(CURDIR) \
+	$(Q)OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} TEMPERA_BIN=$(CURDIR)/bin/tempera TEMPERA_SRC=$(CURDIR) \
 		CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),6,1) build/tests/check_all
 
 .PHONY: check-layering

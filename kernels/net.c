@@ -8,6 +8,7 @@
 #include "net.h"
 #include "backend.h"
 #include "loss.h"
+#include "cond.h"
 #include "philox.h"
 
 #include <math.h>
@@ -43,6 +44,10 @@ struct tp_net {
     float *h_lam;
     double *h_rw, *h_w;
     int64_t h_cap_rows, h_cap_b;
+    /* conditioning (cfg.conds = k > 0, CPU only) */
+    float *h_cond;                 /* (n_cond, k) set by tp_net_set_conditions */
+    int64_t n_cond;
+    float *c_row, *cemb, *dcemb, *c_acts;   /* (chunk, k), (chunk, d) x2, tp_cond_act_size */
 };
 
 static float *slab_at(const tp_net *n, int which) { return n->slab + (int64_t)which * n->np; }
@@ -56,6 +61,7 @@ void tp_net_free(tp_net *n) {
     tp_mem_free(d, n->logq); tp_mem_free(d, n->site); tp_mem_free(d, n->u);
     free(n->coords); free(n->h_order); free(n->h_unif); free(n->h_site); free(n->h_u); free(n->h_mask);
     free(n->h_masked); free(n->h_tgt); free(n->h_lam); free(n->h_rw); free(n->h_w);
+    free(n->h_cond); free(n->c_row); free(n->cemb); free(n->dcemb); free(n->c_acts);
     free(n);
 }
 
@@ -69,12 +75,19 @@ tp_net *tp_net_init(const tp_tf_config *cfg, const float *coords, uint64_t seed,
                     float ls_init, const char *backend, int32_t chunk) {
     if (tp_tf_config_check(cfg) != TP_OK) return NULL;
     if (!coords) { TP_ERROR(TP_ERR_ARG, "tp_net_init: coords is NULL"); return NULL; }
+    /* conditioned networks are CPU only: "auto" means the CPU for them */
+    if (cfg->conds > 0 && (!backend || !backend[0] || strcmp(backend, "auto") == 0)) backend = "cpu";
     const tp_backend_i *be = tp_backend_get(backend);
     if (!be) return NULL;
+    if (cfg->conds > 0 && be->device != TP_DEVICE_CPU) {
+        TP_ERROR(TP_ERR_NO_CUDA, "tp_net_init: conditioned networks run on the CPU backend only "
+                 "(backend = \"cpu\" or TEMPERA_BACKEND=cpu)");
+        return NULL;
+    }
     tp_net *n = calloc(1, sizeof *n);
     if (!n) { TP_ERROR(TP_ERR_NOMEM, "tp_net_init: out of memory"); return NULL; }
     n->cfg = *cfg;
-    n->cfg.pad_ = 0;
+    n->cfg.conds = cfg->conds;
     tp_tf_layout_init(&n->lay, cfg);
     n->be = be;
     n->dev = be->device;
@@ -120,6 +133,16 @@ tp_net *tp_net_init(const tp_tf_config *cfg, const float *coords, uint64_t seed,
         float u = coords[i];
         if (!(u >= -1e6f && u <= 1e6f)) { TP_ERROR(TP_ERR_ARG, "tp_net_init: coordinate %lld is not finite", (long long)i); goto fail; }
         n->coords[i] = u;
+    }
+    if (cfg->conds > 0) {
+        n->c_row = malloc(sizeof(float) * (size_t)chunk * cfg->conds);
+        n->cemb = malloc(sizeof(float) * (size_t)chunk * cfg->embed);
+        n->dcemb = malloc(sizeof(float) * (size_t)chunk * cfg->embed);
+        n->c_acts = malloc(sizeof(float) * (size_t)tp_cond_act_size(cfg, chunk));
+        if (!n->c_row || !n->cemb || !n->dcemb || !n->c_acts) {
+            TP_ERROR(TP_ERR_NOMEM, "tp_net_init: out of memory (conditions)");
+            goto fail;
+        }
     }
     memset(n->h_mask, q, (size_t)chunk * T);
     tp_tf_rope_table(h_rope, n->coords, cfg);
@@ -182,6 +205,45 @@ static tp_status check_tokens(const tp_net *n, const uint8_t *tok, int64_t count
     return TP_OK;
 }
 
+tp_status tp_net_set_conditions(tp_net *n, const float *cond, int64_t count) {
+    const int k = n->cfg.conds;
+    if (k < 1) return TP_ERROR(TP_ERR_ARG, "conditions: the network was built without conditions");
+    if (count < 0) return TP_ERROR(TP_ERR_ARG, "conditions: count must be >= 0");
+    for (int64_t i = 0; i < count * k; i++)
+        if (!isfinite(cond[i])) return TP_ERROR(TP_ERR_ARG, "conditions: value %lld is not finite", (long long)i);
+    float *c = realloc(n->h_cond, sizeof(float) * (size_t)(count * k + 1));
+    if (!c) return TP_ERROR(TP_ERR_NOMEM, "conditions: out of memory");
+    memcpy(c, cond, sizeof(float) * (size_t)(count * k));
+    n->h_cond = c;
+    n->n_cond = count;
+    return TP_OK;
+}
+
+int32_t tp_net_conditions(const tp_net *n) { return n->cfg.conds; }
+
+/* forward of nr rows in n->tok; row r of the chunk has global index g0 + r
+ * and takes condition (g0 + r) / div (conditioned networks) */
+static tp_status fwd(tp_net *n, const float *P, int32_t nr, int64_t g0, int64_t div) {
+    if (n->cfg.conds < 1) return n->be->tf_forward(n->acts, n->logp, n->tok, P, n->rope, &n->cfg, nr);
+    const int k = n->cfg.conds;
+    if (nr > 0 && (g0 + nr - 1) / div >= n->n_cond)
+        return TP_ERROR(TP_ERR_ARG, "conditions: row %lld needs condition %lld but %lld are set",
+                        (long long)(g0 + nr - 1), (long long)((g0 + nr - 1) / div), (long long)n->n_cond);
+    for (int32_t r = 0; r < nr; r++)
+        memcpy(n->c_row + (int64_t)r * k, n->h_cond + ((g0 + r) / div) * k, sizeof(float) * k);
+    TP_TRY(tp_cond_forward_cpu(n->cemb, n->c_acts, n->c_row, P, &n->cfg, nr));
+    return tp_tf_forward_cond_cpu(n->acts, n->logp, n->tok, n->cemb, P, n->rope, &n->cfg, nr);
+}
+
+/* backward matching the last fwd (same chunk) */
+static tp_status bwd(tp_net *n, const float *P, float *G, int32_t nr) {
+    if (n->cfg.conds < 1)
+        return n->be->tf_backward(G, n->scratch, n->dlogp, n->logp, n->acts, n->tok, P, n->rope, &n->cfg, nr);
+    TP_TRY(tp_tf_backward_cond_cpu(G, n->dcemb, n->scratch, n->dlogp, n->logp, n->acts, n->tok, P, n->rope,
+                                   &n->cfg, nr));
+    return tp_cond_backward_cpu(G, n->dcemb, n->c_acts, P, &n->cfg, nr);
+}
+
 tp_status tp_net_forward(tp_net *n, float *logp, const uint8_t *tokens, int32_t rows, int32_t use_ema) {
     if (rows < 0) return TP_ERROR(TP_ERR_ARG, "forward: rows must be >= 0");
     const int T = n->cfg.sites, q = n->cfg.states;
@@ -190,7 +252,7 @@ tp_status tp_net_forward(tp_net *n, float *logp, const uint8_t *tokens, int32_t 
     for (int32_t r0 = 0; r0 < rows; r0 += n->chunk) {
         int32_t nr = rows - r0 < n->chunk ? rows - r0 : n->chunk;
         TP_TRY(tp_mem_copy(n->tok, n->dev, tokens + (int64_t)r0 * T, TP_DEVICE_CPU, (size_t)nr * T));
-        TP_TRY(n->be->tf_forward(n->acts, n->logp, n->tok, P, n->rope, &n->cfg, nr));
+        TP_TRY(fwd(n, P, nr, r0, 1));
         TP_TRY(tp_mem_copy(logp + (int64_t)r0 * T * q, TP_DEVICE_CPU, n->logp, n->dev,
                            sizeof(float) * (size_t)nr * T * q));
     }
@@ -234,7 +296,7 @@ tp_status tp_net_sample(tp_net *n, uint8_t *tokens, double *logq, int32_t rows,
             }
             TP_TRY(tp_mem_copy(n->site, n->dev, n->h_site, TP_DEVICE_CPU, sizeof(int32_t) * nr));
             TP_TRY(tp_mem_copy(n->u, n->dev, n->h_u, TP_DEVICE_CPU, sizeof(float) * nr));
-            TP_TRY(n->be->tf_forward(n->acts, n->logp, n->tok, P, n->rope, &n->cfg, nr));
+            TP_TRY(fwd(n, P, nr, r0, 1));
             TP_TRY(n->be->sample_step(n->tok, n->logq, n->logp, teacher ? n->tgt : NULL,
                                       n->site, n->u, nr, T, q));
         }
@@ -270,7 +332,7 @@ static tp_status ensure_host(tp_net *n, int64_t rows, int64_t B) {
 
 /* gradients (overwritten) of the weighted masked NLL over host arrays */
 static tp_status nll_grad(tp_net *n, double *loss, const uint8_t *targets, const uint8_t *input,
-                          const double *rw, int32_t rows, int32_t all_sites) {
+                          const double *rw, int32_t rows, int32_t all_sites, int64_t div) {
     const int T = n->cfg.sites, q = n->cfg.states;
     float *P = slab_at(n, TP_NET_PARAMS), *G = slab_at(n, TP_NET_GRADS);
     TP_TRY(tp_mem_zero(n->dev, G, sizeof(float) * n->np));
@@ -282,10 +344,9 @@ static tp_status nll_grad(tp_net *n, double *loss, const uint8_t *targets, const
         TP_TRY(tp_mem_copy(n->tok, n->dev, input + (int64_t)r0 * T, TP_DEVICE_CPU, (size_t)nr * T));
         TP_TRY(tp_mem_copy(n->tgt, n->dev, targets + (int64_t)r0 * T, TP_DEVICE_CPU, (size_t)nr * T));
         TP_TRY(tp_mem_copy(n->rw, n->dev, rw + r0, TP_DEVICE_CPU, sizeof(double) * nr));
-        TP_TRY(n->be->tf_forward(n->acts, n->logp, n->tok, P, n->rope, &n->cfg, nr));
+        TP_TRY(fwd(n, P, nr, r0, div));
         TP_TRY(n->be->masked_nll(&part, n->dlogp, n->logp, n->tgt, n->tok, n->rw, nr, T, q, all_sites));
-        TP_TRY(n->be->tf_backward(G, n->scratch, n->dlogp, n->logp, n->acts, n->tok, P, n->rope,
-                                  &n->cfg, nr));
+        TP_TRY(bwd(n, P, G, nr));
         total += part;
     }
     *loss = total;
@@ -300,7 +361,7 @@ tp_status tp_net_nll_grad(tp_net *n, double *loss, const uint8_t *targets, const
     for (int64_t i = 0; i < cnt; i++)
         if (targets[i] >= n->cfg.states)
             return TP_ERROR(TP_ERR_ARG, "nll: target %d at index %lld is not a real state", targets[i], (long long)i);
-    return nll_grad(n, loss, targets, input, rw, rows, all_sites);
+    return nll_grad(n, loss, targets, input, rw, rows, all_sites, 1);
 }
 
 tp_status tp_net_wdce_grad(tp_net *n, double *loss, double *ness, const uint8_t *tokens,
@@ -318,7 +379,7 @@ tp_status tp_net_wdce_grad(tp_net *n, double *loss, double *ness, const uint8_t 
     TP_TRY(tp_loss_wdce_row_weights_cpu(n->h_rw, n->h_w, n->h_lam, B, R));
     for (int64_t row = 0; row < rows; row++)
         memcpy(n->h_tgt + row * T, tokens + (row / R) * T, (size_t)T);
-    return nll_grad(n, loss, n->h_tgt, n->h_masked, n->h_rw, (int32_t)rows, 0);
+    return nll_grad(n, loss, n->h_tgt, n->h_masked, n->h_rw, (int32_t)rows, 0, R);
 }
 
 tp_status tp_net_update(tp_net *n, double *gnorm) {
@@ -341,4 +402,84 @@ tp_status tp_net_wdce_step(tp_net *n, double *loss, double *ness, const uint8_t 
                            const double *log_rnd, int32_t B, int32_t R, uint64_t seed, uint64_t stream0) {
     TP_TRY(tp_net_wdce_grad(n, loss, ness, tokens, log_rnd, B, R, seed, stream0));
     return tp_net_update(n, NULL);
+}
+
+/* the order of row 'stream' in tp_net_sample: Fisher-Yates from the first
+ * draws of Philox stream (seed, stream) */
+static void row_order(int32_t *o, int T, uint64_t seed, uint64_t stream) {
+    tp_rng g;
+    tp_rng_seed(&g, seed, stream);
+    for (int i = 0; i < T; i++) o[i] = i;
+    for (int i = T - 1; i > 0; i--) {
+        int j = (int)tp_rng_next_below(&g, (uint32_t)(i + 1));
+        int32_t t = o[i]; o[i] = o[j]; o[j] = t;
+    }
+}
+
+tp_status tp_net_order_grad(tp_net *n, double *loss, double *logq, const uint8_t *tokens,
+                            const double *a, int32_t B, uint64_t seed, uint64_t stream0) {
+    if (B < 1) return TP_ERROR(TP_ERR_ARG, "reinforce: batch must be >= 1 (got %d)", B);
+    const int T = n->cfg.sites, q = n->cfg.states;
+    if ((int64_t)B * T > 0x7fffffff) return TP_ERROR(TP_ERR_ARG, "reinforce: batch*sites too large");
+    for (int64_t i = 0; i < (int64_t)B * T; i++)
+        if (tokens[i] >= q)
+            return TP_ERROR(TP_ERR_ARG, "reinforce: token %d at index %lld is not a real state", tokens[i], (long long)i);
+    for (int32_t b = 0; b < B; b++)
+        if (!isfinite(a[b])) return TP_ERROR(TP_ERR_ARG, "reinforce: weight %d is %g", b, a[b]);
+    const int32_t ch = n->chunk;
+    const int64_t rows = (int64_t)B * T;
+    float *P = slab_at(n, TP_NET_PARAMS), *G = slab_at(n, TP_NET_GRADS);
+    /* host staging for one chunk: inputs, log-probabilities, their gradient */
+    uint8_t *inp = malloc((size_t)ch * T);
+    float *lp = malloc(sizeof(float) * (size_t)ch * T * q);
+    float *dl = calloc((size_t)ch * T * q, sizeof(float));
+    int32_t *ord = malloc(sizeof(int32_t) * T);
+    tp_status st = TP_OK;
+    if (!inp || !lp || !dl || !ord) { st = TP_ERROR(TP_ERR_NOMEM, "reinforce: out of memory"); goto done; }
+    if ((st = tp_mem_zero(n->dev, G, sizeof(float) * n->np)) != TP_OK) goto done;
+    if (logq) for (int32_t b = 0; b < B; b++) logq[b] = 0;
+    double total = 0;
+    int32_t ob = -1;
+    for (int64_t g0 = 0; g0 < rows; g0 += ch) {
+        if (tp_abort_flag) { st = TP_ABORTED; goto done; }
+        int32_t nr = (int32_t)(rows - g0 < ch ? rows - g0 : ch);
+        /* row g = b*T + d: x_b with the sites revealed at steps >= d masked */
+        for (int32_t r = 0; r < nr; r++) {
+            int64_t g = g0 + r;
+            int32_t b = (int32_t)(g / T), d = (int32_t)(g % T);
+            if (b != ob) { row_order(ord, T, seed, stream0 + (uint64_t)b); ob = b; }
+            uint8_t *row = inp + (int64_t)r * T;
+            memcpy(row, tokens + (int64_t)b * T, (size_t)T);
+            for (int k = d; k < T; k++) row[ord[k]] = (uint8_t)q;
+        }
+        if ((st = tp_mem_copy(n->tok, n->dev, inp, TP_DEVICE_CPU, (size_t)nr * T)) != TP_OK) goto done;
+        if ((st = fwd(n, P, nr, g0, T)) != TP_OK) goto done;
+        if ((st = tp_mem_copy(lp, TP_DEVICE_CPU, n->logp, n->dev, sizeof(float) * (size_t)nr * T * q)) != TP_OK) goto done;
+        ob = -1;
+        for (int32_t r = 0; r < nr; r++) {
+            int64_t g = g0 + r;
+            int32_t b = (int32_t)(g / T), d = (int32_t)(g % T);
+            if (b != ob) { row_order(ord, T, seed, stream0 + (uint64_t)b); ob = b; }
+            int i = ord[d], x = tokens[(int64_t)b * T + i];
+            int64_t at = ((int64_t)r * T + i) * q + x;
+            double l = lp[at];
+            if (logq) logq[b] += l;
+            total += a[b] * l;
+            dl[at] = (float)a[b];
+        }
+        if ((st = tp_mem_copy(n->dlogp, n->dev, dl, TP_DEVICE_CPU, sizeof(float) * (size_t)nr * T * q)) != TP_OK) goto done;
+        if ((st = bwd(n, P, G, nr)) != TP_OK) goto done;
+        /* clear the entries set for this chunk */
+        for (int32_t r = 0; r < nr; r++) {
+            int64_t g = g0 + r;
+            int32_t b = (int32_t)(g / T), d = (int32_t)(g % T);
+            if (b != ob) { row_order(ord, T, seed, stream0 + (uint64_t)b); ob = b; }
+            int i = ord[d];
+            dl[((int64_t)r * T + i) * q + tokens[(int64_t)b * T + i]] = 0;
+        }
+    }
+    *loss = total;
+done:
+    free(inp); free(lp); free(dl); free(ord);
+    return st;
 }

@@ -32,7 +32,9 @@ enum { TP_NET_PARAMS = 0, TP_NET_GRADS = 1, TP_NET_ADAM_M = 2, TP_NET_ADAM_V = 3
  * from seed (tp_tf_init_params, LayerScale ls_init); the EMA starts equal to
  * them.  backend: "cpu", "cuda" or NULL/"auto".  chunk: rows per forward
  * pass (<= 0: chosen from a 256 MiB activation budget).  Caller owns the
- * result; NULL with a message on failure. */
+ * result; NULL with a message on failure.  cfg->conds > 0 (conditioned,
+ * kernels/cond.h) needs the CPU backend: NULL/"auto" picks it, "cuda"
+ * fails with TP_ERR_NO_CUDA. */
 TP_FFI tp_net *tp_net_init(const tp_tf_config *cfg, const float *coords, uint64_t seed,
                            float ls_init, const char *backend, int32_t chunk);
 TP_FFI void tp_net_free(tp_net *net);
@@ -89,6 +91,25 @@ TP_FFI tp_status tp_net_update(tp_net *net, double *gnorm);
 TP_FFI tp_status tp_net_wdce_step(tp_net *net, double *loss, double *ness, const uint8_t *tokens,
                                   const double *log_rnd, int32_t B, int32_t R,
                                   uint64_t seed, uint64_t stream0);
+/* Conditioned networks (cfg.conds = k > 0; kernels/cond.h, CPU backend
+ * only): cond (count, k) [in] are the conditions the following calls use:
+ * forward, sample and nll_grad rows r take condition r, wdce rows b*R + r
+ * take condition b, order_grad rows of sample b take condition b.  A call
+ * needing a condition beyond count fails with TP_ERR_ARG. */
+TP_FFI tp_status tp_net_set_conditions(tp_net *net, const float *cond, int64_t count);
+/* k, the number of conditions per row (0: unconditioned) */
+TP_FFI int32_t tp_net_conditions(const tp_net *net);
+/* REINFORCE gradient (science.md 6) of the surrogate loss
+ * sum_b a_b log p(x_b | order_b) along the order row b used in
+ * tp_net_sample (stream (seed, stream0 + b)): T teacher-forced rows per
+ * sample, each scoring the one site revealed at that step, so the
+ * gradient is that of the exact log-likelihood along the sampling order.
+ * tokens (B, sites), a (B) [in]; logq (B) [out, optional] = log p(x_b |
+ * order_b) from the current parameters (equals the sampler's logq when
+ * the parameters are unchanged); loss [out] = sum_b a_b logq_b.  Uses the
+ * parameters, not the EMA copy.  Gradients are overwritten. */
+TP_FFI tp_status tp_net_order_grad(tp_net *net, double *loss, double *logq, const uint8_t *tokens,
+                                   const double *a, int32_t B, uint64_t seed, uint64_t stream0);
 /* ffi:end */
 
 #ifdef __cplusplus

@@ -50,7 +50,7 @@ typedef struct tp_tf_config {
     int32_t heads;       /* attention heads; head dim hd = d / heads */
     int32_t axes;        /* RoPE axes A, 1..3 */
     int32_t layerscale;  /* 1: learnable per-channel LayerScale on both residual branches */
-    int32_t pad_;
+    int32_t conds;       /* k >= 0 conditions per row (kernels/cond.h; CPU only), 0: none */
 } tp_tf_config;
 /* Floating-point operations of one forward pass over 'rows' rows (matrix
  * products and attention, 2 per multiply-add; element-wise work not
@@ -74,6 +74,7 @@ typedef struct tp_tf_layout {
     int64_t wte;                           /* (q+1, d) */
     tp_tf_block_off blk[TP_TF_MAX_DEPTH];
     int64_t lnf_w, lnf_b, head_w, head_b;  /* head_w (d, q) */
+    int64_t cond_w1, cond_b1, cond_w2, cond_b2;  /* kernels/cond.h; -1 without conditions */
     int64_t n_params;
 } tp_tf_layout;
 
@@ -129,6 +130,19 @@ tp_status tp_tf_backward_cpu(float *grads, float *scratch, const float *dlogp,
                              const float *logp, const float *acts, const uint8_t *tokens,
                              const float *params, const float *rope,
                              const tp_tf_config *cfg, int32_t rows);
+
+/* The same with a per-row embedding added to every token's embedding:
+ * cemb (rows, d) [in, optional]: x0[r,t] = wte[token] + cemb[r];
+ * dcemb (rows, d) [out, optional, overwritten] = sum_t dLoss/dx0[r,t].
+ * NULL reproduces tp_tf_forward_cpu / tp_tf_backward_cpu exactly.
+ * CPU only (conditioning, kernels/cond.h). */
+tp_status tp_tf_forward_cond_cpu(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
+                                 const float *params, const float *rope,
+                                 const tp_tf_config *cfg, int32_t rows);
+tp_status tp_tf_backward_cond_cpu(float *grads, float *dcemb, float *scratch, const float *dlogp,
+                                  const float *logp, const float *acts, const uint8_t *tokens,
+                                  const float *params, const float *rope,
+                                  const tp_tf_config *cfg, int32_t rows);
 
 /* CUDA twins: every pointer is device memory, stream a cudaStream_t (NULL:
  * default stream).  TP_ERR_NO_CUDA when not compiled in. */

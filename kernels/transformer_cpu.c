@@ -8,6 +8,7 @@
  * This file is the oracle the CUDA twin and the tests compare against.
  */
 #include "transformer.h"
+#include "cond.h"
 #include "philox.h"
 
 #include <cblas.h>
@@ -37,6 +38,8 @@ tp_status tp_tf_config_check(const tp_tf_config *c) {
                         hd, 2 * c->axes);
     if (c->layerscale != 0 && c->layerscale != 1)
         return TP_ERROR(TP_ERR_ARG, "transformer: layerscale must be 0 or 1");
+    if (c->conds < 0 || c->conds > TP_COND_MAX)
+        return TP_ERROR(TP_ERR_ARG, "transformer: conditions must be in 0..%d, got %d", TP_COND_MAX, c->conds);
     return TP_OK;
 }
 
@@ -65,6 +68,15 @@ void tp_tf_layout_init(tp_tf_layout *lay, const tp_tf_config *c) {
     lay->lnf_b = o; o += d;
     lay->head_w = o; o += d * c->states;
     lay->head_b = o; o += c->states;
+    if (c->conds > 0) {
+        int64_t F = tp_cond_features(c->conds);
+        lay->cond_w1 = o; o += F * d;
+        lay->cond_b1 = o; o += d;
+        lay->cond_w2 = o; o += d * d;
+        lay->cond_b2 = o; o += d;
+    } else {
+        lay->cond_w1 = lay->cond_b1 = lay->cond_w2 = lay->cond_b2 = -1;
+    }
     lay->n_params = o;
 }
 
@@ -158,6 +170,11 @@ void tp_tf_init_params(float *params, const tp_tf_config *c, uint64_t seed, floa
     }
     FILL(lay.lnf_w, d, 1.0f); FILL(lay.lnf_b, d, 0.0f);
     SCALE(lay.head_w, d * c->states, s); FILL(lay.head_b, c->states, 0.0f);
+    if (c->conds > 0) {   /* features are O(1): unit-variance first layer, small output */
+        int64_t F = tp_cond_features(c->conds);
+        SCALE(lay.cond_w1, F * d, 1.0f / sqrtf((float)F)); FILL(lay.cond_b1, d, 0.0f);
+        SCALE(lay.cond_w2, d * d, s); FILL(lay.cond_b2, d, 0.0f);
+    }
 #undef SCALE
 #undef FILL
 }
@@ -511,9 +528,9 @@ static void residual_fwd(float *out, const float *x, const float *p, const float
 
 /* ---- forward ---------------------------------------------------------------- */
 
-static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const float *params,
-                         const float *rope, const tp_tf_config *c, int32_t rows);
-static tp_status backward(float *grads, float *scratch, const float *dlogp, const float *logp,
+static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
+                         const float *params, const float *rope, const tp_tf_config *c, int32_t rows);
+static tp_status backward(float *grads, float *dcemb, float *scratch, const float *dlogp, const float *logp,
                           const float *acts, const uint8_t *tokens, const float *params,
                           const float *rope, const tp_tf_config *c, int32_t rows);
 
@@ -522,7 +539,28 @@ tp_status tp_tf_forward_cpu(float *acts, float *logp, const uint8_t *tokens,
                             const tp_tf_config *c, int32_t rows) {
     int nb = openblas_get_num_threads();
     openblas_set_num_threads(1);
-    tp_status st = forward(acts, logp, tokens, params, rope, c, rows);
+    tp_status st = forward(acts, logp, tokens, NULL, params, rope, c, rows);
+    openblas_set_num_threads(nb);
+    return st;
+}
+
+tp_status tp_tf_forward_cond_cpu(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
+                                 const float *params, const float *rope,
+                                 const tp_tf_config *c, int32_t rows) {
+    int nb = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    tp_status st = forward(acts, logp, tokens, cemb, params, rope, c, rows);
+    openblas_set_num_threads(nb);
+    return st;
+}
+
+tp_status tp_tf_backward_cond_cpu(float *grads, float *dcemb, float *scratch, const float *dlogp,
+                                  const float *logp, const float *acts, const uint8_t *tokens,
+                                  const float *params, const float *rope,
+                                  const tp_tf_config *c, int32_t rows) {
+    int nb = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    tp_status st = backward(grads, dcemb, scratch, dlogp, logp, acts, tokens, params, rope, c, rows);
     openblas_set_num_threads(nb);
     return st;
 }
@@ -533,13 +571,13 @@ tp_status tp_tf_backward_cpu(float *grads, float *scratch, const float *dlogp,
                              const tp_tf_config *c, int32_t rows) {
     int nb = openblas_get_num_threads();
     openblas_set_num_threads(1);
-    tp_status st = backward(grads, scratch, dlogp, logp, acts, tokens, params, rope, c, rows);
+    tp_status st = backward(grads, NULL, scratch, dlogp, logp, acts, tokens, params, rope, c, rows);
     openblas_set_num_threads(nb);
     return st;
 }
 
-static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const float *params,
-                         const float *rope, const tp_tf_config *c, int32_t rows) {
+static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
+                         const float *params, const float *rope, const tp_tf_config *c, int32_t rows) {
     TP_TRY(tp_tf_config_check(c));
     if (rows < 0) return TP_ERROR(TP_ERR_ARG, "transformer: rows must be >= 0, got %d", rows);
     tp_tf_layout L;
@@ -555,6 +593,11 @@ static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const 
     #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < N; n++)
         memcpy(x0 + n * d, params + L.wte + (int64_t)tokens[n] * d, sizeof(float) * d);
+    if (cemb) {   /* condition embedding of the row, added to every token */
+        #pragma omp parallel for schedule(static)
+        for (int64_t n = 0; n < N; n++)
+            for (int j = 0; j < d; j++) x0[n * d + j] += cemb[(n / T) * d + j];
+    }
     for (int l = 0; l < c->depth; l++) {
         const tp_tf_block_off *P = &L.blk[l];
         const tp_tf_act_block *B = &A.blk[l];
@@ -613,7 +656,7 @@ static void layerscale_bwd(float *dp, float *dls, const float *dx, const float *
         for (int j = 0; j < d; j++) dp[n * d + j] = dx[n * d + j] * ls[j];
 }
 
-static tp_status backward(float *grads, float *scratch, const float *dlogp, const float *logp,
+static tp_status backward(float *grads, float *dcemb, float *scratch, const float *dlogp, const float *logp,
                           const float *acts, const uint8_t *tokens, const float *params,
                           const float *rope, const tp_tf_config *c, int32_t rows) {
     TP_TRY(tp_tf_config_check(c));
@@ -668,6 +711,15 @@ static tp_status backward(float *grads, float *scratch, const float *dlogp, cons
                    N, d, 3 * d);
         layernorm_bwd(dx, grads + P->ln1_w, grads + P->ln1_b, dtmp, acts + B->x,
                       acts + B->mu1, acts + B->rs1, params + P->ln1_w, N, d);
+    }
+    if (dcemb) {   /* condition embedding: sum over the row's tokens, in double */
+        #pragma omp parallel for schedule(static)
+        for (int32_t r = 0; r < rows; r++)
+            for (int j = 0; j < d; j++) {
+                double sum = 0;
+                for (int t = 0; t < T; t++) sum += dx[((int64_t)r * T + t) * d + j];
+                dcemb[(int64_t)r * d + j] = (float)sum;
+            }
     }
     /* embedding: row blocks of partial sums per vocabulary entry */
     float *dwte = grads + L.wte;

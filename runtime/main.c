@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f) {
     fputs("usage: tempera run FILE [options] [-- ARGS...]\n"
@@ -77,7 +78,21 @@ static int parse_int(const char *s, long long lo, long long hi, long long *out) 
     return 1;
 }
 
+/*
+ * OpenMP worker threads that spin while idle compete with OpenBLAS's own
+ * threads (and with any other process) for the cores: small kernels then run
+ * many times slower.  libgomp reads OMP_WAIT_POLICY once, when it is loaded
+ * (before main), so the first start sets PASSIVE and re-executes itself.  A
+ * value the user set is respected; if the re-exec fails, tempera carries on.
+ */
+static void passive_openmp(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv) {
+    passive_openmp(argv);
     tp_run_opts o;
     memset(&o, 0, sizeof o);
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);

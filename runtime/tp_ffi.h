@@ -37,6 +37,7 @@
 #include "plumed.h"
 #include "mc.h"
 #include "observables.h"
+#include "replay.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,6 +63,7 @@ extern "C" {
 /* ffi:from runtime/plumed.h */
 /* ffi:from runtime/mc.h */
 /* ffi:from runtime/observables.h */
+/* ffi:from runtime/replay.h */
 
 /* ---- version (runtime/version.c) ---------------------------------------- */
 /* Bumped whenever this header changes incompatibly; stdlib checks it. */

@@ -44,6 +44,22 @@ static const tp_tol TP_TOL_F32_NET = { 1e-5, 1e-4 };
  * absolute ~1e-5 for gradients that nearly cancel. */
 static const tp_tol TP_TOL_GRAD_F32 = { 2e-5, 1e-3 };
 
+/* float32 analytic gradients against central differences (h = 1e-2) of
+ * the float32 forward itself, loss summed in double (check_cond.c):
+ * truncation ~h^2 |f'''|/6 ~ 1e-5 and float rounding of the loss
+ * ~1e-7 * |loss| / h ~ 1e-5; 1e-4 absolute and 1e-3 relative leave room
+ * for LayerNorm's amplification of both. */
+static const tp_tol TP_TOL_FD_F32 = { 1e-4, 1e-3 };
+
+/* The same through the net object (check_cond.c, tp_net_order_grad): the
+ * loss sums T teacher-forced float forwards per sample, |loss| ~ 10, so
+ * float rounding of the loss over 2h = 2e-2 reaches ~1e-4 and LayerNorm
+ * curvature makes the h^2 term ~1e-2 relative on some weights.  The
+ * components are checked tightly elsewhere (TP_TOL_FD_F32, exact
+ * identities); this bound catches wrong plumbing (rows given the wrong
+ * condition move gradients by O(1)). */
+static const tp_tol TP_TOL_FD_NET = { 5e-4, 3e-2 };
+
 /* CUDA against CPU through a whole network (cuBLAS and OpenBLAS sum
  * products in different orders, device expf/erff differ by an ulp): the
  * same reasoning and bound as TP_TOL_F32_NET. */

@@ -102,7 +102,7 @@ local function wrap(p, extra)
   C.tp_net_get_config(p, cfg)
   local self = setmetatable({
     _p = p, states = cfg.states, sites = cfg.sites, embed = cfg.embed, depth = cfg.depth,
-    heads = cfg.heads, axes = cfg.axes, layerscale = cfg.layerscale ~= 0,
+    heads = cfg.heads, axes = cfg.axes, layerscale = cfg.layerscale ~= 0, conditions = cfg.conds,
     num_params = tonumber(C.tp_net_num_params(p)), backend = ffi.string(C.tp_net_backend_name(p)),
     _loss = f64_t(2), _cfg = cfg,
   }, Net)
@@ -128,6 +128,7 @@ local spec = {
   weight_decay = { type = "number", default = 0 },
   clip = { type = "number", default = 0, doc = "gradient-norm clip (0: off)" },
   ema = { type = "number", default = 0.9999, doc = "EMA decay cap" },
+  conditions = { type = "integer", default = 0, doc = "k conditions per row (e.g. 2 for beta, h): CPU only" },
 }
 
 function M.transformer(opts)
@@ -136,7 +137,7 @@ function M.transformer(opts)
   local ls = o.layerscale
   if ls == true then ls = 0.1 end
   util.check_arg(ls == false or type(ls) == "number", "tp.nn.transformer: layerscale must be false or a number")
-  local cfg = ffi.new("tp_tf_config", { o.states, T, o.embed, o.depth, o.heads, A, ls and 1 or 0, 0 })
+  local cfg = ffi.new("tp_tf_config", { o.states, T, o.embed, o.depth, o.heads, A, ls and 1 or 0, o.conditions })
   local p = C.tp_net_init(cfg, u, o.seed, ls or 1.0, o.backend, o.chunk)
   if p == nil then util.raise("tp.nn.transformer: %s", ffi.string(C.tp_last_error())) end
   p = ffi.gc(p, C.tp_net_free)
@@ -171,12 +172,46 @@ end
 
 function Net:steps() return tonumber(C.tp_net_step_count(self._p)) end
 
+-- net:set_conditions(c [, count]): conditions for the next calls of a
+-- conditioned network (kernels/net.h): c = { {beta, h}, ... } or a flat
+-- list / float array of count*k numbers.  Methods also take
+-- { conditions = c } and set them first.
+function Net:set_conditions(c, count)
+  local k = self.conditions
+  util.check_arg(k > 0, "net:set_conditions: the network has no conditions (tp.nn.transformer{ conditions = k })")
+  local a
+  if type(c) == "table" then
+    if type(c[1]) == "table" then
+      count = #c
+      a = f32_t(count * k)
+      for r = 1, count do
+        util.check_arg(#c[r] == k, "net:set_conditions: condition %d needs %d numbers, got %d", r, k, #c[r])
+        for j = 1, k do a[(r - 1) * k + j - 1] = c[r][j] end
+      end
+    else
+      util.check_arg(#c % k == 0, "net:set_conditions: a flat list needs a multiple of %d numbers, got %d", k, #c)
+      count = #c / k
+      a = f32_t(#c)
+      for i = 1, #c do a[i - 1] = c[i] end
+    end
+  else
+    util.check_arg(type(c) == "cdata" and type(count) == "number", "net:set_conditions: give a table or a float array and a count")
+    a = c
+  end
+  util.check(C.tp_net_set_conditions(self._p, a, count))
+end
+
+local function apply_cond(self, o)
+  if o.conditions ~= nil then self:set_conditions(o.conditions, o.condition_count) end
+end
+
 -- logp = net:forward(tokens, rows [, { ema = false }]) -> float[rows*sites*states]
 function Net:forward(tokens, rows, o)
   o = o or {}
   util.check_arg(type(rows) == "number" and rows >= 0, "net:forward: rows must be a number >= 0")
   local x = tokens_arg("net:forward", tokens, rows * self.sites)
   local out = o.out or f32_t(rows * self.sites * self.states)
+  apply_cond(self, o)
   util.check(C.tp_net_forward(self._p, out, x, rows, o.ema and 1 or 0))
   return out
 end
@@ -196,6 +231,7 @@ function Net:sample(n, o)
   local x, lq = o.out or u8_t(n * self.sites), o.logq or f64_t(n)
   local seed, stream = stream_args(o, n)
   local ema = o.ema == nil and 1 or (o.ema and 1 or 0)
+  apply_cond(self, o)
   util.check(C.tp_net_sample(self._p, x, lq, n, seed, stream, 0, ema))
   return x, lq
 end
@@ -208,6 +244,7 @@ function Net:log_prob(tokens, n, o)
   local lq = o.logq or f64_t(n)
   local seed, stream = stream_args(o, n)
   local ema = o.ema == nil and 1 or (o.ema and 1 or 0)
+  apply_cond(self, o)
   util.check(C.tp_net_sample(self._p, x, lq, n, seed, stream, 1, ema))
   return lq
 end
@@ -220,8 +257,25 @@ function Net:wdce_grad(tokens, log_rnd, B, o)
   local x = tokens_arg("net:wdce", tokens, B * self.sites)
   local lr = doubles_arg("net:wdce", log_rnd, B, "log_rnd")
   local seed, stream = stream_args(o, B * R)
+  apply_cond(self, o)
   util.check(C.tp_net_wdce_grad(self._p, self._loss, self._loss + 1, x, lr, B, R, seed, stream))
   return self._loss[0], self._loss[1]
+end
+
+-- loss, logq = net:order_grad(tokens, a, B, { seed =, stream = }): gradient of
+-- sum_b a_b log p(x_b | order_b) along the orders net:sample drew with the
+-- same seed and stream (REINFORCE, science.md 6; parameters, not the EMA).
+function Net:order_grad(tokens, a, B, o)
+  o = o or {}
+  util.check_arg(type(B) == "number" and B >= 1, "net:order_grad: B must be >= 1")
+  util.check_arg(o.stream ~= nil, "net:order_grad: give the stream the samples were drawn with")
+  local x = tokens_arg("net:order_grad", tokens, B * self.sites)
+  local w = doubles_arg("net:order_grad", a, B, "weights")
+  local lq = o.logq or f64_t(B)
+  local seed = o.seed or require("tempera.run").seed()
+  apply_cond(self, o)
+  util.check(C.tp_net_order_grad(self._p, self._loss, lq, x, w, B, seed, o.stream))
+  return self._loss[0], lq
 end
 
 -- gnorm = net:update(): clip, Adam, EMA from the current gradients

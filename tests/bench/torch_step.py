@@ -7,11 +7,23 @@ for Ising 8x8 and 16x16.  Optional: never part of `make test`; needs torch.
 
     python3 tests/bench/torch_step.py [--sizes 8,16] [--steps 2] [--samples 128]
                                       [--device cpu|cuda] [--threads N]
+                                      [--tempera bin/tempera]
 
-Compare its tokens/s with nn_step.lua's on the same machine and thread count.
+With --tempera, each size is also run through tests/bench/nn_step.lua
+(same steps, samples and thread count: OMP_NUM_THREADS) right after the
+PyTorch run, and the tempera/PyTorch speed ratios are printed: ratios from
+one run on a shared machine mean more than timings from two.
+PyTorch gets its fastest plain settings: fused Adam, foreach EMA, SDPA.
+tempera sets OMP_WAIT_POLICY=PASSIVE unless it is set; PyTorch's OpenMP
+reads it when torch is imported, so for a like-for-like comparison set it
+in this script's environment (OMP_WAIT_POLICY=PASSIVE python3 ...).  The
+ratio depends strongly on it when other jobs share the cores.
 """
 import argparse
 import math
+import os
+import re
+import subprocess
 import time
 
 import torch
@@ -92,9 +104,33 @@ def wdce_step(net, ema, opt, x, log_rnd, R, n):
     opt.step()
     decay = min(0.9999, (1 + n) / (10 + n))
     with torch.no_grad():
-        for pe, p in zip(ema.parameters(), net.parameters()):
-            pe.mul_(decay).add_(p, alpha=1 - decay)
+        pe, p = list(ema.parameters()), list(net.parameters())
+        torch._foreach_mul_(pe, decay)
+        torch._foreach_add_(pe, p, alpha=1 - decay)
     return loss.item()
+
+
+def make_adam(params):
+    try:  # fused CPU Adam exists from torch 2.4
+        return torch.optim.Adam(params, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
+
+
+def run_tempera(exe, L, a):
+    """tokens/s of (train, sample) from nn_step.lua for one size"""
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+    cmd = [exe, "run", os.path.join(os.path.dirname(os.path.abspath(__file__)), "nn_step.lua"),
+           "--set", f"sizes={L}", "--set", f"steps={a.steps}", "--set", f"samples={a.samples}",
+           "--set", f"backend={'cuda' if a.device.startswith('cuda') else 'cpu'}"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    rate = {}
+    for line in out.splitlines():
+        print("  tempera: " + line)
+        m = re.search(r"(train step|sample) .*?([0-9.]+) s +([0-9]+) tokens/s", line)
+        if m:
+            rate[m.group(1)] = float(m.group(3))
+    return rate.get("train step"), rate.get("sample")
 
 
 @torch.no_grad()
@@ -120,6 +156,7 @@ def main():
     ap.add_argument("--samples", type=int, default=128)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--tempera", default="", help="path to bin/tempera: also run nn_step.lua, print ratios")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -131,7 +168,7 @@ def main():
         net = Net(L).to(dev)
         ema = Net(L).to(dev)
         ema.load_state_dict(net.state_dict())
-        opt = torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
+        opt = make_adam(net.parameters())
         x = torch.randint(0, 2, (B, T), device=dev)
         lr = torch.rand(B, device=dev)
         wdce_step(net, ema, opt, x, lr, R, 0)
@@ -141,12 +178,19 @@ def main():
             wdce_step(net, ema, opt, x, lr, R, s + 1)
         sync()
         dt = (time.perf_counter() - t0) / a.steps
-        print(f"ising {L:2d}x{L:<2d} train step  B={B} R={R}: {dt:8.3f} s  {B * R * T / dt:10.0f} tokens/s")
+        train = B * R * T / dt
+        print(f"ising {L:2d}x{L:<2d} train step  B={B} R={R}: {dt:8.3f} s  {train:10.0f} tokens/s")
         t0 = time.perf_counter()
         sample(ema, a.samples, T)
         sync()
         dt = time.perf_counter() - t0
-        print(f"ising {L:2d}x{L:<2d} sample     n={a.samples}:     {dt:8.3f} s  {a.samples * T / dt:10.0f} tokens/s")
+        samp = a.samples * T / dt
+        print(f"ising {L:2d}x{L:<2d} sample     n={a.samples}:     {dt:8.3f} s  {samp:10.0f} tokens/s", flush=True)
+        if a.tempera:
+            tt, ts = run_tempera(a.tempera, L, a)
+            if tt and ts:
+                print(f"ratio tempera/torch ising {L}x{L}: train {tt / train:.2f}x  sample {ts / samp:.2f}x",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,470 @@
+-- tempera.train: MDNS and MetaDNS training loops (science.md 4 and 5; man
+-- tempera-train(5)), written as short loops over primitives a recipe can
+-- call itself:
+--
+--   local tr = tp.train.trainer{ net = net, model = model, beta = 0.6, bias = bias,
+--                                batch = 128, replicates = 8, resample_every = 10,
+--                                replay = { size = 1024, bins = 8, ratio = 0.5 } }
+--   local fresh = tr:draw(tr.batch)          -- EMA model, current bias, exact logq
+--   local old   = tr:score(tr:replay_draw(64), 64)   -- teacher forcing, same bias
+--   tr:deposit(fresh); tr:replay_add(fresh)  -- B hills; CV-stratified buffer
+--   for k = 1, tr.resample_every do tr:wdce_step(tp.sampler.concat(fresh, old)) end
+--   tr:checkpoint("run.ckpt")
+--
+-- tp.train.metadns{...} runs tr:cycle() (exactly the loop above, see
+-- Trainer:cycle) until 'steps' optimiser steps; tp.train.mdns{...} is the
+-- same without a bias.  Every random number is drawn from Philox streams
+-- (seed, tr.stream + k) with tr.stream advanced by what each primitive
+-- uses, so a run is a pure function of its seed and a checkpoint (network,
+-- Adam, EMA, bias, replay buffer, counters) resumes it bit for bit on the
+-- CPU backend.
+local F = require "tempera.ffi"
+local util = require "tempera.util"
+local sampler = require "tempera.sampler"
+local C, ffi = F.C, F.ffi
+
+local M = {}
+local Trainer = {}
+Trainer.__index = Trainer
+
+local u8_t, f64_t = ffi.typeof("uint8_t[?]"), ffi.typeof("double[?]")
+
+-- first Philox stream of a trainer ("tr" << 40): apart from tp.nn's automatic
+-- streams and the MC samplers' per-chain streams
+local STREAM0 = 0x7472 * 2 ^ 32
+local CKPT_KIND = 0x6d646e73   -- "mdns": checkpoint slot 'train' tag
+
+local spec = {
+  net = { type = "table", required = true, doc = "tp.nn.transformer network" },
+  model = { type = "table", required = true, doc = "energy model" },
+  beta = { type = "number", required = true, doc = "target inverse temperature" },
+  bias = { type = "table", doc = "tp.bias.grid (MetaDNS); nil: MDNS" },
+  cv = { type = "table", doc = "CV for coverage/replay (default: the bias's)" },
+  batch = { type = "integer", default = 128, doc = "B samples per cycle" },
+  replicates = { type = "integer", default = 8, doc = "R mask replicates per sample" },
+  resample_every = { type = "integer", default = 10, doc = "K WDCE steps per drawn batch" },
+  steps = { type = "integer", default = 1000, doc = "optimiser steps (run/metadns/mdns)" },
+  replay = { type = "any", default = false, doc = "false, true or { size = 1024, bins = 8, ratio = 0.5 }" },
+  anneal = { type = "table", doc = "{ beta = b0, steps = n }: beta ramps linearly from b0 over n steps" },
+  schedule = { type = "callable", doc = "fn(tr, cycle) before every cycle (hill height, ...)" },
+  lr = { type = "number", default = 1e-4 }, betas = { type = "table", default = { 0.9, 0.999 } },
+  eps = { type = "number", default = 1e-8 }, ema = { type = "number", default = 0.9999, doc = "EMA cap" },
+  seed = { type = "integer", doc = "default: the run's seed" },
+  log = { type = "string", doc = "text log, one line per step" },
+  checkpoint = { type = "string", doc = "checkpoint path" },
+  checkpoint_every = { type = "integer", default = 0, doc = "steps between checkpoints (0: only at the end)" },
+  resume = { type = "any", default = false, doc = "true or a path: continue from a checkpoint" },
+  progress = { type = "boolean", default = true },
+}
+
+-- tp.train.trainer{...} -> trainer (no steps taken)
+function M.trainer(opts)
+  local o = util.options("tp.train.trainer", opts, spec)
+  local fname = "tp.train.trainer"
+  util.check_arg(o.batch >= 1 and o.replicates >= 1 and o.resample_every >= 1,
+    "%s: batch, replicates and resample_every must be >= 1", fname)
+  util.check_arg(o.beta > 0, "%s: beta must be > 0", fname)
+  local S = sampler.masked_diffusion(o.net, { model = o.model, beta = o.beta, bias = o.bias, cv = o.cv })
+  local tr = setmetatable({
+    net = o.net, model = o.model, beta = o.beta, bias = o.bias, cv = S.cv, sampler = S,
+    batch = o.batch, replicates = o.replicates, resample_every = o.resample_every, steps = o.steps,
+    anneal = o.anneal, schedule = o.schedule, seed = o.seed or require("tempera.run").seed(),
+    stream = STREAM0, cycles = 0, hills = 0, history = {}, checkpoint_path = o.checkpoint,
+    checkpoint_every = o.checkpoint_every, show_progress = o.progress,
+  }, Trainer)
+  o.net:set_adam{ lr = o.lr, betas = o.betas, eps = o.eps, weight_decay = 0 }
+  C.tp_net_set_ema_max(o.net._p, o.ema)
+  if o.anneal then
+    util.check_arg(type(o.anneal.beta) == "number" and type(o.anneal.steps) == "number" and o.anneal.steps >= 0,
+      "%s: anneal = { beta = b0, steps = n }", fname)
+  end
+  -- coverage bins and the replay buffer: 8 bins per CV dimension over the CV box
+  local rp = o.replay
+  if rp == true then rp = {} end
+  if rp then
+    util.check_arg(type(rp) == "table", "%s: replay must be false, true or a table", fname)
+    rp = util.options("tp.train.trainer: replay", rp, {
+      size = { type = "integer", default = 1024 }, bins = { type = "integer", default = 8 },
+      ratio = { type = "number", default = 0.5, check = function(v) return v >= 0 and v < 1, "must be in [0, 1)" end },
+    })
+    util.check_arg(S.cv, "%s: replay needs a CV (a bias or cv =)", fname)
+  end
+  if S.cv then
+    local cv = S.cv
+    local range = cv.range
+    if o.bias then
+      local i = o.bias:info()
+      range = {}
+      for k = 1, i.dim do range[k] = { i.lo[k], i.hi[k] } end
+    end
+    util.check_arg(range and #range == cv.dim, "%s: CV '%s' has no range: give one to tp.cv", fname, tostring(cv.name))
+    local lo, hi = f64_t(cv.dim), f64_t(cv.dim)
+    for k = 1, cv.dim do lo[k - 1], hi[k - 1] = range[k][1], range[k][2] end
+    local bins = rp and rp.bins or 8
+    tr._bins = ffi.gc(util.check_ptr(C.tp_replay_init(o.net.sites, cv.dim, lo, hi, bins, 1)), C.tp_replay_free)
+    if rp then
+      tr.replay = ffi.gc(util.check_ptr(C.tp_replay_init(o.net.sites, cv.dim, lo, hi, bins, rp.size)), C.tp_replay_free)
+      tr.replay_ratio = rp.ratio
+    end
+  end
+  if o.resume then
+    local path = o.resume == true and o.checkpoint or o.resume
+    util.check_arg(type(path) == "string", "%s: resume = true needs checkpoint = path", fname)
+    tr:restore(path)
+  end
+  if o.log then
+    local f, err = io.open(o.log, o.resume and "a" or "w")
+    if not f then util.raise("%s: cannot write log %s: %s", fname, o.log, tostring(err)) end
+    tr.logfile = f
+    if not o.resume then
+      f:write("# tempera training log: ", o.bias and "MetaDNS" or "MDNS", string.format(
+        ", B %d, R %d, K %d, beta %.17g\n", o.batch, o.replicates, o.resample_every, o.beta))
+      f:write("# step cycle beta loss ness log_z ness_lik coverage hills\n")
+    end
+  end
+  return tr
+end
+
+-- next n Philox streams
+function Trainer:streams(n)
+  local s = self.stream
+  self.stream = s + n
+  return s
+end
+
+-- beta at the current optimiser step (the anneal ramp, else the target)
+function Trainer:beta_now()
+  local a = self.anneal
+  if not a or a.steps <= 0 then return self.beta end
+  local t = self.net:steps() / a.steps
+  if t >= 1 then return self.beta end
+  return a.beta + (self.beta - a.beta) * t
+end
+
+-- batch = tr:draw(n): n samples from the EMA model, log-weights under the
+-- current (annealed) beta and the bias as it is now
+function Trainer:draw(n)
+  util.check_arg(type(n) == "number" and n >= 1, "trainer:draw: n must be >= 1")
+  return self.sampler:sample(n, { seed = self.seed, stream = self:streams(n), beta = self:beta_now() })
+end
+
+-- batch = tr:score(x, n): teacher-forced batch (EMA model, same target as draw)
+function Trainer:score(x, n)
+  return self.sampler:score(x, n, { seed = self.seed, stream = self:streams(n), beta = self:beta_now() })
+end
+
+-- tr:deposit(batch): one cycle of batch.n hills at the batch's CVs
+function Trainer:deposit(b)
+  util.check_arg(self.bias, "trainer:deposit: no bias (MDNS)")
+  self.bias:deposit(b.cv, b.n)
+  self.hills = self.hills + b.n
+end
+
+function Trainer:replay_count()
+  return self.replay and tonumber(C.tp_replay_count(self.replay)) or 0
+end
+
+-- tr:replay_add(batch): add the batch's configurations to the buffer
+function Trainer:replay_add(b)
+  util.check_arg(self.replay, "trainer:replay_add: no replay buffer (give replay =)")
+  util.check(C.tp_replay_add(self.replay, b.x, b.cv, b.n))
+end
+
+-- x = tr:replay_draw(n): n configurations from the buffer (uint8_t[n*sites])
+function Trainer:replay_draw(n)
+  util.check_arg(self.replay, "trainer:replay_draw: no replay buffer (give replay =)")
+  local x = u8_t(n * self.net.sites)
+  util.check(C.tp_replay_draw(self.replay, x, nil, n, self.seed, self:streams(1)))
+  return x
+end
+
+-- loss, ness = tr:wdce_step(batch [, log_rnd]): one WDCE step (fresh masks),
+-- Adam and EMA; log_rnd defaults to the batch's (a loss-weighting hook)
+function Trainer:wdce_step(b, log_rnd)
+  local B, R = b.n, self.replicates
+  return self.net:wdce_step(b.x, log_rnd or b.log_rnd, B, { replicates = R, seed = self.seed,
+    stream = self:streams(B * R) })
+end
+
+-- diagnostics of a freshly drawn batch: log Z-hat (unbiased target), NESS of
+-- the likelihood and bias weights, fraction of CV bins visited
+function Trainer:diagnostics(b)
+  local A = require "tempera.analysis"
+  local d = { beta = b.beta }
+  local wl = A.weights(b.log_rw, b.n)
+  d.log_z, d.ness_lik = wl.log_z, wl.ness
+  d.ness_bias = b.v and A.weights(b.logw_bias, b.n).ness or 1
+  if self._bins and b.cv then
+    local out = f64_t(1)
+    util.check(C.tp_replay_coverage(self._bins, out, b.cv, b.n))
+    d.coverage = out[0]
+  end
+  return d
+end
+
+-- one log line / history entry per optimiser step
+function Trainer:record(loss, ness, d)
+  local h = { step = self.net:steps(), cycle = self.cycles, beta = d.beta or self:beta_now(), loss = loss, ness = ness,
+    log_z = d.log_z, ness_lik = d.ness_lik, coverage = d.coverage or 0, hills = self.hills }
+  self.history[#self.history + 1] = h
+  if self.logfile then
+    self.logfile:write(string.format("%d %d %.17g %.17g %.17g %.17g %.17g %.17g %d\n", h.step, h.cycle, h.beta,
+      h.loss, h.ness, h.log_z, h.ness_lik, h.coverage, h.hills))
+  end
+  return h
+end
+
+-- The built-in outer iteration (science.md 5): draw under the current bias,
+-- replayed samples scored under the same bias snapshot, then deposit the
+-- fresh samples' hills and add them to the buffer, then K WDCE steps on the
+-- mixed batch.  With replay, ratio*B of the B rows come from the buffer
+-- (once it holds anything) and only the fresh rows deposit hills.
+function Trainer:cycle()
+  if self.schedule then self.schedule(self, self.cycles) end
+  local B = self.batch
+  local nrep = 0
+  if self.replay and self:replay_count() > 0 then nrep = math.floor(self.replay_ratio * B + 0.5) end
+  local fresh = self:draw(B - nrep)
+  local batch = fresh
+  if nrep > 0 then batch = sampler.concat(fresh, self:score(self:replay_draw(nrep), nrep)) end
+  if self.bias then self:deposit(fresh) end
+  if self.replay then self:replay_add(fresh) end
+  local d = self:diagnostics(fresh)
+  local loss, ness
+  for _ = 1, self.resample_every do
+    loss, ness = self:wdce_step(batch)
+    self:record(loss, ness, d)
+  end
+  self.cycles = self.cycles + 1
+  return loss, ness, d
+end
+
+-- tr:run([steps]): cycles until 'steps' optimiser steps, checkpointing every
+-- checkpoint_every steps (at the end of the cycle that reaches it) and at the end
+function Trainer:run(steps)
+  steps = steps or self.steps
+  local p = self.show_progress and require("tempera.progress"){ label = "training steps", total = steps } or nil
+  while self.net:steps() < steps do
+    local before = self.net:steps()
+    self:cycle()
+    local now = self.net:steps()
+    local ce = self.checkpoint_every
+    if self.checkpoint_path and ce > 0 and math.floor(now / ce) > math.floor(before / ce) then
+      self:checkpoint(self.checkpoint_path)
+    end
+    if p then p:update(math.min(now, steps)) else require("tempera").check_interrupt() end
+  end
+  if p then p:finish() end
+  if self.checkpoint_path then self:checkpoint(self.checkpoint_path) end
+  if self.logfile then self.logfile:flush() end
+  return self
+end
+
+-- the bias as doubles: height, bias_factor, kT, sigma (dim), values (size)
+local function bias_state(b)
+  local i = b:info()
+  local t = { i.height, i.bias_factor, i.kT }
+  for k = 1, i.dim do t[#t + 1] = i.sigma[k] end
+  local v = b:values()
+  for j = 0, b.size - 1 do t[#t + 1] = v[j] end
+  return t
+end
+
+-- tr:checkpoint(path): network state plus slots 'train' (counters), 'bias', 'replay'
+function Trainer:checkpoint(path)
+  util.check_arg(type(path) == "string", "trainer:checkpoint: path must be a string")
+  local slots = { train = { CKPT_KIND, 1, self.stream, self.cycles, self.hills, self.seed,
+    self.batch, self.replicates, self.resample_every, self.net.sites } }
+  if self.bias then slots.bias = bias_state(self.bias) end
+  if self.replay then
+    local n = tonumber(C.tp_replay_state_size(self.replay))
+    local a = f64_t(n)
+    util.check(C.tp_replay_get_state(self.replay, a, n))
+    local t = {}
+    for j = 0, n - 1 do t[j + 1] = a[j] end
+    slots.replay = t
+  end
+  self.net:save(path, slots)
+  if self.logfile then self.logfile:flush() end
+end
+
+-- tr:restore(path): the state written by tr:checkpoint (same settings required)
+function Trainer:restore(path)
+  local ck = C.tp_ckpt_load(path)
+  if ck == nil then util.raise("trainer: cannot resume: %s", ffi.string(C.tp_last_error())) end
+  ck = ffi.gc(ck, C.tp_ckpt_free)
+  local function slot(name)
+    local n = tonumber(C.tp_ckpt_slot_size(ck, name))
+    if n < 0 then return nil end
+    local a = f64_t(math.max(n, 1))
+    util.check(C.tp_ckpt_get_slot(ck, name, a, n))
+    return a, n
+  end
+  local t, n = slot("train")
+  if not t or n < 10 or t[0] ~= CKPT_KIND then util.raise("trainer: %s is not a training checkpoint", path) end
+  if t[6] ~= self.batch or t[7] ~= self.replicates or t[8] ~= self.resample_every or t[9] ~= self.net.sites then
+    util.raise("trainer: %s was written with batch %d, replicates %d, resample_every %d, %d sites; this run has %d, %d, %d, %d",
+      path, t[6], t[7], t[8], t[9], self.batch, self.replicates, self.resample_every, self.net.sites)
+  end
+  util.check(C.tp_ckpt_restore(ck, self.net._p))
+  self.stream, self.cycles, self.hills, self.seed = t[2], t[3], t[4], t[5]
+  local b, nb = slot("bias")
+  if (b ~= nil) ~= (self.bias ~= nil) then
+    util.raise("trainer: %s %s a bias but this run %s", path, b and "has" or "has no", self.bias and "has one" or "has none")
+  end
+  if b then
+    local dim = self.bias.dim
+    util.check_arg(nb == 3 + dim + self.bias.size, "trainer: the bias in %s has another grid size", path)
+    local sg = {}
+    for k = 1, dim do sg[k] = b[2 + k] end
+    self.bias:set{ height = b[0], bias_factor = b[1], kT = b[2], sigma = sg }
+    ffi.copy(self.bias:values(), b + 3 + dim, self.bias.size * 8)
+  end
+  local r, nr = slot("replay")
+  if (r ~= nil) ~= (self.replay ~= nil) then
+    util.raise("trainer: replay buffer in %s and in this run do not match", path)
+  end
+  if r then util.check(C.tp_replay_set_state(self.replay, r, nr)) end
+  return self
+end
+
+function Trainer:close()
+  if self.logfile then self.logfile:close(); self.logfile = nil end
+end
+
+-- ---- evaluation: samples, reweighting, the summary table ---------------------
+
+-- res = tr:evaluate{ n = 1024, chunk = 256, reference = tp.exact(...) result, L = side (Ising/Potts corr),
+--                    dump = path }: draws n samples from the EMA model (target beta,
+-- unbiased log-weights; bias weights from the current bias) and returns
+-- { n, mag, corr1, ness_lik, ness_bias, log_z, js, pmf_rmse_bias, pmf_rmse_samples, pmf_samples }
+function Trainer:evaluate(o)
+  o = util.options("trainer:evaluate", o, {
+    n = { type = "integer", default = 1024 }, chunk = { type = "integer", default = 256 },
+    reference = { type = "table" }, L = { type = "integer" }, dump = { type = "string" },
+    seed = { type = "integer" }, stream = { type = "number" },
+  })
+  local A = require "tempera.analysis"
+  local cv, bias, beta = self.cv, self.bias, self.beta
+  local seed = o.seed or self.seed
+  local stream = o.stream or (STREAM0 + 2 ^ 44)   -- apart from training streams
+  -- collect the batches (n samples) with their weights
+  local parts, done = {}, 0
+  while done < o.n do
+    local k = math.min(o.chunk, o.n - done)
+    parts[#parts + 1] = self.sampler:sample(k, { seed = seed, stream = stream + done, beta = beta })
+    done = done + k
+  end
+  local all = parts[1]
+  for i = 2, #parts do all = sampler.concat(all, parts[i]) end
+  local n = all.n
+  local res = { n = n }
+  local wl = A.weights(all.log_rw, n)
+  res.ness_lik, res.log_z = wl.ness, wl.log_z
+  if bias then res.ness_bias = A.weights(all.logw_bias, n).ness end
+  if self.net.states == 2 and cv and cv.name == "magnetization" then
+    local st = A.stats{}
+    local am = f64_t(n)
+    for i = 0, n - 1 do am[i] = math.abs(all.cv[i]) end
+    st:add(am, all.log_rw, n)
+    res.mag = st:summary().mean
+  end
+  if o.L then
+    local c = A.corr{ L = o.L, q = self.net.states }
+    c:add(all.x, all.log_rw, n)
+    local r = c:result()
+    res.corr1 = r.g[2]
+  end
+  local ref = o.reference
+  if ref and cv and cv.dim == 1 and ref.marginal then
+    local g = ref.grid[1]
+    local G = #g
+    local step = (g[G] - g[1]) / (G - 1)
+    local hl = A.hist{ range = { g[1], g[G] }, step = step }
+    hl:add(all.cv, all.log_rw, n)
+    res.js = A.js(hl:counts(), ref.marginal)
+    res.pmf_samples = hl:pmf(1 / beta)
+    local Fx = {}
+    for i = 1, G do Fx[i] = ref.pmf[i] end
+    res.pmf_rmse_samples = A.pmf_rmse(res.pmf_samples, Fx)
+    if bias and bias.size == G then
+      local Fb = bias:pmf()
+      local fb = {}
+      for i = 1, G do fb[i] = Fb[i - 1] end
+      res.pmf_bias = fb
+      res.pmf_rmse_bias = A.pmf_rmse(fb, Fx)
+    end
+  end
+  if o.dump then
+    local w = require("tempera.dump").open(o.dump, { lattice = self.model.lattice, model = self.model, fields = {
+      { name = "config", type = "config", states = self.net.states, width = self.net.sites },
+      { name = "energy", type = "f64" }, { name = "cv", type = "f64", width = all.dim or 1 },
+      { name = "logq", type = "f64" }, { name = "logw_lik", type = "f64" }, { name = "logw_bias", type = "f64" } } })
+    w:append_batch(n, { config = all.x, energy = all.energy, cv = all.cv or f64_t(n), logq = all.logq,
+      logw_lik = all.log_rw, logw_bias = all.logw_bias })
+    w:close()
+    res.dump = o.dump
+  end
+  res.samples = all
+  return res
+end
+
+-- tp.train.summary_table(rows): rows = { { name =, mag =, corr1 =, ness_lik =, ness_bias =, js =, pmf_rmse_bias = }, ... }
+function M.summary_table(rows)
+  local function f(v, fmt) return v and string.format(fmt, v) or "-" end
+  local lines = { string.format("%-14s %8s %8s %8s %8s %10s %10s", "method", "Mag.", "Corr.", "NESS", "NESS_V",
+    "JS", "PMF RMSE") }
+  for _, r in ipairs(rows) do
+    lines[#lines + 1] = string.format("%-14s %8s %8s %8s %8s %10s %10s", r.name or "?", f(r.mag, "%.4f"),
+      f(r.corr1, "%.4f"), f(r.ness_lik, "%.3f"), f(r.ness_bias, "%.3f"), f(r.js, "%.2e"),
+      f(r.pmf_rmse_bias or r.pmf_rmse_samples, "%.3f"))
+  end
+  return table.concat(lines, "\n")
+end
+
+-- ---- the built-in loops -------------------------------------------------------
+
+-- tp.train.metadns{ trainer options } -> trainer after 'steps' steps
+function M.metadns(opts)
+  util.check_arg(type(opts) == "table" and opts.bias ~= nil, "tp.train.metadns: option 'bias' is required (MDNS: tp.train.mdns)")
+  local tr = M.trainer(opts)
+  tr:run()
+  return tr
+end
+
+-- tp.train.mdns{ trainer options without bias } -> trainer
+function M.mdns(opts)
+  util.check_arg(type(opts) == "table", "tp.train.mdns: expected a table of options")
+  util.check_arg(opts.bias == nil, "tp.train.mdns: MDNS has no bias (MetaDNS: tp.train.metadns)")
+  local tr = M.trainer(opts)
+  tr:run()
+  return tr
+end
+
+Trainer.__tostring = function(tr)
+  return string.format("tp.train trainer (%s, step %d, cycle %d, B %d, R %d, K %d)", tr.bias and "MetaDNS" or "MDNS",
+    tr.net:steps(), tr.cycles, tr.batch, tr.replicates, tr.resample_every)
+end
+
+util.doc(M, [[
+tp.train -- MDNS / MetaDNS training (science.md 4-5).  man tempera-train.
+  tp.train.mdns{ net =, model =, beta =, batch = 128, replicates = 8, resample_every = 10,
+                 steps =, anneal = { beta =, steps = }, log =, checkpoint =,
+                 checkpoint_every =, resume = } -> trainer
+  tp.train.metadns{ ... as mdns, bias =, replay = { size = 1024, bins = 8, ratio = 0.5 },
+                    schedule = fn(tr, cycle) } -> trainer
+  tp.train.trainer{...}: primitives tr:draw(n), tr:score(x, n), tr:deposit(b),
+    tr:replay_add(b), tr:replay_draw(n), tr:wdce_step(b), tr:diagnostics(b),
+    tr:record(loss, ness, d), tr:cycle(), tr:run(steps), tr:checkpoint(path),
+    tr:restore(path), tr:evaluate{ n =, reference =, L =, dump = }
+  tp.train.summary_table(rows)]])
+util.doc(M.trainer, "tp.train.trainer{...} -> trainer with the loop primitives (help(tp.train))")
+util.doc(M.mdns, "tp.train.mdns{...}: MDNS (science.md 4); see help(tp.train)")
+util.doc(M.metadns, "tp.train.metadns{...}: MetaDNS (science.md 5); see help(tp.train)")
+
+-- the other training loop and the exact correction live in their own
+-- modules; reachable from here too, as in design.md's module map
+M.reinforce = require "tempera.reinforce"
+M.nmh = require "tempera.nmh"
+
+return M

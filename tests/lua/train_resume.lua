@@ -1,0 +1,97 @@
+-- Checkpoint and resume: a MetaDNS run (replay buffer, a decaying-height
+-- schedule) of 2N steps equals N steps, a checkpoint, and N more steps in a
+-- new network and bias restored from it, bit for bit (parameters, Adam
+-- moments, EMA, bias grid, losses, the text log).  Then bad input: unknown
+-- options, MDNS/MetaDNS bias mix-ups, a bias on another lattice, a
+-- checkpoint written with other settings, a missing checkpoint.
+local tp = require "tempera"
+local ffi = require "ffi"
+tp.threads(1)
+
+local function same(a, b, n)
+  for i = 0, n - 1 do if a[i] ~= b[i] then return false end end
+  return true
+end
+
+local beta = 0.7
+local lat = tp.lattice.square(3)
+local model = tp.model.ising{ lattice = lat }
+local m = tp.cv.magnetization(lat)
+local function net(seed)
+  return tp.nn.transformer{ lattice = lat, states = 2, embed = 8, depth = 1, heads = 2, seed = seed, backend = "cpu" }
+end
+local function bias()
+  return tp.bias.grid{ cv = m, points = 21, sigma = 0.1, height = 1, bias_factor = 10, beta = beta }
+end
+local function opts(n, b, extra)
+  local o = { net = n, model = model, beta = beta, bias = b, batch = 16, replicates = 2, resample_every = 3,
+    steps = 24, lr = 1e-2, seed = 11, progress = false, replay = { size = 64, bins = 4, ratio = 0.5 },
+    schedule = function(tr, cycle) tr.bias:set{ height = 1 / (1 + cycle) } end }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+
+local na, ba = net(1), bias()
+local A = tp.train.metadns(opts(na, ba, { log = "resume_a.log" }))
+A:close()
+
+local nb, bb = net(1), bias()
+local B1 = tp.train.trainer(opts(nb, bb, { log = "resume_b.log", checkpoint = "resume_b.ckpt", checkpoint_every = 6 }))
+B1:run(12)
+B1:close()
+assert(nb:steps() == 12)
+-- a different initialisation and an empty bias: everything comes from the checkpoint
+local nc, bc = net(99), bias()
+local B2 = tp.train.metadns(opts(nc, bc, { log = "resume_b.log", checkpoint = "resume_b.ckpt", resume = true }))
+B2:close()
+assert(nc:steps() == 24 and B2.cycles == 8 and B2.hills == A.hills and B2.stream == A.stream)
+
+for _, slab in ipairs { "params", "adam_m", "adam_v", "ema" } do
+  local p, q = na:get(slab), nc:get(slab)
+  assert(same(p, q, na.num_params), slab .. " differs after resume")
+end
+local va, vc = ba:values(), bc:values()
+for i = 0, ba.size - 1 do assert(va[i] == vc[i], "bias differs at " .. i) end
+assert(ba:info().height == bc:info().height)
+for k = 1, 12 do
+  local ha, hb = A.history[12 + k], B2.history[k]
+  assert(ha.loss == hb.loss and ha.ness == hb.ness and ha.step == hb.step, "history differs at step " .. ha.step)
+end
+local function slurp(p) local f = assert(io.open(p)); local s = f:read("*a"); f:close(); return s end
+local la, lb = slurp("resume_a.log"), slurp("resume_b.log")
+assert(la == lb, "logs differ:\n" .. la .. "\n---\n" .. lb)
+-- a step without resuming would differ (the test can fail)
+local nd = net(1)
+tp.train.metadns(opts(nd, bias(), { steps = 12 }))
+tp.train.metadns(opts(nd, bias(), { steps = 24 }))
+assert(not same(nd:get("params"), na:get("params"), na.num_params))
+
+-- annealing warm start: beta of each cycle's batch ramps from 0.2 to 0.7 over 6 steps
+local an = tp.train.mdns{ net = net(1), model = model, beta = beta, cv = m, batch = 8, replicates = 1,
+  resample_every = 3, steps = 12, anneal = { beta = 0.2, steps = 6 }, progress = false }
+local bs = {}
+for k, h in ipairs(an.history) do bs[k] = h.beta end
+assert(bs[1] == 0.2 and bs[3] == 0.2 and math.abs(bs[4] - 0.45) < 1e-15 and bs[7] == 0.7 and bs[12] == 0.7,
+  table.concat(bs, " "))
+
+-- errors point at this file
+local function fails(pat, f, ...)
+  local ok, err = pcall(f, ...)
+  assert(not ok, "expected an error matching " .. pat)
+  assert(err:find("train_resume.lua:%d+:") and err:find(pat, 1, true), err)
+end
+fails("unknown option 'hills'", tp.train.metadns, opts(net(1), bias(), { hills = 3 }))
+fails("option 'bias' is required", tp.train.metadns, { net = net(1), model = model, beta = 1 })
+fails("MDNS has no bias", tp.train.mdns, opts(net(1), bias()))
+fails("option 'beta' is required", tp.train.mdns, { net = net(1), model = model })
+local m4 = tp.cv.magnetization(tp.lattice.square(4))
+local b4 = tp.bias.grid{ cv = m4, points = 17, sigma = 0.1, height = 1, beta = 1 }
+fails("CV 'magnetization' is defined on 16 sites but the network has 9", tp.train.metadns, opts(net(1), b4))
+fails("replay needs a CV", tp.train.mdns, { net = net(1), model = model, beta = 1, replay = true })
+fails("replay: unknown option 'bins_per_dim'", tp.train.metadns,
+  opts(net(1), bias(), { replay = { bins_per_dim = 8 } }))
+fails("was written with batch 16, replicates 2, resample_every 3, 9 sites; this run has 32, 2, 3, 9",
+  tp.train.trainer, opts(net(1), bias(), { batch = 32, resume = "resume_b.ckpt" }))
+fails("cannot resume", tp.train.trainer, opts(net(1), bias(), { resume = "no-such.ckpt" }))
+fails("resume = true needs checkpoint = path", tp.train.trainer, opts(net(1), bias(), { resume = true }))
+os.remove("resume_a.log"); os.remove("resume_b.log"); os.remove("resume_b.ckpt")
