@@ -72,7 +72,7 @@ deps:
 .PHONY: run
 run: deps
 	@$(MAKE) --no-print-directory all
-	bin/tempera run $(RECIPE)
+	bin/tempera run $(RECIPE) --out tempera-out
 
 .PHONY: test
 test: deps
