@@ -126,7 +126,7 @@ function M.run_metadata(opts)
     for _, k in ipairs(util.sorted_keys(run.params_values)) do
       local v = run.params_values[k]
       if type(v) == "number" then
-        v = (v == math.floor(v) and math.abs(v) < 2^53) and string.format("%d", v) or string.format("%.17g", v)
+        v = util.format_number(v)
       end
       parts[#parts + 1] = k .. "=" .. tostring(v)
     end

@@ -7,17 +7,8 @@ local util = require "tempera.util"
 local run = require "tempera.run"
 
 local function fmt(v)
-  if type(v) == "number" and v == math.floor(v) and math.abs(v) < 2^53 then
-    return string.format("%d", v)
-  elseif type(v) == "number" then
-    -- the shortest form that reads back as the same double: 0.6, not 0.59999999999999998
-    for digits = 15, 17 do
-      local s = string.format("%." .. digits .. "g", v)
-      if tonumber(s) == v then return s end
-    end
-  elseif type(v) == "string" then
-    return string.format("%q", v)
-  end
+  if type(v) == "number" then return util.format_number(v) end
+  if type(v) == "string" then return string.format("%q", v) end
   return tostring(v)
 end
 

@@ -396,8 +396,16 @@ function Trainer:evaluate(o)
     end
   end
   if o.dump then
+    -- a lattice with one site per cell gets its shape (slowest axis first,
+    -- site i = x + Lx*y...), so 'tempera dump head' can draw it
+    local lat, shape = self.model.lattice, nil
+    if lat and lat.nbasis == 1 and lat.dim >= 2 then
+      shape = {}
+      for k = lat.dim - 1, 0, -1 do shape[#shape + 1] = lat.size[k] end
+    end
     local w = require("tempera.dump").open(o.dump, { lattice = self.model.lattice, model = self.model, fields = {
-      { name = "config", type = "config", states = self.net.states, width = self.net.sites },
+      { name = "config", type = "config", states = self.net.states, width = not shape and self.net.sites or nil,
+        shape = shape },
       { name = "energy", type = "f64" }, { name = "cv", type = "f64", width = all.dim or 1 },
       { name = "logq", type = "f64" }, { name = "logw_lik", type = "f64" }, { name = "logw_bias", type = "f64" } } })
     w:append_batch(n, { config = all.x, energy = all.energy, cv = all.cv or f64_t(n), logq = all.logq,

@@ -70,6 +70,16 @@ function M.check_ptr(p)
   return p
 end
 
+-- The shortest text that reads back as the same number: 0.6, not
+-- 0.59999999999999998; integers without a decimal point.
+function M.format_number(v)
+  if v == math.floor(v) and math.abs(v) < 2^53 then return string.format("%d", v) end
+  for digits = 15, 17 do
+    local s = string.format("%." .. digits .. "g", v)
+    if tonumber(s) == v then return s end
+  end
+end
+
 local function sorted_keys(t)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = tostring(k) end
