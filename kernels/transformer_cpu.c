@@ -534,16 +534,6 @@ static tp_status backward(float *grads, float *dcemb, float *scratch, const floa
                           const float *acts, const uint8_t *tokens, const float *params,
                           const float *rope, const tp_tf_config *c, int32_t rows);
 
-tp_status tp_tf_forward_cpu(float *acts, float *logp, const uint8_t *tokens,
-                            const float *params, const float *rope,
-                            const tp_tf_config *c, int32_t rows) {
-    int nb = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    tp_status st = forward(acts, logp, tokens, NULL, params, rope, c, rows);
-    openblas_set_num_threads(nb);
-    return st;
-}
-
 tp_status tp_tf_forward_cond_cpu(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
                                  const float *params, const float *rope,
                                  const tp_tf_config *c, int32_t rows) {
@@ -565,15 +555,19 @@ tp_status tp_tf_backward_cond_cpu(float *grads, float *dcemb, float *scratch, co
     return st;
 }
 
+/* The unconditioned entry points are the conditioned ones without a
+ * condition embedding (bit for bit the same computation). */
+tp_status tp_tf_forward_cpu(float *acts, float *logp, const uint8_t *tokens,
+                            const float *params, const float *rope,
+                            const tp_tf_config *c, int32_t rows) {
+    return tp_tf_forward_cond_cpu(acts, logp, tokens, NULL, params, rope, c, rows);
+}
+
 tp_status tp_tf_backward_cpu(float *grads, float *scratch, const float *dlogp,
                              const float *logp, const float *acts, const uint8_t *tokens,
                              const float *params, const float *rope,
                              const tp_tf_config *c, int32_t rows) {
-    int nb = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    tp_status st = backward(grads, NULL, scratch, dlogp, logp, acts, tokens, params, rope, c, rows);
-    openblas_set_num_threads(nb);
-    return st;
+    return tp_tf_backward_cond_cpu(grads, NULL, scratch, dlogp, logp, acts, tokens, params, rope, c, rows);
 }
 
 static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
