@@ -76,26 +76,20 @@ local function int_arg(fname, v, what)
   return v
 end
 
--- square(L) or square{ L = 16, shells = 2 }
-function M.square(a, shells)
-  local L = a
-  if type(a) == "table" then
-    local o = util.options("tp.lattice.square", a, { L = { type = "integer", required = true }, shells = { type = "integer", default = 2 } })
-    L, shells = o.L, o.shells
+-- square(L) or square{ L = 16, shells = 2 }; cubic(L) or cubic{ L = 8, shells = 2 }
+local function hypercubic(fname, init)
+  return function(a, shells)
+    local L = a
+    if type(a) == "table" then
+      local o = util.options(fname, a, { L = { type = "integer", required = true }, shells = { type = "integer", default = 2 } })
+      L, shells = o.L, o.shells
+    end
+    int_arg(fname, L, "L")
+    return wrap(init(L, shells or 2))
   end
-  int_arg("tp.lattice.square", L, "L")
-  return wrap(C.tp_lattice_init_square(L, shells or 2))
 end
-
-function M.cubic(a, shells)
-  local L = a
-  if type(a) == "table" then
-    local o = util.options("tp.lattice.cubic", a, { L = { type = "integer", required = true }, shells = { type = "integer", default = 2 } })
-    L, shells = o.L, o.shells
-  end
-  int_arg("tp.lattice.cubic", L, "L")
-  return wrap(C.tp_lattice_init_cubic(L, shells or 2))
-end
+M.square = hypercubic("tp.lattice.square", C.tp_lattice_init_square)
+M.cubic = hypercubic("tp.lattice.cubic", C.tp_lattice_init_cubic)
 
 -- fcc{ n = {n1, n2, n3}, shells = 4 } or fcc(n1, n2, n3)
 function M.fcc(a, b, c)
