@@ -57,9 +57,9 @@ tp_replay *tp_replay_init(int32_t sites, int32_t dim, const double *lo, const do
     rb->x = calloc((size_t)(ncells * rb->cap), (size_t)sites);
     rb->cv = calloc((size_t)(ncells * rb->cap * dim), sizeof *rb->cv);
     if (!rb->count || !rb->head || !rb->scratch || !rb->x || !rb->cv) {
-        tp_replay_free(rb);
         TP_ERROR(TP_ERR_NOMEM, "replay: out of memory (%lld entries of %d sites)",
                  (long long)(ncells * rb->cap), sites);
+        tp_replay_free(rb);
         return NULL;
     }
     return rb;
