@@ -38,6 +38,7 @@
 #include "mc.h"
 #include "observables.h"
 #include "replay.h"
+#include "marginal.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,6 +65,7 @@ extern "C" {
 /* ffi:from runtime/mc.h */
 /* ffi:from runtime/observables.h */
 /* ffi:from runtime/replay.h */
+/* ffi:from runtime/marginal.h */
 
 /* ---- version (runtime/version.c) ---------------------------------------- */
 /* Bumped whenever this header changes incompatibly; stdlib checks it. */
