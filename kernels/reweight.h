@@ -5,7 +5,8 @@
  * heat capacity), weighted 1-D and 2-D histograms, two-point correlations
  * of square-lattice configurations, PMFs (from histograms or from a bias
  * grid), RMSE between PMFs, Jensen-Shannon divergence, and Poisson
- * bootstrap error bars.  CPU reference in reweight_cpu.c, CUDA twin in
+ * bootstrap error bars.  CPU reference in reweight_cpu.c, CUDA twin of
+ * every kernel except the tiny summary/boot_err/scale/minmax helpers in
  * reweight_cuda.cu (stubs returning TP_ERR_NO_CUDA in reweight_stub.c when
  * CUDA is not compiled in).  Method notes: man/tempera-analysis.5.
  *
@@ -143,7 +144,10 @@ TP_FFI tp_status tp_rw_scale(double *out, const double *in, double a, int64_t n)
  * at { +inf, -inf }); NaN values are skipped.  x: (n, stride), column 0. */
 TP_FFI tp_status tp_rw_minmax(double *mm, const double *x, int32_t stride, int64_t n);
 
-/* CUDA twins: same arguments (host pointers) plus stream (must be NULL). */
+/* CUDA twins: same arguments (host pointers) plus stream (must be NULL);
+ * every one returns TP_ERR_NO_CUDA when no device is present.  The
+ * bootstrap twins draw the same Poisson multiplicities as the CPU
+ * (kernels/rw_boot.h), so results match it up to summation order. */
 TP_FFI tp_status tp_rw_logsumexp_cuda(double *out, const double *logw, int64_t n, void *stream);
 TP_FFI tp_status tp_rw_normalize_cuda(double *w, const double *logw, int64_t n, void *stream);
 TP_FFI tp_status tp_rw_moments_cuda(double *acc, double *shift, const double *x, const double *logw,
@@ -155,6 +159,19 @@ TP_FFI tp_status tp_rw_hist2d_cuda(double *hist, double *shift, const double *xy
                                    int32_t nx, int32_t ny, int32_t stride, int64_t n, void *stream);
 TP_FFI tp_status tp_rw_corr_cuda(double *acc, double *shift, const uint8_t *x, const double *logw,
                                  int32_t L, int32_t q, int32_t rmax, int64_t n, void *stream);
+TP_FFI tp_status tp_rw_moments_boot_cuda(double *acc, double *shift, const double *x, const double *logw,
+                                         uint64_t seed, int64_t first, int64_t block,
+                                         int32_t stride, int32_t R, int64_t n, void *stream);
+TP_FFI tp_status tp_rw_hist1d_boot_cuda(double *hist, double *shift, const double *x, const double *logw,
+                                        double lo, double hi, uint64_t seed, int64_t first, int64_t block,
+                                        int32_t nbins, int32_t stride, int32_t R, int64_t n, void *stream);
+TP_FFI tp_status tp_rw_pmf_cuda(double *F, const double *hist, double kT, int32_t nbins, void *stream);
+TP_FFI tp_status tp_rw_pmf_boot_err_cuda(double *err, const double *hist, double kT, int32_t R, int32_t nbins,
+                                         void *stream);
+TP_FFI tp_status tp_rw_pmf_from_bias_cuda(double *F, const double *V, double gamma, int64_t n, void *stream);
+TP_FFI tp_status tp_rw_pmf_rmse_cuda(double *rmse, int64_t *used, const double *F1, const double *F2, int64_t n,
+                                     void *stream);
+TP_FFI tp_status tp_rw_js_cuda(double *js, const double *p, const double *q, int64_t n, void *stream);
 /* ffi:end */
 
 #ifdef __cplusplus

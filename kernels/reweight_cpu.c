@@ -17,7 +17,7 @@
 #include <omp.h>
 #endif
 #include "reweight.h"
-#include "philox.h"
+#include "rw_boot.h"
 
 /* Below this many element operations a chunk runs on one thread: an
  * OpenMP region costs microseconds, and far more when the machine has more
@@ -278,25 +278,6 @@ tp_status tp_rw_corr_cpu(double *acc, double *shift, const uint8_t *x, const dou
 
 /* ---- Poisson bootstrap ---------------------------------------------------- */
 
-/* k ~ Poisson(1) by inverting the CDF with one 32-bit draw: thresholds are
- * floor(2^32 P(K <= k)); k > 12 has probability < 2^-32 and is cut there. */
-static int poisson1(tp_rng *r) {
-    static const uint32_t cdf[12] = {
-        1580030168u, 3160060337u, 3950075421u, 4213413783u, 4279248373u, 4292415291u,
-        4294609777u, 4294923276u, 4294962463u, 4294966817u, 4294967252u, 4294967292u };
-    uint32_t u = tp_rng_next_u32(r);
-    int k = 0;
-    while (k < 12 && u >= cdf[k]) k++;
-    return k;
-}
-
-/* Multiplicities k[0..R) of the block holding global sample index g. */
-static void boot_counts(uint8_t *k, uint64_t seed, int64_t blk, int32_t R) {
-    tp_rng r;
-    tp_rng_seed(&r, seed, (uint64_t)blk);
-    for (int32_t j = 0; j < R; j++) k[j] = (uint8_t)poisson1(&r);
-}
-
 static tp_status boot_args(const double *shift, const void *acc, int64_t first, int64_t block, int32_t R, int64_t n) {
     if (!acc || !shift || n < 0) return TP_ERROR(TP_ERR_ARG, "bootstrap: NULL array or n < 0");
     if (R < 1 || R > 100000 || block < 1 || first < 0)
@@ -338,8 +319,8 @@ tp_status tp_rw_moments_boot_cpu(double *acc, double *shift, const double *x, co
         #pragma omp for schedule(static)
         for (int64_t i = 0; i < n; i++) {
             int64_t blk = (first + i) / block;
-            if (blk != cur) { boot_counts(k, seed, blk, R); cur = blk; }
-            double w = weight(logw, i, s);
+            if (blk != cur) { tp_rw_boot_counts(k, seed, blk, R); cur = blk; }
+            double w = s == -INFINITY ? 0.0 : weight(logw, i, s);   /* every weight so far zero */
             double v = x ? x[i * stride] : 0.0;
             for (int32_t j = 0; j < R; j++) {
                 if (!k[j]) continue;
@@ -389,7 +370,7 @@ tp_status tp_rw_hist1d_boot_cpu(double *hist, double *shift, const double *x, co
             double v = x[i * stride];
             if (!(v >= lo && v <= hi)) continue;
             int64_t blk = (first + i) / block;
-            if (blk != cur) { boot_counts(k, seed, blk, R); cur = blk; }
+            if (blk != cur) { tp_rw_boot_counts(k, seed, blk, R); cur = blk; }
             int64_t b = (int64_t)((v - lo) * sx);
             if (b >= nbins) b = nbins - 1;
             double w = weight(logw, i, s);

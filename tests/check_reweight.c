@@ -4,15 +4,18 @@
  * including extreme log-weights (+-1e4, where exp() of a single weight
  * overflows a double but not a long double), streamed in uneven chunks;
  * the exact PMF of the 4x4 Ising model recovered from biased exact samples;
- * and CUDA against CPU (skipped without a device).
+ * and CUDA against CPU for every twin (skipped without a device; without
+ * one, every CUDA entry point must fail with TP_ERR_NO_CUDA).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "check_util.h"
 #include "tolerance.h"
 #include "reweight.h"
 #include "philox.h"
+#include "rw_boot.h"
 #include "cuda.h"
 
 static double *rand_array(uint64_t seed, int64_t n, double lo, double hi) {
@@ -300,6 +303,23 @@ START_TEST(test_rw_bootstrap)
     double perr[4];
     ck_assert_int_eq(tp_rw_pmf_boot_err(perr, h, 1.0, R, 4), TP_OK);
     for (int k = 0; k < 4; k++) ck_assert(perr[k] > 0.0 && perr[k] < 0.5);
+    /* the GPU's direct draw (one Philox block per replicate) equals the
+     * CPU's sequential one, and the multiplicities are Poisson(1): mean and
+     * variance 1 within 5 standard errors (var of the sample variance of
+     * Poisson(1) is (mu4 - 1)/N = 3/N) */
+    uint8_t k[R];
+    double s1k = 0, s2k = 0;
+    const int blocks = 300;
+    for (int64_t blk = 0; blk < blocks; blk++) {
+        tp_rw_boot_counts(k, 9, blk * 977 + 5, R);
+        for (int32_t j = 0; j < R; j++) {
+            ck_assert_int_eq(tp_rw_boot_count(9, blk * 977 + 5, j), k[j]);
+            s1k += k[j]; s2k += (double)k[j] * k[j];
+        }
+    }
+    const double N = (double)blocks * R, mk = s1k / N, vk = s2k / N - mk * mk;
+    ck_assert_msg(fabs(mk - 1) < 5 * sqrt(1 / N), "Poisson mean %g", mk);
+    ck_assert_msg(fabs(vk - 1) < 5 * sqrt(3 / N), "Poisson variance %g", vk);
     free(x); free(acc1); free(acc2); free(h);
 }
 END_TEST
@@ -408,19 +428,118 @@ START_TEST(test_rw_cuda_matches_cpu)
         ck_assert_int_eq(tp_rw_corr_cuda(c2, &v2, c, lw, L, q, rmax, nc, NULL), TP_OK);
         for (int k = 0; k < rmax + 4; k++) ck_assert_msg(tp_close(c2[k], c1[k], TP_TOL_F64), "corr q=%d [%d]", q, k);
     }
-    double bad[2] = { 0, NAN }, o;
+    /* bootstrap twins: same Philox multiplicities, so the replicate sums
+     * agree up to summation order (uneven chunks, block bootstrap) */
+    const int32_t R = 37;
+    double *b1 = calloc((size_t)R * TP_RW_NACC, sizeof(double)), *b2 = calloc((size_t)R * TP_RW_NACC, sizeof(double));
+    double *bw1 = calloc((size_t)R * TP_RW_NACC, sizeof(double)), *bw2 = calloc((size_t)R * TP_RW_NACC, sizeof(double));
+    double *hb1 = calloc((size_t)R * 31, sizeof(double)), *hb2 = calloc((size_t)R * 31, sizeof(double));
+    double p1 = -INFINITY, p2 = -INFINITY, q1 = -INFINITY, q2 = -INFINITY, z1 = -INFINITY, z2 = -INFINITY;
+    for (int64_t at = 0; at < n; at += 17000) {
+        int64_t m = at + 17000 > n ? n - at : 17000;
+        ck_assert_int_eq(tp_rw_moments_boot_cpu(b1, &p1, x + 2 * at, lw + at, 5, at, 7, 2, R, m), TP_OK);
+        ck_assert_int_eq(tp_rw_moments_boot_cuda(b2, &p2, x + 2 * at, lw + at, 5, at, 7, 2, R, m, NULL), TP_OK);
+        ck_assert_int_eq(tp_rw_moments_boot_cpu(bw1, &z1, NULL, NULL, 6, at, 1, 1, R, m), TP_OK);
+        ck_assert_int_eq(tp_rw_moments_boot_cuda(bw2, &z2, NULL, NULL, 6, at, 1, 1, R, m, NULL), TP_OK);
+        ck_assert_int_eq(tp_rw_hist1d_boot_cpu(hb1, &q1, x + 2 * at, lw + at, -1, 1, 5, at, 3, 31, 2, R, m), TP_OK);
+        ck_assert_int_eq(tp_rw_hist1d_boot_cuda(hb2, &q2, x + 2 * at, lw + at, -1, 1, 5, at, 3, 31, 2, R, m, NULL), TP_OK);
+    }
+    ck_assert(p1 == p2 && q1 == q2 && z1 == z2);
+    for (int k = 0; k < R * TP_RW_NACC; k++) {
+        ck_assert_msg(tp_close(b2[k], b1[k], TP_TOL_F64), "moments bootstrap [%d]: %.17g vs %.17g", k, b2[k], b1[k]);
+        ck_assert_msg(tp_close(bw2[k], bw1[k], TP_TOL_F64), "weights bootstrap [%d]", k);
+    }
+    for (int k = 0; k < R * 31; k++) ck_assert_msg(tp_close(hb2[k], hb1[k], TP_TOL_F64), "hist bootstrap [%d]", k);
+    /* PMFs and divergences on the histograms above (empty bins included) */
+    double hz[31];
+    memcpy(hz, h1, sizeof hz);
+    hz[3] = 0.0; hz[17] = 0.0;
+    double F1[31], F2[31], e1[31], e2[31];
+    ck_assert_int_eq(tp_rw_pmf_cpu(F1, hz, 0.7, 31), TP_OK);
+    ck_assert_int_eq(tp_rw_pmf_cuda(F2, hz, 0.7, 31, NULL), TP_OK);
+    for (int k = 0; k < 31; k++)
+        ck_assert_msg(F1[k] == F2[k] || tp_close(F2[k], F1[k], TP_TOL_F64), "pmf [%d] %g vs %g", k, F2[k], F1[k]);
+    ck_assert_int_eq(tp_rw_pmf_boot_err(e1, hb1, 0.7, R, 31), TP_OK);
+    ck_assert_int_eq(tp_rw_pmf_boot_err_cuda(e2, hb1, 0.7, R, 31, NULL), TP_OK);
+    for (int k = 0; k < 31; k++)
+        ck_assert_msg((isnan(e1[k]) && isnan(e2[k])) || tp_close(e2[k], e1[k], TP_TOL_F64), "pmf error [%d]", k);
+    double V[301], G1[301], G2[301];
+    for (int k = 0; k < 301; k++) V[k] = sin(0.05 * k) + 0.01 * k;
+    for (int pass = 0; pass < 2; pass++) {
+        double gamma = pass ? 1.0 : 8.0;
+        ck_assert_int_eq(tp_rw_pmf_from_bias(G1, V, gamma, 301), TP_OK);
+        ck_assert_int_eq(tp_rw_pmf_from_bias_cuda(G2, V, gamma, 301, NULL), TP_OK);
+        for (int k = 0; k < 301; k++) ck_assert_msg(tp_close(G2[k], G1[k], TP_TOL_F64), "pmf from bias [%d]", k);
+    }
+    double r1, r2;
+    int64_t used1, used2;
+    ck_assert_int_eq(tp_rw_pmf_rmse(&r1, &used1, F1, G1, 31), TP_OK);
+    ck_assert_int_eq(tp_rw_pmf_rmse_cuda(&r2, &used2, F1, G1, 31, NULL), TP_OK);
+    ck_assert_int_eq(used1, used2);
+    ck_assert(tp_close(r2, r1, TP_TOL_F64));
+    double js1, js2;
+    ck_assert_int_eq(tp_rw_js(&js1, hz, h2, 31), TP_OK);
+    ck_assert_int_eq(tp_rw_js_cuda(&js2, hz, h2, 31, NULL), TP_OK);
+    ck_assert(tp_close(js2, js1, TP_TOL_F64));
+    /* argument errors come back as on the CPU */
+    double neg[2] = { 1, -1 }, o;
+    ck_assert_int_eq(tp_rw_js_cuda(&o, neg, neg, 2, NULL), TP_ERR_ARG);
+    ck_assert_int_eq(tp_rw_pmf_cuda(F2, neg, 1.0, 2, NULL), TP_ERR_ARG);
+    ck_assert_int_eq(tp_rw_pmf_rmse_cuda(&o, NULL, (double[1]){ INFINITY }, (double[1]){ 0 }, 1, NULL), TP_ERR_ARG);
+    double bad[2] = { 0, NAN };
     ck_assert_int_eq(tp_rw_logsumexp_cuda(&o, bad, 2, NULL), TP_ERR_ARG);
+    ck_assert_int_eq(tp_rw_moments_boot_cuda(b2, &p2, x, bad, 5, 0, 1, 2, R, 2, NULL), TP_ERR_ARG);
+    ck_assert_int_eq(tp_rw_moments_cuda(acc2, &s2, x, lw, 2, 4, (void *)1), TP_ERR_ARG);   /* stream must be NULL */
+    free(b1); free(b2); free(bw1); free(bw2); free(hb1); free(hb2);
     free(x); free(lw); free(w1); free(w2); free(c);
 }
 END_TEST
 
+/* Without a device (CUDA compiled in or not) every _cuda entry point,
+ * given valid arguments, returns TP_ERR_NO_CUDA with a message and leaves
+ * its outputs alone. */
 START_TEST(test_rw_cuda_stub_or_device)
 {
-    /* without a device (or without CUDA) every entry point fails cleanly */
     if (tp_cuda_device_count() > 0) TP_TEST_SKIP("a CUDA device is present (covered above)");
-    double lw[2] = { 0, 1 }, out;
-    tp_status st = tp_rw_logsumexp_cuda(&out, lw, 2, NULL);
-    ck_assert(st == TP_ERR_NO_CUDA || st == TP_ERR_CUDA);
+    double x[8] = { 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8 }, lw[4] = { 0, 1, -1, 2 };
+    double acc[2 * TP_RW_NACC] = {0}, shift = -INFINITY, h[2 * 4] = {0}, out[8] = {0}, one;
+    int64_t used;
+    uint8_t cfg[2 * 16] = {0};
+    const int64_t n = 4;
+#define NO_CUDA(call) do { \
+        tp_status st_ = (call); \
+        ck_assert_msg(st_ == TP_ERR_NO_CUDA, "%s returned %d, not TP_ERR_NO_CUDA", #call, (int)st_); \
+        ck_assert_msg(strlen(tp_last_error()) > 0 && strstr(tp_last_error(), "CUDA"), \
+                      "%s: message '%s'", #call, tp_last_error()); \
+        ck_assert(shift == -INFINITY); \
+        ncalls++; \
+    } while (0)
+    int ncalls = 0;
+    NO_CUDA(tp_rw_logsumexp_cuda(&one, lw, n, NULL));
+    NO_CUDA(tp_rw_normalize_cuda(out, lw, n, NULL));
+    NO_CUDA(tp_rw_moments_cuda(acc, &shift, x, lw, 2, n, NULL));
+    NO_CUDA(tp_rw_hist1d_cuda(h, &shift, x, lw, 0, 1, 4, 2, n, NULL));
+    NO_CUDA(tp_rw_hist2d_cuda(h, &shift, x, lw, 0, 1, 0, 1, 2, 2, 2, n, NULL));
+    NO_CUDA(tp_rw_corr_cuda(acc, &shift, cfg, lw, 4, 2, 2, 2, NULL));
+    NO_CUDA(tp_rw_moments_boot_cuda(acc, &shift, x, lw, 1, 0, 1, 2, 2, n, NULL));
+    NO_CUDA(tp_rw_hist1d_boot_cuda(h, &shift, x, lw, 0, 1, 1, 0, 1, 4, 2, 2, n, NULL));
+    NO_CUDA(tp_rw_pmf_cuda(out, x, 1.0, 8, NULL));
+    NO_CUDA(tp_rw_pmf_boot_err_cuda(out, x, 1.0, 2, 4, NULL));
+    NO_CUDA(tp_rw_pmf_from_bias_cuda(out, x, 5.0, 8, NULL));
+    NO_CUDA(tp_rw_pmf_rmse_cuda(&one, &used, x, x, 8, NULL));
+    NO_CUDA(tp_rw_js_cuda(&one, x, x, 8, NULL));
+#undef NO_CUDA
+    /* every _cuda function declared in reweight.h was called above */
+    FILE *f = fopen(tp_test_src_path("kernels/reweight.h"), "r");
+    ck_assert_msg(f != NULL, "cannot read kernels/reweight.h");
+    char line[512];
+    int declared = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "TP_FFI tp_status tp_rw_", 23) == 0 && strstr(line, "_cuda(")) declared++;
+    fclose(f);
+    ck_assert_msg(ncalls == declared, "reweight.h declares %d CUDA twins, the test calls %d", declared, ncalls);
+    for (int k = 0; k < 8; k++) ck_assert(out[k] == 0.0 && h[k] == 0.0);
+    for (int k = 0; k < 2 * TP_RW_NACC; k++) ck_assert(acc[k] == 0.0);
 }
 END_TEST
 

@@ -68,15 +68,33 @@ local function to_list(a, n)
 end
 M.to_list = to_list
 
+-- 'cpu' (default) or 'cuda'; asking for 'cuda' without a device is an
+-- error at the recipe's line (not a silent fall back to the CPU).
 local function backend_of(fname, b)
-  b = b or "cpu"
+  b = b or M.default_backend or "cpu"
   if b ~= "cpu" and b ~= "cuda" then util.raise("%s: backend must be 'cpu' or 'cuda', got '%s'", fname, tostring(b)) end
+  if b == "cuda" and C.tp_cuda_device_count() <= 0 then
+    util.raise("%s: backend 'cuda' needs a CUDA device, but %s; use backend = 'cpu'", fname,
+      C.tp_cuda_compiled() ~= 0 and "none was found" or "tempera was built without CUDA (HAVE_CUDA=0)")
+  end
   return b
 end
 
--- kernel by backend: K(self, "hist1d") -> C.tp_rw_hist1d_cpu or _cuda
+-- C names of the CPU kernels that carry no _cpu suffix
+local CPU_NAME = { pmf_boot_err = "tp_rw_pmf_boot_err", pmf_from_bias = "tp_rw_pmf_from_bias",
+  pmf_rmse = "tp_rw_pmf_rmse", js = "tp_rw_js" }
+
+-- kernel by backend: kernel("cpu", "hist1d") -> C.tp_rw_hist1d_cpu, ("cuda", ...) -> C.tp_rw_hist1d_cuda
 local function kernel(backend, name)
+  if backend == "cpu" and CPU_NAME[name] then return C[CPU_NAME[name]] end
   return C["tp_rw_" .. name .. "_" .. backend]
+end
+
+-- backend of a one-shot function's trailing options ({ backend = } or nil)
+local function opt_backend(fname, o)
+  if o == nil then return backend_of(fname, nil) end
+  util.check_arg(type(o) == "table", "%s: the last argument is an options table { backend = 'cpu' | 'cuda' }", fname)
+  return backend_of(fname, o.backend)
 end
 
 local function call(backend, name, ...)
@@ -118,30 +136,35 @@ end
 function M.ness(logw, n) return M.weights(logw, n).ness end
 function M.log_z(logw, n) return M.weights(logw, n).log_z end
 
--- A.js(p, q) -> Jensen-Shannon divergence (natural log) between histograms
-function M.js(p, q, n)
+-- A.js(p, q [, n] [, { backend = }]) -> Jensen-Shannon divergence (natural log) between histograms
+function M.js(p, q, n, o)
+  if type(n) == "table" then n, o = nil, n end
+  local backend = opt_backend("analysis.js", o)
   if type(p) == "table" and getmetatable(p) and p.counts then p = p:counts() end
   if type(q) == "table" and getmetatable(q) and q.counts then q = q:counts() end
   local a, na = doubles(p, n, "analysis.js")
   local b, nb = doubles(q, n, "analysis.js")
   util.check_arg(na == nb, "analysis.js: histograms have %d and %d bins", na, nb)
   local out = ffi.new("double[1]")
-  util.check(C.tp_rw_js(out, a, b, na))
+  call(backend, "js", out, a, b, na)
   return out[0]
 end
 
--- A.pmf(hist, kT) -> list F (min 0, +inf for empty bins)
-function M.pmf(hist, kT, n)
+-- A.pmf(hist, kT [, n] [, { backend = }]) -> list F (min 0, +inf for empty bins)
+function M.pmf(hist, kT, n, o)
+  if type(n) == "table" then n, o = nil, n end
+  local backend = opt_backend("analysis.pmf", o)
   util.check_arg(type(kT) == "number" and kT > 0, "analysis.pmf: kT must be a positive number")
   local a, m = doubles(hist, n, "analysis.pmf")
   local out = dbuf(m)
-  util.check(C.tp_rw_pmf_cpu(out, a, kT, m))
+  call(backend, "pmf", out, a, kT, m)
   return to_list(out, m)
 end
 
--- A.pmf_from_bias(bias_or_V, gamma) -> list F = -gamma/(gamma-1) V, min 0.
--- A tp.bias object (or its C handle) gives its own grid and bias factor.
-function M.pmf_from_bias(b, gamma)
+-- A.pmf_from_bias(bias_or_V, gamma [, { backend = }]) -> list F =
+-- -gamma/(gamma-1) V, min 0.  A tp.bias object (or its C handle) gives its
+-- own grid and bias factor (and its own CPU code).
+function M.pmf_from_bias(b, gamma, o)
   if type(b) == "table" and (b.pmf or b._b or b.handle) then
     local h = b._b or b.handle or b.h
     if h ~= nil and type(h) == "cdata" then b = h end
@@ -155,17 +178,18 @@ function M.pmf_from_bias(b, gamma)
   util.check_arg(type(gamma) == "number", "analysis.pmf_from_bias: give V values and gamma")
   local a, m = doubles(b, nil, "analysis.pmf_from_bias")
   local out = dbuf(m)
-  util.check(C.tp_rw_pmf_from_bias(out, a, gamma, m))
+  call(opt_backend("analysis.pmf_from_bias", o), "pmf_from_bias", out, a, gamma, m)
   return to_list(out, m)
 end
 
--- A.pmf_rmse(F1, F2) -> RMSE after aligning minima, bins compared
-function M.pmf_rmse(F1, F2)
+-- A.pmf_rmse(F1, F2 [, { backend = }]) -> RMSE after aligning minima, bins compared
+function M.pmf_rmse(F1, F2, o)
+  local backend = opt_backend("analysis.pmf_rmse", o)
   local a, na = doubles(F1, nil, "analysis.pmf_rmse")
   local b, nb = doubles(F2, nil, "analysis.pmf_rmse")
   util.check_arg(na == nb, "analysis.pmf_rmse: PMFs have %d and %d points", na, nb)
   local out, used = ffi.new("double[1]"), ffi.new("int64_t[1]")
-  util.check(C.tp_rw_pmf_rmse(out, used, a, b, na))
+  call(backend, "pmf_rmse", out, used, a, b, na)
   return out[0], tonumber(used[0])
 end
 
@@ -220,7 +244,7 @@ function Stats:add(x, logw, n, stride)
   stride = stride or 1
   call(self.backend, "moments", self.acc, self.shift, px, pw, stride, n)
   if self.R > 0 then
-    util.check(C.tp_rw_moments_boot_cpu(self.bacc, self.bshift, px, pw, self.seed, self.count, self.block, stride, self.R, n))
+    call(self.backend, "moments_boot", self.bacc, self.bshift, px, pw, self.seed, self.count, self.block, stride, self.R, n)
   end
   self.count = self.count + n
   return self
@@ -296,8 +320,8 @@ function Hist:add(x, logw, n, stride)
   stride = stride or 1
   call(self.backend, "hist1d", self.h, self.shift, px, pw, self.lo, self.hi, self.bins, stride, n)
   if self.R > 0 then
-    util.check(C.tp_rw_hist1d_boot_cpu(self.bh, self.bshift, px, pw, self.lo, self.hi, self.seed, self.count,
-      self.block, self.bins, stride, self.R, n))
+    call(self.backend, "hist1d_boot", self.bh, self.bshift, px, pw, self.lo, self.hi, self.seed, self.count,
+      self.block, self.bins, stride, self.R, n)
   end
   self.count = self.count + n
   return self
@@ -329,10 +353,10 @@ end
 function Hist:pmf(kT)
   util.check_arg(type(kT) == "number" and kT > 0, "hist:pmf: kT must be a positive number")
   local out = dbuf(self.bins)
-  util.check(C.tp_rw_pmf_cpu(out, self.h, kT, self.bins))
+  call(self.backend, "pmf", out, self.h, kT, self.bins)
   local Fv, dF = to_list(out, self.bins), nil
   if self.R > 0 then
-    util.check(C.tp_rw_pmf_boot_err(out, self.bh, kT, self.R, self.bins))
+    call(self.backend, "pmf_boot_err", out, self.bh, kT, self.R, self.bins)
     dF = to_list(out, self.bins)
   end
   return Fv, dF
@@ -571,6 +595,8 @@ tp.analysis -- reweighting and metrics (science.md 5, 9; man tempera-analysis)
   A.dump(path, {logw=, stats={...}, hist={...}, hist2d={...}, corr={...}}) -> results, err
   A.logsumexp(logw)  A.normalize(logw)  A.weights(logw)  A.ness(logw)  A.log_z(logw)
   A.js(p, q)  A.pmf(hist, kT)  A.pmf_from_bias(bias | V, gamma)  A.pmf_rmse(F1, F2)
+      (each takes a trailing { backend = 'cuda' }; accumulators take backend = too;
+       A.default_backend = 'cuda' applies wherever none is given)
   A.heat_capacity(summary, beta, N)  A.free_energy(summary, beta)
 Weights are exp(logw); logw = nil means unit weights.  Everything streams:
 add chunk after chunk, results never need all samples in memory.]])

@@ -1,5 +1,5 @@
 -- tests/bench/reweight.lua: reweighting and histogramming throughput.
---   bin/tempera run tests/bench/reweight.lua [--set n=N] [--set chunk=C]
+--   bin/tempera run tests/bench/reweight.lua [--set n=N] [--set chunk=C] [--set backend=cuda]
 -- Data: n (default 10 million) samples of a CV value m in [-1, 1] with
 -- log-weights spread over +-50, written to a dump (f64 columns, zstd level
 -- 1) in a scratch directory and streamed back chunk by chunk.  Timed:
@@ -12,12 +12,21 @@
 -- numpy does the same computation side by side when python3 can import it
 -- (a subprocess over the same numbers, saved as raw doubles).  Rates are
 -- samples per second.  About 10 s on 2 cores for 10 million.
+-- backend=cuda times the stream and the bootstrap through the CUDA twins
+-- (checked against the CPU); without a device it prints "skipped: no CUDA
+-- device" and stops.
 local tp = require "tempera"
 local ffi = require "ffi"
 local C = require("tempera.ffi").C
 local A = tp.analysis
-local P = tp.params{ n = 10000000, chunk = 262144, seed = 1 }
+local P = tp.params{ n = 10000000, chunk = 262144, seed = 1, backend = "cpu" }
 local n, chunk = P.n, P.chunk
+assert(P.backend == "cpu" or P.backend == "cuda", "backend must be 'cpu' or 'cuda'")
+if P.backend == "cuda" and (C.tp_cuda_compiled() == 0 or C.tp_cuda_device_count() <= 0) then
+  print("skipped: no CUDA device")
+  return
+end
+local B = P.backend
 
 local dir = string.format("%s/tempera_bench_reweight_%d", os.getenv("TMPDIR") or "/tmp", os.time())
 assert(C.tp_mkdir_p(dir) == 0)
@@ -67,7 +76,7 @@ local function stream(backend)
   end
   return C.tp_clock() - t, st:summary(), h
 end
-local t_stream, s_stream, h_stream = stream("cpu")
+local t_stream, s_stream, h_stream = stream(B)
 
 -- memory: load everything, then time the kernels alone
 local all = d:load{ "m", "logw" }
@@ -83,20 +92,31 @@ local function memory(backend)
   return C.tp_clock() - t, st:summary(), h
 end
 local t_mem, s_mem = memory("cpu")
-local hb = A.hist{ range = { -1, 1 }, bins = 100, bootstrap = 20 }
 local nb = math.min(n, 2000000)          -- the bootstrap is timed on the first 2 million
-t0 = C.tp_clock()
-for at = 0, nb - 1, chunk do
-  local k = math.min(chunk, nb - at)
-  hb:add(all.m + at, all.logw + at, k)
+local function boot(backend)
+  local hb = A.hist{ range = { -1, 1 }, bins = 100, bootstrap = 20, backend = backend }
+  local t = C.tp_clock()
+  for at = 0, nb - 1, chunk do
+    local k = math.min(chunk, nb - at)
+    hb:add(all.m + at, all.logw + at, k)
+  end
+  return (C.tp_clock() - t) * n / nb, hb
 end
-local t_boot = (C.tp_clock() - t0) * n / nb
+local t_boot, hb = boot(B)
+if B == "cuda" then                      -- same Poisson draws: the CPU's replicates up to summation order
+  local _, hc = boot("cpu")
+  for k = 0, 20 * 100 - 1 do
+    assert(math.abs(hb.bh[k] - hc.bh[k]) <= 1e-9 * (1 + math.abs(hc.bh[k])), "CUDA bootstrap differs from the CPU")
+  end
+end
 
 print(string.format("%-34s %s", "read (decompress 2 columns)", rate(t_read)))
-print(string.format("%-34s %s  (%.2f s)", "stream: read + moments + histogram", rate(t_stream), t_stream))
+print(string.format("%-34s %s  (%.2f s)", "stream: read + moments + histogram" .. (B == "cuda" and ", CUDA" or ""),
+  rate(t_stream), t_stream))
 print(string.format("%-34s %s  (%.2f s)", "memory: moments + histogram, CPU", rate(t_mem), t_mem))
-print(string.format("%-34s %s  (%.2f s)", "memory: histogram, 20 bootstraps", rate(t_boot), t_boot))
-assert(math.abs(s_stream.mean - s_mem.mean) < 1e-9 and math.abs(s_stream.ness - s_mem.ness) < 1e-9)
+print(string.format("%-34s %s  (%.2f s)", "memory: histogram, 20 bootstraps" .. (B == "cuda" and ", CUDA" or ""),
+  rate(t_boot), t_boot))
+assert(math.abs(s_stream.mean - s_mem.mean) < 1e-9 and math.abs(s_stream.ness - s_mem.ness) < 1e-9, "stream and memory disagree")
 print(string.format("# check: NESS %.6f, weighted mean %.6f", s_mem.ness, s_mem.mean))
 
 if C.tp_cuda_compiled() ~= 0 and C.tp_cuda_device_count() > 0 then
