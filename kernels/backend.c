@@ -5,6 +5,7 @@
  */
 #include "backend.h"
 #include "cuda.h"
+#include "cond.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@ static const tp_backend_i cpu_backend = {
     "cpu", TP_DEVICE_CPU,
     tp_tf_forward_cpu, tp_tf_backward_cpu, tp_loss_masked_nll_cpu, tp_loss_sample_step_cpu,
     tp_optim_adam_cpu, tp_optim_ema_cpu, tp_optim_sumsq_cpu, tp_optim_scale_cpu,
+    tp_tf_forward_cond_cpu, tp_tf_backward_cond_cpu, tp_cond_forward_cpu, tp_cond_backward_cpu,
 };
 
 static tp_status cu_tf_forward(float *acts, float *logp, const uint8_t *tokens, const float *params,
@@ -47,10 +49,31 @@ static tp_status cu_scale(float *x, float s, int64_t n) {
     return tp_optim_scale_cuda(x, s, n, NULL);
 }
 
+static tp_status cu_tf_forward_cond(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
+                                    const float *params, const float *rope, const tp_tf_config *cfg,
+                                    int32_t rows) {
+    return tp_tf_forward_cond_cuda(acts, logp, tokens, cemb, params, rope, cfg, rows, NULL);
+}
+static tp_status cu_tf_backward_cond(float *grads, float *dcemb, float *scratch, const float *dlogp,
+                                     const float *logp, const float *acts, const uint8_t *tokens,
+                                     const float *params, const float *rope, const tp_tf_config *cfg,
+                                     int32_t rows) {
+    return tp_tf_backward_cond_cuda(grads, dcemb, scratch, dlogp, logp, acts, tokens, params, rope, cfg, rows, NULL);
+}
+static tp_status cu_cond_forward(float *cemb, float *acts, const float *cond, const float *params,
+                                 const tp_tf_config *cfg, int32_t rows) {
+    return tp_cond_forward_cuda(cemb, acts, cond, params, cfg, rows, NULL);
+}
+static tp_status cu_cond_backward(float *grads, const float *dcemb, const float *acts, const float *params,
+                                  const tp_tf_config *cfg, int32_t rows) {
+    return tp_cond_backward_cuda(grads, dcemb, acts, params, cfg, rows, NULL);
+}
+
 static const tp_backend_i cuda_backend = {
     "cuda", TP_DEVICE_CUDA,
     cu_tf_forward, cu_tf_backward, cu_masked_nll, cu_sample_step,
     cu_adam, cu_ema, cu_sumsq, cu_scale,
+    cu_tf_forward_cond, cu_tf_backward_cond, cu_cond_forward, cu_cond_backward,
 };
 
 static int cuda_usable(void) {

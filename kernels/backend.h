@@ -38,6 +38,19 @@ typedef struct tp_backend_i {
     tp_status (*ema)(float *ema, const float *params, float decay, int64_t n);
     tp_status (*sumsq)(double *out, const float *x, int64_t n);   /* out: host */
     tp_status (*scale)(float *x, float s, int64_t n);
+    /* conditioned networks (kernels/cond.h): the transformer with a per-row
+     * embedding, and the condition MLP; every pointer on the backend */
+    tp_status (*tf_forward_cond)(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
+                                 const float *params, const float *rope, const tp_tf_config *cfg,
+                                 int32_t rows);
+    tp_status (*tf_backward_cond)(float *grads, float *dcemb, float *scratch, const float *dlogp,
+                                  const float *logp, const float *acts, const uint8_t *tokens,
+                                  const float *params, const float *rope, const tp_tf_config *cfg,
+                                  int32_t rows);
+    tp_status (*cond_forward)(float *cemb, float *acts, const float *cond, const float *params,
+                              const tp_tf_config *cfg, int32_t rows);
+    tp_status (*cond_backward)(float *grads, const float *dcemb, const float *acts, const float *params,
+                               const tp_tf_config *cfg, int32_t rows);
 } tp_backend_i;
 
 /* ffi:begin */

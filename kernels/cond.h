@@ -3,8 +3,8 @@
  * thermodynamic conditions (science.md 6): k numbers per row (e.g. beta
  * and h) -> sinusoidal features -> a small MLP -> a vector of d added to
  * every token embedding of that row (tp_tf_forward_cond_cpu), so one
- * network serves a grid of conditions.  CPU reference only (cond_cpu.c);
- * the CUDA backend refuses conditioned networks (TP_ERR_NO_CUDA).
+ * network serves a grid of conditions.  CPU reference cond_cpu.c, CUDA
+ * twin cond_cuda.cu (same maths and argument order, 'stream' last).
  *
  *   phi  = [c_j, sin(2^m c_j), cos(2^m c_j)]  j < k, m < TP_COND_FREQS   (rows, F), F = k (1 + 2 TP_COND_FREQS)
  *   hc   = phi W1 + b1                        (rows, d)   W1 (F, d)
@@ -42,6 +42,15 @@ tp_status tp_cond_forward_cpu(float *cemb, float *acts, const float *cond, const
  * acts, params [in] as left by the forward. */
 tp_status tp_cond_backward_cpu(float *grads, const float *dcemb, const float *acts,
                                const float *params, const tp_tf_config *cfg, int32_t rows);
+
+/* CUDA twins: every pointer is device memory, stream a cudaStream_t (NULL:
+ * default stream); conditions are not checked for finiteness here (the
+ * caller, kernels/net.c, checks them on the host).  TP_ERR_NO_CUDA when
+ * not compiled in. */
+tp_status tp_cond_forward_cuda(float *cemb, float *acts, const float *cond, const float *params,
+                               const tp_tf_config *cfg, int32_t rows, void *stream);
+tp_status tp_cond_backward_cuda(float *grads, const float *dcemb, const float *acts,
+                                const float *params, const tp_tf_config *cfg, int32_t rows, void *stream);
 
 #ifdef __cplusplus
 }

@@ -64,3 +64,26 @@ tp_status tp_tf_sgemm_gflops_cuda(double *out, int32_t n, int32_t reps) {
     *out = 0;
     return TP_NO_CUDA_BUILD();
 }
+
+/* ---- conditioning on CUDA (kernels/cond.h, transformer.h _cond twins) ------- */
+#include "cond.h"
+
+tp_status tp_tf_forward_cond_cuda(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
+                                  const float *params, const float *rope,
+                                  const tp_tf_config *cfg, int32_t rows, void *stream) {
+    return TP_NO_CUDA_BUILD();
+}
+tp_status tp_tf_backward_cond_cuda(float *grads, float *dcemb, float *scratch, const float *dlogp,
+                                   const float *logp, const float *acts, const uint8_t *tokens,
+                                   const float *params, const float *rope,
+                                   const tp_tf_config *cfg, int32_t rows, void *stream) {
+    return TP_NO_CUDA_BUILD();
+}
+tp_status tp_cond_forward_cuda(float *cemb, float *acts, const float *cond, const float *params,
+                               const tp_tf_config *cfg, int32_t rows, void *stream) {
+    return TP_NO_CUDA_BUILD();
+}
+tp_status tp_cond_backward_cuda(float *grads, const float *dcemb, const float *acts,
+                                const float *params, const tp_tf_config *cfg, int32_t rows, void *stream) {
+    return TP_NO_CUDA_BUILD();
+}

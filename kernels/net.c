@@ -44,10 +44,11 @@ struct tp_net {
     float *h_lam;
     double *h_rw, *h_w;
     int64_t h_cap_rows, h_cap_b;
-    /* conditioning (cfg.conds = k > 0, CPU only) */
-    float *h_cond;                 /* (n_cond, k) set by tp_net_set_conditions */
+    /* conditioning (cfg.conds = k > 0) */
+    float *h_cond;                 /* host (n_cond, k) set by tp_net_set_conditions */
     int64_t n_cond;
-    float *c_row, *cemb, *dcemb, *c_acts;   /* (chunk, k), (chunk, d) x2, tp_cond_act_size */
+    float *h_crow;                 /* host (chunk, k): the conditions of a chunk's rows */
+    float *c_row, *cemb, *dcemb, *c_acts;   /* backend: (chunk, k), (chunk, d) x2, tp_cond_act_size */
 };
 
 static float *slab_at(const tp_net *n, int which) { return n->slab + (int64_t)which * n->np; }
@@ -61,7 +62,8 @@ void tp_net_free(tp_net *n) {
     tp_mem_free(d, n->logq); tp_mem_free(d, n->site); tp_mem_free(d, n->u);
     free(n->coords); free(n->h_order); free(n->h_unif); free(n->h_site); free(n->h_u); free(n->h_mask);
     free(n->h_masked); free(n->h_tgt); free(n->h_lam); free(n->h_rw); free(n->h_w);
-    free(n->h_cond); free(n->c_row); free(n->cemb); free(n->dcemb); free(n->c_acts);
+    free(n->h_cond); free(n->h_crow);
+    tp_mem_free(d, n->c_row); tp_mem_free(d, n->cemb); tp_mem_free(d, n->dcemb); tp_mem_free(d, n->c_acts);
     free(n);
 }
 
@@ -75,15 +77,8 @@ tp_net *tp_net_init(const tp_tf_config *cfg, const float *coords, uint64_t seed,
                     float ls_init, const char *backend, int32_t chunk) {
     if (tp_tf_config_check(cfg) != TP_OK) return NULL;
     if (!coords) { TP_ERROR(TP_ERR_ARG, "tp_net_init: coords is NULL"); return NULL; }
-    /* conditioned networks are CPU only: "auto" means the CPU for them */
-    if (cfg->conds > 0 && (!backend || !backend[0] || strcmp(backend, "auto") == 0)) backend = "cpu";
     const tp_backend_i *be = tp_backend_get(backend);
     if (!be) return NULL;
-    if (cfg->conds > 0 && be->device != TP_DEVICE_CPU) {
-        TP_ERROR(TP_ERR_NO_CUDA, "tp_net_init: conditioned networks run on the CPU backend only "
-                 "(backend = \"cpu\" or TEMPERA_BACKEND=cpu)");
-        return NULL;
-    }
     tp_net *n = calloc(1, sizeof *n);
     if (!n) { TP_ERROR(TP_ERR_NOMEM, "tp_net_init: out of memory"); return NULL; }
     n->cfg = *cfg;
@@ -135,11 +130,12 @@ tp_net *tp_net_init(const tp_tf_config *cfg, const float *coords, uint64_t seed,
         n->coords[i] = u;
     }
     if (cfg->conds > 0) {
-        n->c_row = malloc(sizeof(float) * (size_t)chunk * cfg->conds);
-        n->cemb = malloc(sizeof(float) * (size_t)chunk * cfg->embed);
-        n->dcemb = malloc(sizeof(float) * (size_t)chunk * cfg->embed);
-        n->c_acts = malloc(sizeof(float) * (size_t)tp_cond_act_size(cfg, chunk));
-        if (!n->c_row || !n->cemb || !n->dcemb || !n->c_acts) {
+        n->h_crow = malloc(sizeof(float) * (size_t)chunk * cfg->conds);
+        n->c_row = tp_mem_alloc(d, sizeof(float) * (size_t)chunk * cfg->conds);
+        n->cemb = tp_mem_alloc(d, sizeof(float) * (size_t)chunk * cfg->embed);
+        n->dcemb = tp_mem_alloc(d, sizeof(float) * (size_t)chunk * cfg->embed);
+        n->c_acts = tp_mem_alloc(d, sizeof(float) * (size_t)tp_cond_act_size(cfg, chunk));
+        if (!n->h_crow || !n->c_row || !n->cemb || !n->dcemb || !n->c_acts) {
             TP_ERROR(TP_ERR_NOMEM, "tp_net_init: out of memory (conditions)");
             goto fail;
         }
@@ -230,18 +226,19 @@ static tp_status fwd(tp_net *n, const float *P, int32_t nr, int64_t g0, int64_t 
         return TP_ERROR(TP_ERR_ARG, "conditions: row %lld needs condition %lld but %lld are set",
                         (long long)(g0 + nr - 1), (long long)((g0 + nr - 1) / div), (long long)n->n_cond);
     for (int32_t r = 0; r < nr; r++)
-        memcpy(n->c_row + (int64_t)r * k, n->h_cond + ((g0 + r) / div) * k, sizeof(float) * k);
-    TP_TRY(tp_cond_forward_cpu(n->cemb, n->c_acts, n->c_row, P, &n->cfg, nr));
-    return tp_tf_forward_cond_cpu(n->acts, n->logp, n->tok, n->cemb, P, n->rope, &n->cfg, nr);
+        memcpy(n->h_crow + (int64_t)r * k, n->h_cond + ((g0 + r) / div) * k, sizeof(float) * k);
+    TP_TRY(tp_mem_copy(n->c_row, n->dev, n->h_crow, TP_DEVICE_CPU, sizeof(float) * (size_t)nr * k));
+    TP_TRY(n->be->cond_forward(n->cemb, n->c_acts, n->c_row, P, &n->cfg, nr));
+    return n->be->tf_forward_cond(n->acts, n->logp, n->tok, n->cemb, P, n->rope, &n->cfg, nr);
 }
 
 /* backward matching the last fwd (same chunk) */
 static tp_status bwd(tp_net *n, const float *P, float *G, int32_t nr) {
     if (n->cfg.conds < 1)
         return n->be->tf_backward(G, n->scratch, n->dlogp, n->logp, n->acts, n->tok, P, n->rope, &n->cfg, nr);
-    TP_TRY(tp_tf_backward_cond_cpu(G, n->dcemb, n->scratch, n->dlogp, n->logp, n->acts, n->tok, P, n->rope,
+    TP_TRY(n->be->tf_backward_cond(G, n->dcemb, n->scratch, n->dlogp, n->logp, n->acts, n->tok, P, n->rope,
                                    &n->cfg, nr));
-    return tp_cond_backward_cpu(G, n->dcemb, n->c_acts, P, &n->cfg, nr);
+    return n->be->cond_backward(G, n->dcemb, n->c_acts, P, &n->cfg, nr);
 }
 
 tp_status tp_net_forward(tp_net *n, float *logp, const uint8_t *tokens, int32_t rows, int32_t use_ema) {
@@ -304,6 +301,86 @@ tp_status tp_net_sample(tp_net *n, uint8_t *tokens, double *logq, int32_t rows,
         TP_TRY(tp_mem_copy(logq + r0, TP_DEVICE_CPU, n->logq, n->dev, sizeof(double) * nr));
     }
     return TP_OK;
+}
+
+tp_status tp_net_inpaint(tp_net *n, uint8_t *tokens, double *logq, const uint8_t *truth, const uint8_t *fill,
+                         int32_t rows, uint64_t seed, uint64_t stream0, int32_t use_ema) {
+    if (rows < 0) return TP_ERROR(TP_ERR_ARG, "inpaint: rows must be >= 0");
+    const int T = n->cfg.sites, q = n->cfg.states;
+    TP_TRY(check_tokens(n, tokens, (int64_t)rows * T));
+    if (truth)
+        for (int64_t i = 0; i < (int64_t)rows * T; i++)
+            if (tokens[i] == q && (!fill || fill[i]) && truth[i] >= q)
+                return TP_ERROR(TP_ERR_ARG, "inpaint: teacher forcing needs truth in 0..%d at masked sites "
+                                "(index %lld is %d)", q - 1, (long long)i, truth[i]);
+    const float *P = slab_at(n, use_ema ? TP_NET_EMA : TP_NET_PARAMS);
+    const int32_t ch = n->chunk;
+    uint8_t *stage = malloc((size_t)ch * T);
+    double *lqs = malloc(sizeof(double) * ch);
+    int32_t *cnt = malloc(sizeof(int32_t) * ch);
+    tp_status st = TP_OK;
+    if (!stage || !lqs || !cnt) { st = TP_ERROR(TP_ERR_NOMEM, "inpaint: out of memory"); goto done; }
+    for (int32_t r0 = 0; r0 < rows && st == TP_OK; r0 += ch) {
+        int32_t nr = rows - r0 < ch ? rows - r0 : ch, steps = 0;
+        uint8_t *tk = tokens + (int64_t)r0 * T;
+        /* per row: the order and uniforms of tp_net_sample, then the masked
+         * sites of that order moved to the front (relative order kept) */
+        for (int32_t r = 0; r < nr; r++) {
+            tp_rng g;
+            tp_rng_seed(&g, seed, stream0 + (uint64_t)(r0 + r));
+            int32_t *o = n->h_order + (int64_t)r * T;
+            for (int i = 0; i < T; i++) o[i] = i;
+            for (int i = T - 1; i > 0; i--) {
+                int j = (int)tp_rng_next_below(&g, (uint32_t)(i + 1));
+                int32_t t = o[i]; o[i] = o[j]; o[j] = t;
+            }
+            for (int i = 0; i < T; i++) n->h_unif[(int64_t)r * T + i] = tp_rng_next_float(&g);
+            int m = 0;
+            for (int i = 0; i < T; i++) {
+                int64_t at = (int64_t)r * T + o[i];
+                if (tk[at] == q && (!fill || fill[(int64_t)r0 * T + at])) o[m++] = o[i];
+            }
+            cnt[r] = m;
+            if (m > steps) steps = m;
+            logq[r0 + r] = 0;
+        }
+        if (truth && (st = tp_mem_copy(n->tgt, n->dev, truth + (int64_t)r0 * T, TP_DEVICE_CPU, (size_t)nr * T)) != TP_OK)
+            break;
+        /* the host tokens are authoritative: a row whose masked sites are
+         * all drawn still takes a (discarded) step at some site, after which
+         * the backend copy is refreshed */
+        int dirty = 1;
+        for (int j = 0; j < steps; j++) {
+            if (tp_abort_flag) { st = TP_ABORTED; goto done; }
+            int idle = 0;
+            for (int32_t r = 0; r < nr; r++) {
+                int active = j < cnt[r];
+                idle |= !active;
+                n->h_site[r] = active ? n->h_order[(int64_t)r * T + j] : 0;
+                n->h_u[r] = n->h_unif[(int64_t)r * T + j];
+            }
+            if (dirty && (st = tp_mem_copy(n->tok, n->dev, tk, TP_DEVICE_CPU, (size_t)nr * T)) != TP_OK) goto done;
+            if ((st = tp_mem_zero(n->dev, n->logq, sizeof(double) * nr)) != TP_OK ||
+                (st = tp_mem_copy(n->site, n->dev, n->h_site, TP_DEVICE_CPU, sizeof(int32_t) * nr)) != TP_OK ||
+                (st = tp_mem_copy(n->u, n->dev, n->h_u, TP_DEVICE_CPU, sizeof(float) * nr)) != TP_OK ||
+                (st = fwd(n, P, nr, r0, 1)) != TP_OK ||
+                (st = n->be->sample_step(n->tok, n->logq, n->logp, truth ? n->tgt : NULL, n->site, n->u,
+                                         nr, T, q)) != TP_OK ||
+                (st = tp_mem_copy(stage, TP_DEVICE_CPU, n->tok, n->dev, (size_t)nr * T)) != TP_OK ||
+                (st = tp_mem_copy(lqs, TP_DEVICE_CPU, n->logq, n->dev, sizeof(double) * nr)) != TP_OK)
+                goto done;
+            for (int32_t r = 0; r < nr; r++) {
+                if (j >= cnt[r]) continue;
+                int64_t at = (int64_t)r * T + n->h_site[r];
+                tk[at] = stage[at];
+                logq[r0 + r] += lqs[r];
+            }
+            dirty = idle;
+        }
+    }
+done:
+    free(stage); free(lqs); free(cnt);
+    return st;
 }
 
 /* host staging for B*R rows */

@@ -32,9 +32,8 @@ enum { TP_NET_PARAMS = 0, TP_NET_GRADS = 1, TP_NET_ADAM_M = 2, TP_NET_ADAM_V = 3
  * from seed (tp_tf_init_params, LayerScale ls_init); the EMA starts equal to
  * them.  backend: "cpu", "cuda" or NULL/"auto".  chunk: rows per forward
  * pass (<= 0: chosen from a 256 MiB activation budget).  Caller owns the
- * result; NULL with a message on failure.  cfg->conds > 0 (conditioned,
- * kernels/cond.h) needs the CPU backend: NULL/"auto" picks it, "cuda"
- * fails with TP_ERR_NO_CUDA. */
+ * result; NULL with a message on failure.  cfg->conds > 0 makes a
+ * conditioned network (kernels/cond.h), on either backend. */
 TP_FFI tp_net *tp_net_init(const tp_tf_config *cfg, const float *coords, uint64_t seed,
                            float ls_init, const char *backend, int32_t chunk);
 TP_FFI void tp_net_free(tp_net *net);
@@ -70,6 +69,24 @@ TP_FFI tp_status tp_net_forward(tp_net *net, float *logp, const uint8_t *tokens,
 TP_FFI tp_status tp_net_sample(tp_net *net, uint8_t *tokens, double *logq, int32_t rows,
                                uint64_t seed, uint64_t stream0, int32_t teacher, int32_t use_ema);
 
+/* In-painting (science.md 6): tokens (rows, sites) [in/out] hold partial
+ * configurations, the mask token (= states) at the sites to fill.  Only
+ * those are drawn, one per step along a uniformly random order of a row's
+ * masked sites: the order of tp_net_sample (Fisher-Yates over all sites
+ * from stream (seed, stream0 + r)) restricted to them, step j taking the
+ * j-th uniform.  Given sites are never changed.  logq (rows) [out] = log
+ * p(drawn sites | given sites, order) (0 for a row with nothing masked).
+ * truth (rows, sites) [in, optional]: teacher forcing, the masked sites
+ * take truth's values (written to tokens) and logq scores them.
+ * fill (rows, sites) [in, optional]: nonzero marks the masked sites to
+ * draw; a masked site with fill 0 stays masked throughout (hidden: the
+ * network sees the mask token there); NULL draws every masked site.  A
+ * row whose sites are all drawn reproduces tp_net_sample bit for bit.
+ * Returns TP_ABORTED when interrupted. */
+TP_FFI tp_status tp_net_inpaint(tp_net *net, uint8_t *tokens, double *logq, const uint8_t *truth,
+                                const uint8_t *fill, int32_t rows, uint64_t seed, uint64_t stream0,
+                                int32_t use_ema);
+
 /* WDCE gradient (science.md 4) of a batch: tokens (B, sites), log_rnd (B)
  * [in]; R replicates; masks from streams (seed, stream0 + b*R + r).
  * Gradients are overwritten.  loss [out]; ness [out, optional]. */
@@ -91,8 +108,9 @@ TP_FFI tp_status tp_net_update(tp_net *net, double *gnorm);
 TP_FFI tp_status tp_net_wdce_step(tp_net *net, double *loss, double *ness, const uint8_t *tokens,
                                   const double *log_rnd, int32_t B, int32_t R,
                                   uint64_t seed, uint64_t stream0);
-/* Conditioned networks (cfg.conds = k > 0; kernels/cond.h, CPU backend
- * only): cond (count, k) [in] are the conditions the following calls use:
+/* Conditioned networks (cfg.conds = k > 0; kernels/cond.h): cond
+ * (count, k) [in] are the conditions the following calls use (kept on the
+ * host; each chunk's rows are copied to the backend as they run):
  * forward, sample and nll_grad rows r take condition r, wdce rows b*R + r
  * take condition b, order_grad rows of sample b take condition b.  A call
  * needing a condition beyond count fails with TP_ERR_ARG. */

@@ -50,7 +50,7 @@ typedef struct tp_tf_config {
     int32_t heads;       /* attention heads; head dim hd = d / heads */
     int32_t axes;        /* RoPE axes A, 1..3 */
     int32_t layerscale;  /* 1: learnable per-channel LayerScale on both residual branches */
-    int32_t conds;       /* k >= 0 conditions per row (kernels/cond.h; CPU only), 0: none */
+    int32_t conds;       /* k >= 0 conditions per row (kernels/cond.h), 0: none */
 } tp_tf_config;
 /* Floating-point operations of one forward pass over 'rows' rows (matrix
  * products and attention, 2 per multiply-add; element-wise work not
@@ -134,8 +134,8 @@ tp_status tp_tf_backward_cpu(float *grads, float *scratch, const float *dlogp,
 /* The same with a per-row embedding added to every token's embedding:
  * cemb (rows, d) [in, optional]: x0[r,t] = wte[token] + cemb[r];
  * dcemb (rows, d) [out, optional, overwritten] = sum_t dLoss/dx0[r,t].
- * NULL reproduces tp_tf_forward_cpu / tp_tf_backward_cpu exactly.
- * CPU only (conditioning, kernels/cond.h). */
+ * NULL reproduces tp_tf_forward_cpu / tp_tf_backward_cpu exactly
+ * (conditioning, kernels/cond.h).  CUDA twins below. */
 tp_status tp_tf_forward_cond_cpu(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
                                  const float *params, const float *rope,
                                  const tp_tf_config *cfg, int32_t rows);
@@ -153,6 +153,14 @@ tp_status tp_tf_backward_cuda(float *grads, float *scratch, const float *dlogp,
                               const float *logp, const float *acts, const uint8_t *tokens,
                               const float *params, const float *rope,
                               const tp_tf_config *cfg, int32_t rows, void *stream);
+
+tp_status tp_tf_forward_cond_cuda(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
+                                  const float *params, const float *rope,
+                                  const tp_tf_config *cfg, int32_t rows, void *stream);
+tp_status tp_tf_backward_cond_cuda(float *grads, float *dcemb, float *scratch, const float *dlogp,
+                                   const float *logp, const float *acts, const uint8_t *tokens,
+                                   const float *params, const float *rope,
+                                   const tp_tf_config *cfg, int32_t rows, void *stream);
 
 /* GFLOP/s of cuBLAS sgemm on n x n (best of reps); TP_ERR_NO_CUDA without a device. */
 tp_status tp_tf_sgemm_gflops_cuda(double *out, int32_t n, int32_t reps);

@@ -7,7 +7,9 @@
  * Parameter-gradient reductions (biases, LayerNorm, LayerScale, embedding)
  * assign one thread block per output and loop over rows in a fixed order,
  * so results are deterministic.  Tokens are not range-checked here (the
- * caller, kernels/net.c, checks them on the host).
+ * caller, kernels/net.c, checks them on the host).  The _cond variants add
+ * a per-row condition embedding to every token (kernels/cond.h) and return
+ * its gradient, summed over the row's tokens.
  */
 #include "transformer.h"
 #include "cuda_common.cuh"
@@ -75,6 +77,23 @@ __global__ void k_colsum_prod(float *dst, const float *a, const float *b, long l
 __global__ void k_embed(float *x, const uint8_t *tok, const float *wte, long long N, int d) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < N * d) x[i] = wte[(long long)tok[i / d] * d + i % d];
+}
+
+/* x0[n, j] += cemb[n / T, j]: the row's condition embedding on every token */
+__global__ void k_add_cemb(float *x, const float *cemb, long long N, int T, int d) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < N * d) x[i] += cemb[(i / d / T) * d + i % d];
+}
+
+/* dcemb[r, j] = sum_t dx[r*T + t, j] in double, t in order (as the CPU) */
+__global__ void k_cemb_bwd(float *dcemb, const float *dx, long long rows, int T, int d) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= rows * d) return;
+    long long r = i / d;
+    int j = (int)(i % d);
+    double s = 0;
+    for (int t = 0; t < T; t++) s += dx[(r * T + t) * d + j];
+    dcemb[i] = (float)s;
 }
 
 /* one block per (vocabulary entry, column): deterministic row order */
@@ -360,9 +379,9 @@ static int attn_threads(int T) { return T >= 128 ? 128 : T >= 64 ? 64 : 32; }
 
 /* ---- forward ------------------------------------------------------------------ */
 
-extern "C" tp_status tp_tf_forward_cuda(float *acts, float *logp, const uint8_t *tokens,
-                                        const float *params, const float *rope,
-                                        const tp_tf_config *c, int32_t rows, void *stream) {
+static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
+                         const float *params, const float *rope,
+                         const tp_tf_config *c, int32_t rows, void *stream) {
     TP_TRY(tp_tf_config_check(c));
     if (rows < 0) return TP_ERROR(TP_ERR_ARG, "transformer: rows must be >= 0, got %d", rows);
     if (rows == 0) return TP_OK;
@@ -376,6 +395,7 @@ extern "C" tp_status tp_tf_forward_cuda(float *acts, float *logp, const uint8_t 
     const long long N = (long long)rows * T;
     const float scale = 1.0f / sqrtf((float)(d / H));
     LAUNCH1D(k_embed, N * d, st, acts + A.blk[0].x, tokens, params + L.wte, N, d);
+    if (cemb) LAUNCH1D(k_add_cemb, N * d, st, acts + A.blk[0].x, cemb, N, T, d);
     for (int l = 0; l < c->depth; l++) {
         const tp_tf_block_off *P = &L.blk[l];
         const tp_tf_act_block *B = &A.blk[l];
@@ -406,10 +426,10 @@ extern "C" tp_status tp_tf_forward_cuda(float *acts, float *logp, const uint8_t 
 
 /* ---- backward ----------------------------------------------------------------- */
 
-extern "C" tp_status tp_tf_backward_cuda(float *grads, float *scratch, const float *dlogp,
-                                         const float *logp, const float *acts, const uint8_t *tokens,
-                                         const float *params, const float *rope,
-                                         const tp_tf_config *c, int32_t rows, void *stream) {
+static tp_status backward(float *grads, float *dcemb, float *scratch, const float *dlogp,
+                          const float *logp, const float *acts, const uint8_t *tokens,
+                          const float *params, const float *rope,
+                          const tp_tf_config *c, int32_t rows, void *stream) {
     TP_TRY(tp_tf_config_check(c));
     if (rows < 0) return TP_ERROR(TP_ERR_ARG, "transformer: rows must be >= 0, got %d", rows);
     if (rows == 0) return TP_OK;
@@ -466,9 +486,36 @@ extern "C" tp_status tp_tf_backward_cuda(float *grads, float *scratch, const flo
         TP_TRY(ln_bwd(dx, grads + P->ln1_w, grads + P->ln1_b, dtmp, acts + B->x, acts + B->mu1, acts + B->rs1,
                       params + P->ln1_w, N, d, st));
     }
+    if (dcemb) LAUNCH1D(k_cemb_bwd, (long long)rows * d, st, dcemb, dx, (long long)rows, T, d);
     k_embed_bwd<<<(q + 1) * d, 256, 0, st>>>(grads + L.wte, dx, tokens, N, d);
     TP_CUDA_CHECK(cudaGetLastError());
     return TP_OK;
+}
+
+extern "C" tp_status tp_tf_forward_cuda(float *acts, float *logp, const uint8_t *tokens,
+                                        const float *params, const float *rope,
+                                        const tp_tf_config *c, int32_t rows, void *stream) {
+    return forward(acts, logp, tokens, NULL, params, rope, c, rows, stream);
+}
+
+extern "C" tp_status tp_tf_backward_cuda(float *grads, float *scratch, const float *dlogp,
+                                         const float *logp, const float *acts, const uint8_t *tokens,
+                                         const float *params, const float *rope,
+                                         const tp_tf_config *c, int32_t rows, void *stream) {
+    return backward(grads, NULL, scratch, dlogp, logp, acts, tokens, params, rope, c, rows, stream);
+}
+
+extern "C" tp_status tp_tf_forward_cond_cuda(float *acts, float *logp, const uint8_t *tokens,
+                                             const float *cemb, const float *params, const float *rope,
+                                             const tp_tf_config *c, int32_t rows, void *stream) {
+    return forward(acts, logp, tokens, cemb, params, rope, c, rows, stream);
+}
+
+extern "C" tp_status tp_tf_backward_cond_cuda(float *grads, float *dcemb, float *scratch, const float *dlogp,
+                                              const float *logp, const float *acts, const uint8_t *tokens,
+                                              const float *params, const float *rope,
+                                              const tp_tf_config *c, int32_t rows, void *stream) {
+    return backward(grads, dcemb, scratch, dlogp, logp, acts, tokens, params, rope, c, rows, stream);
 }
 
 extern "C" tp_status tp_tf_sgemm_gflops_cuda(double *out, int32_t n, int32_t reps) {

@@ -10,6 +10,7 @@
 #include "backend.h"
 #include "cuda.h"
 #include "net.h"
+#include "cond.h"
 #include "philox.h"
 
 #include <math.h>
@@ -244,6 +245,169 @@ START_TEST(test_backend_training_step) {
 }
 END_TEST
 
+/* conditioned transformer (a per-row embedding on every token) and the
+ * condition MLP, CUDA against the CPU reference on the same inputs */
+START_TEST(test_backend_transformer_cond) {
+    NEED_CUDA();
+    enum { ROWS = 3, K = 2 };
+    const int L = 4, T = L * L;
+    tp_tf_config c = tf_case(T, 2, 1);
+    c.conds = K;
+    tp_tf_layout lay;
+    tp_tf_layout_init(&lay, &c);
+    tp_tf_act_layout al;
+    tp_tf_act_layout_init(&al, &c, ROWS);
+    const int d = c.embed;
+    int64_t np = lay.n_params, na = al.n_acts, ns = tp_tf_scratch_size(&c, ROWS), nl = (int64_t)ROWS * T * c.states;
+    int64_t nca = tp_cond_act_size(&c, ROWS);
+    float *par = malloc(sizeof(float) * np), coords[2 * 16], rope[16 * 4 * 2];
+    tp_tf_init_params(par, &c, 3, 0.5f);
+    fill(par, np, 4, -0.2f, 0.2f);
+    for (int s = 0; s < T; s++) { coords[2 * s] = (float)(s / L) / L; coords[2 * s + 1] = (float)(s % L) / L; }
+    tp_tf_rope_table(rope, coords, &c);
+    uint8_t tok[ROWS * 16];
+    for (int i = 0; i < ROWS * T; i++) tok[i] = (uint8_t)((i * 7 + 3) % (c.states + 1));
+    float cond[ROWS * K] = { 0.3f, 0.0f, 0.45f, -0.2f, 1.1f, 0.7f };
+    float *cemb = malloc(sizeof(float) * ROWS * d), *cacts = malloc(sizeof(float) * nca);
+    float *dcemb = malloc(sizeof(float) * ROWS * d);
+    float *acts = malloc(sizeof(float) * na), *logp = malloc(sizeof(float) * nl);
+    float *dlogp = malloc(sizeof(float) * nl), *grads = calloc(np, sizeof(float)), *scr = malloc(sizeof(float) * ns);
+    fill(dlogp, nl, 5, -1, 1);
+    ck_assert_int_eq(tp_cond_forward_cpu(cemb, cacts, cond, par, &c, ROWS), TP_OK);
+    ck_assert_int_eq(tp_tf_forward_cond_cpu(acts, logp, tok, cemb, par, rope, &c, ROWS), TP_OK);
+    ck_assert_int_eq(tp_tf_backward_cond_cpu(grads, dcemb, scr, dlogp, logp, acts, tok, par, rope, &c, ROWS), TP_OK);
+    ck_assert_int_eq(tp_cond_backward_cpu(grads, dcemb, cacts, par, &c, ROWS), TP_OK);
+
+    float *d_par = to_dev(par, sizeof(float) * np), *d_rope = to_dev(rope, sizeof rope);
+    uint8_t *d_tok = to_dev(tok, sizeof tok);
+    float *d_cond = to_dev(cond, sizeof cond);
+    float *d_cemb = tp_mem_alloc(TP_DEVICE_CUDA, sizeof(float) * ROWS * d);
+    float *d_dcemb = tp_mem_alloc(TP_DEVICE_CUDA, sizeof(float) * ROWS * d);
+    float *d_cacts = tp_mem_alloc(TP_DEVICE_CUDA, sizeof(float) * nca);
+    float *d_acts = tp_mem_alloc(TP_DEVICE_CUDA, sizeof(float) * na);
+    float *d_logp = tp_mem_alloc(TP_DEVICE_CUDA, sizeof(float) * nl), *d_dlogp = to_dev(dlogp, sizeof(float) * nl);
+    float *d_grads = tp_mem_alloc(TP_DEVICE_CUDA, sizeof(float) * np), *d_scr = tp_mem_alloc(TP_DEVICE_CUDA, sizeof(float) * ns);
+    ck_assert_int_eq(tp_mem_zero(TP_DEVICE_CUDA, d_grads, sizeof(float) * np), TP_OK);
+    ck_assert_int_eq(tp_cond_forward_cuda(d_cemb, d_cacts, d_cond, d_par, &c, ROWS, NULL), TP_OK);
+    ck_assert_int_eq(tp_tf_forward_cond_cuda(d_acts, d_logp, d_tok, d_cemb, d_par, d_rope, &c, ROWS, NULL), TP_OK);
+    ck_assert_int_eq(tp_tf_backward_cond_cuda(d_grads, d_dcemb, d_scr, d_dlogp, d_logp, d_acts, d_tok, d_par, d_rope,
+                                              &c, ROWS, NULL), TP_OK);
+    ck_assert_int_eq(tp_cond_backward_cuda(d_grads, d_dcemb, d_cacts, d_par, &c, ROWS, NULL), TP_OK);
+    ck_assert_int_eq(tp_cuda_sync(), TP_OK);
+    float *h_cemb = from_dev(d_cemb, sizeof(float) * ROWS * d), *h_cacts = from_dev(d_cacts, sizeof(float) * nca);
+    float *h_dcemb = from_dev(d_dcemb, sizeof(float) * ROWS * d);
+    float *h_logp = from_dev(d_logp, sizeof(float) * nl), *h_grads = from_dev(d_grads, sizeof(float) * np);
+    /* the MLP alone: same double sums of the same floats, device sin/erf */
+    compare("cond acts", h_cacts, cacts, nca, TP_TOL_CUDA_F32);
+    compare("cemb", h_cemb, cemb, ROWS * d, TP_TOL_CUDA_F32);
+    compare("logp", h_logp, logp, nl, TP_TOL_CUDA_F32_NET);
+    compare("dcemb", h_dcemb, dcemb, ROWS * d, TP_TOL_CUDA_F32_GRAD);
+    compare("grads", h_grads, grads, np, TP_TOL_CUDA_F32_GRAD);
+    compare("cond grads", h_grads + lay.cond_w1, grads + lay.cond_w1, np - lay.cond_w1, TP_TOL_CUDA_F32_GRAD);
+    ck_assert(nmse(h_grads, grads, np) < 1e-9);
+    void *dev[] = { d_par, d_rope, d_tok, d_cond, d_cemb, d_dcemb, d_cacts, d_acts, d_logp, d_dlogp, d_grads, d_scr };
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) tp_mem_free(TP_DEVICE_CUDA, dev[i]);
+    free(par); free(cemb); free(cacts); free(dcemb); free(acts); free(logp); free(dlogp); free(grads); free(scr);
+    free(h_cemb); free(h_cacts); free(h_dcemb); free(h_logp); free(h_grads);
+}
+END_TEST
+
+/* A whole conditioned REINFORCE step (sample along random orders, the
+ * order gradient, Adam) through a CPU and a CUDA network with the same
+ * seed and conditions: samples, log-likelihoods, losses and parameters
+ * agree (samples loosely, as in test_backend_training_step). */
+START_TEST(test_backend_reinforce_cond) {
+    NEED_CUDA();
+    enum { L = 3, T = 9, B = 8, K = 2 };
+    float coords[2 * T], cond[B * K];
+    for (int s = 0; s < T; s++) { coords[2 * s] = (float)(s / L) / L; coords[2 * s + 1] = (float)(s % L) / L; }
+    for (int b = 0; b < B; b++) { cond[b * K] = 0.2f + 0.05f * b; cond[b * K + 1] = (b % 3) * 0.1f; }
+    tp_tf_config c = { 2, T, 32, 2, 4, 2, 1, K };
+    tp_net *a = tp_net_init(&c, coords, 7, 0.5f, "cpu", 16);
+    tp_net *g = tp_net_init(&c, coords, 7, 0.5f, "cuda", 16);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_str_eq(tp_net_backend_name(g), "cuda");
+    ck_assert_int_eq(tp_net_set_conditions(a, cond, B), TP_OK);
+    ck_assert_int_eq(tp_net_set_conditions(g, cond, B), TP_OK);
+    for (int it = 0; it < 3; it++) {
+        uint8_t xa[B * T], xg[B * T];
+        double qa[B], qg[B], la, lg, wa[B];
+        ck_assert_int_eq(tp_net_sample(a, xa, qa, B, 5, (uint64_t)it * 100, 0, 0), TP_OK);
+        ck_assert_int_eq(tp_net_sample(g, xg, qg, B, 5, (uint64_t)it * 100, 0, 0), TP_OK);
+        int diff = 0;
+        for (int i = 0; i < B * T; i++) diff += xa[i] != xg[i];
+        ck_assert_msg(diff <= B * T / 50, "step %d: %d of %d sampled tokens differ", it, diff, B * T);
+        /* the CPU's samples through both: REINFORCE weights from a fixed energy */
+        for (int b = 0; b < B; b++) {
+            int m = 0;
+            for (int i = 0; i < T; i++) m += xa[b * T + i] ? 1 : -1;
+            wa[b] = 0.1 * m - 0.3 * (b % 2);
+        }
+        double oa[B], og[B];
+        ck_assert_int_eq(tp_net_order_grad(a, &la, oa, xa, wa, B, 5, (uint64_t)it * 100), TP_OK);
+        ck_assert_int_eq(tp_net_order_grad(g, &lg, og, xa, wa, B, 5, (uint64_t)it * 100), TP_OK);
+        ck_assert_msg(tp_close(lg, la, TP_TOL_CUDA_F32_NET), "step %d loss cuda %.9g cpu %.9g", it, lg, la);
+        for (int b = 0; b < B; b++) {
+            ck_assert(tp_close(og[b], oa[b], TP_TOL_CUDA_F32_NET));
+            if (diff == 0) ck_assert(tp_close(qg[b], qa[b], TP_TOL_CUDA_F32_NET));
+        }
+        ck_assert_int_eq(tp_net_update(a, NULL), TP_OK);
+        ck_assert_int_eq(tp_net_update(g, NULL), TP_OK);
+    }
+    int64_t np = tp_net_num_params(a);
+    float *pa = malloc(sizeof(float) * np), *pg = malloc(sizeof(float) * np);
+    tp_net_get(a, TP_NET_PARAMS, pa, np);
+    tp_net_get(g, TP_NET_PARAMS, pg, np);
+    compare("params", pg, pa, np, TP_TOL_CUDA_F32_STEP);
+    free(pa); free(pg);
+    tp_net_free(a); tp_net_free(g);
+}
+END_TEST
+
+/* In-painting through a CPU and a CUDA network: rows with different masks
+ * (one with nothing to fill, one with hidden sites), drawn and teacher
+ * forced; given sites never change on either backend. */
+START_TEST(test_backend_inpaint) {
+    NEED_CUDA();
+    enum { L = 3, T = 9, B = 6, Q = 2 };
+    float coords[2 * T];
+    for (int s = 0; s < T; s++) { coords[2 * s] = (float)(s / L) / L; coords[2 * s + 1] = (float)(s % L) / L; }
+    tp_tf_config c = { Q, T, 32, 2, 4, 2, 1, 0 };
+    tp_net *a = tp_net_init(&c, coords, 9, 0.5f, "cpu", 4);
+    tp_net *g = tp_net_init(&c, coords, 9, 0.5f, "cuda", 4);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(g);
+    uint8_t part[B * T], fill[B * T], xa[B * T], xg[B * T];
+    for (int i = 0; i < B * T; i++) {
+        int r = i / T;
+        part[i] = r == 1 ? (uint8_t)(i % Q) : ((i * 5 + r) % 3 == 0 ? (uint8_t)(i % Q) : Q);
+        fill[i] = (uint8_t)!(r == 4 && i % 4 == 0);
+    }
+    double qa[B], qg[B];
+    memcpy(xa, part, sizeof part);
+    memcpy(xg, part, sizeof part);
+    ck_assert_int_eq(tp_net_inpaint(a, xa, qa, NULL, fill, B, 3, 10, 0), TP_OK);
+    ck_assert_int_eq(tp_net_inpaint(g, xg, qg, NULL, fill, B, 3, 10, 0), TP_OK);
+    int diff = 0;
+    for (int i = 0; i < B * T; i++) {
+        diff += xa[i] != xg[i];
+        if (part[i] < Q || !fill[i]) ck_assert(xa[i] == part[i] && xg[i] == part[i]);
+    }
+    ck_assert_msg(diff <= B * T / 50, "%d of %d in-painted tokens differ", diff, B * T);
+    ck_assert(qa[1] == 0 && qg[1] == 0);
+    /* the CPU's completions scored on both */
+    uint8_t ta[B * T], tg[B * T];
+    memcpy(ta, part, sizeof part);
+    memcpy(tg, part, sizeof part);
+    ck_assert_int_eq(tp_net_inpaint(a, ta, qa, xa, fill, B, 3, 10, 0), TP_OK);
+    ck_assert_int_eq(tp_net_inpaint(g, tg, qg, xa, fill, B, 3, 10, 0), TP_OK);
+    ck_assert(memcmp(ta, tg, sizeof ta) == 0);
+    for (int r = 0; r < B; r++) ck_assert(tp_close(qg[r], qa[r], TP_TOL_CUDA_F32_NET));
+    tp_net_free(a); tp_net_free(g);
+}
+END_TEST
+
 /* the backend table: CPU always; TEMPERA_BACKEND=cpu forces it */
 START_TEST(test_backend_table) {
     ck_assert_ptr_nonnull(tp_backend_get("cpu"));
@@ -269,6 +433,9 @@ Suite *backend_ops_suite(void) {
     tcase_add_test(tc, test_backend_sample_step);
     tcase_add_test(tc, test_backend_optim);
     tcase_add_test(tc, test_backend_training_step);
+    tcase_add_test(tc, test_backend_transformer_cond);
+    tcase_add_test(tc, test_backend_reinforce_cond);
+    tcase_add_test(tc, test_backend_inpaint);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -161,6 +161,53 @@ START_TEST(test_net_checkpoint_roundtrip) {
 }
 END_TEST
 
+/* in-painting over several chunks (chunk 2, 7 rows): fully masked rows
+ * equal tp_net_sample bit for bit, ragged masks equal the rows drawn one
+ * at a time, given and hidden sites never change, teacher forcing returns
+ * the drawn logq; bad input fails with TP_ERR_ARG */
+START_TEST(test_net_inpaint_chunks) {
+    enum { L = 3, T = 9, ROWS = 7, Q = 3 };
+    tp_net *a = tiny_net(L, Q, 2, 0);
+    uint8_t all[ROWS * T], xs[ROWS * T];
+    double lq[ROWS], ls[ROWS];
+    memset(all, Q, sizeof all);
+    ck_assert_int_eq(tp_net_inpaint(a, all, lq, NULL, NULL, ROWS, 5, 70, 1), TP_OK);
+    ck_assert_int_eq(tp_net_sample(a, xs, ls, ROWS, 5, 70, 0, 1), TP_OK);
+    ck_assert(memcmp(all, xs, sizeof xs) == 0);
+    for (int r = 0; r < ROWS; r++) ck_assert(lq[r] == ls[r]);
+    uint8_t part[ROWS * T], fill[ROWS * T], x[ROWS * T];
+    for (int i = 0; i < ROWS * T; i++) {
+        int r = i / T;
+        part[i] = r == 2 ? (uint8_t)(i % Q) : ((i * 7 + r) % (r + 2) == 0 ? Q : (uint8_t)(i % Q));
+        fill[i] = (uint8_t)!(r == 5 && i % 3 == 0);
+    }
+    memcpy(x, part, sizeof x);
+    ck_assert_int_eq(tp_net_inpaint(a, x, lq, NULL, fill, ROWS, 5, 70, 0), TP_OK);
+    ck_assert(lq[2] == 0);
+    for (int r = 0; r < ROWS; r++) {
+        uint8_t one[T], tf[T];
+        double l1;
+        memcpy(one, part + r * T, T);
+        ck_assert_int_eq(tp_net_inpaint(a, one, &l1, NULL, fill + r * T, 1, 5, 70 + r, 0), TP_OK);
+        ck_assert(memcmp(one, x + r * T, T) == 0);
+        ck_assert(l1 == lq[r]);
+        for (int i = 0; i < T; i++)
+            if (part[r * T + i] < Q || !fill[r * T + i]) ck_assert_int_eq(x[r * T + i], part[r * T + i]);
+        memcpy(tf, part + r * T, T);
+        ck_assert_int_eq(tp_net_inpaint(a, tf, &l1, x + r * T, fill + r * T, 1, 5, 70 + r, 0), TP_OK);
+        ck_assert(memcmp(tf, x + r * T, T) == 0);
+        ck_assert(l1 == lq[r]);
+    }
+    part[3] = Q + 1;
+    ck_assert_int_eq(tp_net_inpaint(a, part, lq, NULL, NULL, ROWS, 5, 70, 0), TP_ERR_ARG);
+    part[3] = Q;
+    memset(all, Q, sizeof all);
+    ck_assert_int_eq(tp_net_inpaint(a, part, lq, all, NULL, ROWS, 5, 70, 0), TP_ERR_ARG);
+    ck_assert(strstr(tp_last_error(), "truth in 0..2"));
+    tp_net_free(a);
+}
+END_TEST
+
 Suite *net_suite(void) {
     Suite *s = suite_create("net");
     TCase *tc = tp_test_tcase("cpu", 60);
@@ -168,6 +215,7 @@ Suite *net_suite(void) {
     tcase_add_test(tc, test_net_likelihood_normalised);
     tcase_add_test(tc, test_net_training_reduces_loss);
     tcase_add_test(tc, test_net_checkpoint_roundtrip);
+    tcase_add_test(tc, test_net_inpaint_chunks);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -128,7 +128,7 @@ local spec = {
   weight_decay = { type = "number", default = 0 },
   clip = { type = "number", default = 0, doc = "gradient-norm clip (0: off)" },
   ema = { type = "number", default = 0.9999, doc = "EMA decay cap" },
-  conditions = { type = "integer", default = 0, doc = "k conditions per row (e.g. 2 for beta, h): CPU only" },
+  conditions = { type = "integer", default = 0, doc = "k conditions per row (e.g. 2 for beta, h); either backend" },
 }
 
 function M.transformer(opts)
@@ -247,6 +247,32 @@ function Net:log_prob(tokens, n, o)
   apply_cond(self, o)
   util.check(C.tp_net_sample(self._p, x, lq, n, seed, stream, 1, ema))
   return lq
+end
+
+-- tokens, logq = net:inpaint(partial, n [, { truth =, fill =, ema = true, seed =, stream =, out = }])
+-- In-painting (science.md 6): partial (n*sites tokens) holds the given
+-- sites and the mask token (= net.states) at the sites to fill; those are
+-- drawn along a random order of the masked sites, the given ones are kept.
+-- logq: double[n] = log p(filled sites | given sites, order).  truth: full
+-- configurations to score instead (teacher forcing).  fill: n*sites flags,
+-- nonzero = draw this masked site; masked sites with 0 stay masked (hidden
+-- context); default: draw every masked site.  partial is not modified
+-- (tokens is a copy, or o.out).
+function Net:inpaint(partial, n, o)
+  o = o or {}
+  util.check_arg(type(n) == "number" and n >= 0, "net:inpaint: n must be a number >= 0")
+  local cnt = n * self.sites
+  local src = tokens_arg("net:inpaint", partial, cnt)
+  local x = o.out or u8_t(cnt)
+  if x ~= src then ffi.copy(x, src, cnt) end
+  local truth = o.truth and tokens_arg("net:inpaint", o.truth, cnt) or nil
+  local fill = o.fill and tokens_arg("net:inpaint", o.fill, cnt) or nil
+  local lq = o.logq or f64_t(n)
+  local seed, stream = stream_args(o, n)
+  local ema = o.ema == nil and 1 or (o.ema and 1 or 0)
+  apply_cond(self, o)
+  util.check(C.tp_net_inpaint(self._p, x, lq, truth, fill, n, seed, stream, ema))
+  return x, lq
 end
 
 -- loss, ness = net:wdce_grad(tokens, log_rnd, B [, { replicates = 8, seed =, stream = }])
@@ -389,6 +415,7 @@ tp.nn -- the lattice transformer (science.md 7) and its training state.
                      seed = 1, backend = "auto", lr = 1e-4, clip = 0, ema = 0.9999 }
   net:forward(tokens, rows) -> float logp[rows*sites*states]
   net:sample(n) -> tokens, logq          net:log_prob(tokens, n) -> logq
+  net:inpaint(partial, n [, {truth =}]) -> tokens, logq   (mask token = states marks sites to fill)
   net:wdce_step(tokens, log_rnd, B, {replicates = 8}) -> loss, ness
   net:wdce_grad(...), net:update(), net:nll_grad(...)
   net:save(path, slots)                  tp.nn.load(path) -> net, slots

@@ -273,7 +273,7 @@ tp.reinforce{ net =, model =, beta =, steps =, batch = 64, seed =, stream =, log
 tp.reinforce.step(net, model, beta, B [, {seed, stream}]) -> info
   info = { loss, kl_upper, log_z, log_z_err, ness, gnorm, mean_e }
 tp.reinforce.log_z(net, model, beta, n [, {ema = true}]) -> log Z-hat, std error, NESS
-Conditioned network (tp.nn.transformer{ conditions = 2 }, CPU):
+Conditioned network (tp.nn.transformer{ conditions = 2 }, CPU or CUDA):
 tp.reinforce{ net =, model = fn(cond) -> tp.model, conditions = { {beta =, h =}, ... },
               inputs = {"beta", "h"}, steps =, batch = (per condition) }
 tp.reinforce.log_z_grid(net, model, conditions, n) -> { {beta, h, log_z, log_z_err, ness, free_energy}, ... }]])
