@@ -96,7 +96,7 @@ print(string.format("# largest |z| of the Monte Carlo estimates: %.2f (%s)", wor
 -- 4. neural samplers: MDNS and MetaDNS with the same network size and budget
 print(string.format("# neural samplers: transformer embed %d, depth %d; %d training steps each (batch 64, 8 replicates)",
   P.embed, P.depth, P.steps))
-local rows, plus = {}, {}
+local rows = {}
 for k, method in ipairs { "mdns", "metadns" } do
   local net = tp.nn.transformer{ lattice = lat, states = 2, embed = P.embed, depth = P.depth, heads = 4,
     seed = P.seed + 20, backend = "cpu" }
@@ -113,14 +113,14 @@ for k, method in ipairs { "mdns", "metadns" } do
   tr:close()
   local r = tr:evaluate{ n = P.nn_samples, reference = ex, L = P.L,
     dump = method == "metadns" and tp.out("quickstart.tpd") or nil }
-  local np = 0
-  for i = 0, r.n - 1 do if r.samples.cv[i] > 0 then np = np + 1 end end
+  local rmse = r.pmf_rmse_bias or r.pmf_rmse_samples
   rows[k] = { name = method == "mdns" and "MDNS" or "MetaDNS", mag = r.mag, corr1 = r.corr1,
-    ness_lik = r.ness_lik, ness_bias = r.ness_bias, js = r.js }
-  plus[k] = string.format("%s: P(m > 0) = %.3f, log Z-hat = %.4f", rows[k].name, np / r.n, r.log_z)
+    ness_lik = r.ness_lik, ness_bias = r.ness_bias, js = r.js, pmf_rmse_bias = rmse and rmse / kT,
+    p_plus = r.p_plus, log_z = r.log_z, s_step = r.s_step }
 end
-rows[3] = { name = "exact", mag = ex_mag, corr1 = -ex.energy_per_site / 2 }
+rows[3] = { name = "exact", mag = ex_mag, corr1 = -ex.energy_per_site / 2,
+  p_plus = (1 - ex.marginal[(points + 1) / 2]) / 2, log_z = ex.log_z }
 print(tp.train.summary_table(rows))
-for _, line in ipairs(plus) do print("# " .. line) end
-print(string.format("# exact: P(m > 0) = %.3f, log Z = %.4f", (1 - ex.marginal[(points + 1) / 2]) / 2, ex.log_z))
-print("# (Mag. = E|m|, Corr. = <s_i s_i+1>, NESS of likelihood / bias weights, JS of the reweighted P(m) vs exact)")
+print("# (Mag. = E|m|, Corr. = <s_i s_i+1>, NESS of likelihood / bias weights, JS of the reweighted P(m) vs exact,")
+print("#  PMF RMSE in kT vs exact (MetaDNS: its bias; MDNS: reweighted samples), P(m>0) of the unweighted samples,")
+print("#  s/step = wall seconds per training step)")

@@ -244,6 +244,7 @@ end
 function Trainer:run(steps)
   steps = steps or self.steps
   local p = self.show_progress and require("tempera.progress"){ label = "training steps", total = steps } or nil
+  local t0, s0 = C.tp_clock(), self.net:steps()
   while self.net:steps() < steps do
     local before = self.net:steps()
     self:cycle()
@@ -255,6 +256,9 @@ function Trainer:run(steps)
     if p then p:update(math.min(now, steps)) else require("tempera").check_interrupt() end
   end
   if p then p:finish() end
+  -- wall time of the training steps (draws, hills and WDCE steps; no checkpoint at the end)
+  self.wall_s = (self.wall_s or 0) + (C.tp_clock() - t0)
+  self.wall_steps = (self.wall_steps or 0) + (self.net:steps() - s0)
   if self.checkpoint_path then self:checkpoint(self.checkpoint_path) end
   if self.logfile then self.logfile:flush() end
   return self
@@ -337,7 +341,13 @@ end
 -- res = tr:evaluate{ n = 1024, chunk = 256, reference = tp.exact(...) result, L = side (Ising/Potts corr),
 --                    dump = path }: draws n samples from the EMA model (target beta,
 -- unbiased log-weights; bias weights from the current bias) and returns
--- { n, mag, corr1, ness_lik, ness_bias, log_z, js, pmf_rmse_bias, pmf_rmse_samples, pmf_samples }
+-- { n, mag, corr1, ness_lik, ness_bias, log_z, js, pmf_rmse_bias, pmf_rmse_samples, pmf_samples,
+--   p_plus (Ising: unweighted fraction with m > 0), s_step (wall s per training step), samples }.
+-- The reference is anything shaped like tp.exact's result with a CV
+-- (grid, marginal, pmf): tp.exact, tp.train.mc_reference (Swendsen-Wang
+-- or Metropolis chains), or a table built from WT-MetaD MCMC; a 1-D or
+-- 2-D CV (JS and PMF RMSE on the reference grid).  Mag. is E|m| (Ising)
+-- or (q max_k c_k - 1)/(q - 1) (Potts).
 function Trainer:evaluate(o)
   o = util.options("trainer:evaluate", o, {
     n = { type = "integer", default = 1024 }, chunk = { type = "integer", default = 256 },
@@ -368,6 +378,26 @@ function Trainer:evaluate(o)
     for i = 0, n - 1 do am[i] = math.abs(all.cv[i]) end
     st:add(am, all.log_rw, n)
     res.mag = st:summary().mean
+    -- unweighted fraction of samples with m > 0: whether the sampler itself
+    -- visits both signs (0 or 1 when it collapsed onto one)
+    local plus = 0
+    for i = 0, n - 1 do if all.cv[i] > 0 then plus = plus + 1 end end
+    res.p_plus = plus / n
+  end
+  if self.wall_steps and self.wall_steps > 0 then res.s_step = self.wall_s / self.wall_steps end
+  if self.model.kind == "potts" then
+    -- Potts Mag. (science.md 9): (q max_k c_k - 1)/(q - 1), likelihood-weighted
+    local q, N = self.net.states, self.net.sites
+    local mg, cnt = f64_t(n), ffi.new("int32_t[?]", n * q)
+    util.check(C.tp_obs_token_counts(cnt, all.x, n, N, q))
+    for i = 0, n - 1 do
+      local mx = 0
+      for k = 0, q - 1 do if cnt[i * q + k] > mx then mx = cnt[i * q + k] end end
+      mg[i] = (q * mx / N - 1) / (q - 1)
+    end
+    local st = A.stats{}
+    st:add(mg, all.log_rw, n)
+    res.mag = st:summary().mean
   end
   if o.L then
     local c = A.corr{ L = o.L, q = self.net.states }
@@ -386,13 +416,41 @@ function Trainer:evaluate(o)
     res.pmf_samples = hl:pmf(1 / beta)
     local Fx = {}
     for i = 1, G do Fx[i] = ref.pmf[i] end
-    res.pmf_rmse_samples = A.pmf_rmse(res.pmf_samples, Fx)
+    -- nil when the samples and the reference share no finite grid point
+    -- (a collapsed sampler against a reference that never visits its mode)
+    local ok, v = pcall(A.pmf_rmse, res.pmf_samples, Fx)
+    res.pmf_rmse_samples = ok and v or nil
     if bias and bias.size == G then
       local Fb = bias:pmf()
       local fb = {}
       for i = 1, G do fb[i] = Fb[i - 1] end
       res.pmf_bias = fb
-      res.pmf_rmse_bias = A.pmf_rmse(fb, Fx)
+      local okb, vb = pcall(A.pmf_rmse, fb, Fx)
+      res.pmf_rmse_bias = okb and vb or nil
+    end
+  end
+  if ref and cv and cv.dim == 2 and ref.marginal and ref.grid and #ref.grid == 2 then
+    -- 2-D CV (Potts simplex): histogram on the reference grid (nearest grid
+    -- point, last dimension fastest, as tp.exact), JS and PMF RMSE
+    local g1, g2 = ref.grid[1], ref.grid[2]
+    local G1, G2 = #g1, #g2
+    local d1, d2 = (g1[G1] - g1[1]) / (G1 - 1), (g2[G2] - g2[1]) / (G2 - 1)
+    local h = A.hist2d{ range = { { g1[1] - d1 / 2, g1[G1] + d1 / 2 }, { g2[1] - d2 / 2, g2[G2] + d2 / 2 } },
+      bins = { G1, G2 } }
+    h:add(all.cv, all.log_rw, n)
+    local t, flat = h:counts(), {}
+    for i = 1, G1 do for j = 1, G2 do flat[#flat + 1] = t[i][j] end end
+    res.js = A.js(flat, ref.marginal)
+    res.pmf_samples = A.pmf(flat, 1 / beta)
+    local ok, v = pcall(A.pmf_rmse, res.pmf_samples, ref.pmf)
+    res.pmf_rmse_samples = ok and v or nil
+    if bias and bias.size == G1 * G2 then
+      local Fb = bias:pmf()
+      local fb = {}
+      for i = 1, bias.size do fb[i] = Fb[i - 1] end
+      res.pmf_bias = fb
+      local okb, vb = pcall(A.pmf_rmse, fb, ref.pmf)
+      res.pmf_rmse_bias = okb and vb or nil
     end
   end
   if o.dump then
@@ -417,15 +475,79 @@ function Trainer:evaluate(o)
   return res
 end
 
--- tp.train.summary_table(rows): rows = { { name =, mag =, corr1 =, ness_lik =, ness_bias =, js =, pmf_rmse_bias = }, ... }
-function M.summary_table(rows)
+-- ref = tp.train.mc_reference{ model =, beta =, cv =, points =, range = {lo, hi},
+--   method = "swendsen_wang", chains = 128, burn_in = 1024, samples = 1000, every = 1,
+--   seed =, corr = true }: a Monte Carlo ground truth in the form
+-- trainer:evaluate takes as reference = (the form of tp.exact's result):
+-- grid = { {g_1..g_G} }, marginal (P of each grid point from the histogram
+-- of the chains' CV), pmf (-kT log P, +inf where no sample fell), and
+-- mag, corr1 (<s_i s_i+1>, Ising/Potts), p_plus (fraction with CV > 0),
+-- energy_per_site, cv_mean, n (samples) and the tp.mc.sample result as mc.
+-- For systems too large to enumerate (Ising 16x16: Swendsen-Wang; alloys:
+-- method = "metropolis", the semi-grand-canonical flips).
+function M.mc_reference(opts)
+  local o = util.options("tp.train.mc_reference", opts, {
+    model = { type = "table", required = true }, beta = { type = "number", required = true },
+    cv = { type = "table", required = true }, points = { type = "integer", required = true },
+    range = { type = "table", required = true }, method = { type = "string", default = "swendsen_wang" },
+    chains = { type = "integer", default = 128 }, burn_in = { type = "integer", default = 1024 },
+    samples = { type = "integer", default = 1000 }, every = { type = "integer", default = 1 },
+    seed = { type = "integer" }, corr = { type = "boolean" }, label = { type = "string" },
+    progress = { type = "boolean", default = true },
+  })
+  local fname = "tp.train.mc_reference"
+  util.check_arg(o.cv.dim == 1, "%s: the CV must be one-dimensional", fname)
+  util.check_arg(o.points >= 2 and o.range[2] > o.range[1], "%s: points >= 2 and range = {lo, hi} with lo < hi", fname)
+  local A = require "tempera.analysis"
+  local corr = o.corr
+  if corr == nil then corr = o.model.kind == "ising" or o.model.kind == "potts" end
+  local r = require("tempera.mc").sample{ model = o.model, beta = o.beta, method = o.method, chains = o.chains,
+    burn_in = o.burn_in, samples = o.samples, every = o.every, seed = o.seed, cv = o.cv, corr = corr,
+    rmax = corr and 1 or nil, label = o.label or ("reference " .. o.method), progress = o.progress }
+  local n = r.B * r.T
+  local s = r.series.cv[1]
+  local G, lo, hi = o.points, o.range[1], o.range[2]
+  local g = {}
+  for i = 1, G do g[i] = lo + (hi - lo) * (i - 1) / (G - 1) end
+  local h = A.hist{ range = { lo, hi }, step = (hi - lo) / (G - 1) }
+  h:add(s, f64_t(n), n)
+  local plus, mean = 0, 0
+  for i = 0, n - 1 do
+    if s[i] > 0 then plus = plus + 1 end
+    mean = mean + s[i]
+  end
+  local ref = { grid = { g }, marginal = h:counts(), pmf = h:pmf(1 / o.beta), n = n, p_plus = plus / n,
+    cv_mean = mean / n, energy_per_site = r.energy_per_site.mean, mc = r, method = o.method }
+  if r.mag then ref.mag = r.mag.mean end
+  if corr and r.corr then ref.corr1 = r.corr[2].mean end
+  return ref
+end
+
+-- tp.train.summary_table(rows [, { extra = { { key =, head =, fmt = }, ... } }]):
+-- rows = { { name =, mag =, corr1 =, ness_lik =, ness_bias =, js =, pmf_rmse_bias =
+-- (or pmf_rmse_samples), p_plus =, log_z =, s_step = }, ... }; the columns
+-- P(m>0), log Z-hat and s/step (wall seconds per training step) appear
+-- when some row has them, then the extra columns (fmt: a string.format
+-- pattern).  "-" marks what a row does not have.
+local OPTIONAL = { { key = "p_plus", head = "P(m>0)", fmt = "%.3f" }, { key = "log_z", head = "log Z-hat", fmt = "%.4f" },
+  { key = "s_step", head = "s/step", fmt = "%.3f" } }
+function M.summary_table(rows, opts)
   local function f(v, fmt) return v and string.format(fmt, v) or "-" end
-  local lines = { string.format("%-14s %8s %8s %8s %8s %10s %10s", "method", "Mag.", "Corr.", "NESS", "NESS_V",
-    "JS", "PMF RMSE") }
+  local cols = {}
+  for _, c in ipairs(OPTIONAL) do
+    for _, r in ipairs(rows) do if r[c.key] then cols[#cols + 1] = c; break end end
+  end
+  for _, c in ipairs(opts and opts.extra or {}) do cols[#cols + 1] = c end
+  local head = string.format("%-14s %8s %8s %8s %8s %10s %10s", "method", "Mag.", "Corr.", "NESS", "NESS_V",
+    "JS", "PMF RMSE")
+  for _, c in ipairs(cols) do head = head .. string.format(" %10s", c.head) end
+  local lines = { head }
   for _, r in ipairs(rows) do
-    lines[#lines + 1] = string.format("%-14s %8s %8s %8s %8s %10s %10s", r.name or "?", f(r.mag, "%.4f"),
+    local l = string.format("%-14s %8s %8s %8s %8s %10s %10s", r.name or "?", f(r.mag, "%.4f"),
       f(r.corr1, "%.4f"), f(r.ness_lik, "%.3f"), f(r.ness_bias, "%.3f"), f(r.js, "%.2e"),
       f(r.pmf_rmse_bias or r.pmf_rmse_samples, "%.3f"))
+    for _, c in ipairs(cols) do l = l .. string.format(" %10s", f(r[c.key], c.fmt or "%.4g")) end
+    lines[#lines + 1] = l
   end
   return table.concat(lines, "\n")
 end
@@ -465,7 +587,9 @@ tp.train -- MDNS / MetaDNS training (science.md 4-5).  man tempera-train.
     tr:replay_add(b), tr:replay_draw(n), tr:wdce_step(b), tr:diagnostics(b),
     tr:record(loss, ness, d), tr:cycle(), tr:run(steps), tr:checkpoint(path),
     tr:restore(path), tr:evaluate{ n =, reference =, L =, dump = }
-  tp.train.summary_table(rows)]])
+  tp.train.mc_reference{ model =, beta =, cv =, points =, range =, method = "swendsen_wang",
+                         chains = 128, burn_in = 1024, samples = 1000 } -> reference for evaluate
+  tp.train.summary_table(rows [, { extra = { { key =, head =, fmt = } } }])]])
 util.doc(M.trainer, "tp.train.trainer{...} -> trainer with the loop primitives (help(tp.train))")
 util.doc(M.mdns, "tp.train.mdns{...}: MDNS (science.md 4); see help(tp.train)")
 util.doc(M.metadns, "tp.train.metadns{...}: MetaDNS (science.md 5); see help(tp.train)")
