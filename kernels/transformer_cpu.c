@@ -1,10 +1,13 @@
 /*
  * kernels/transformer_cpu.c -- CPU reference of the lattice transformer
  * (kernels/transformer.h, science.md 7): forward and backward.  Matrix
- * products go through cblas_sgemm; LayerNorm, RoPE, attention, GELU and
- * log-softmax are plain loops parallelised with OpenMP over rows (or over
- * columns for parameter-gradient reductions, so that every sum is taken in
- * a fixed order and results do not depend on the thread count).
+ * products go through single-threaded cblas_sgemm calls inside OpenMP
+ * threads; LayerNorm, RoPE, attention, GELU and log-softmax are plain loops
+ * (kernels/transformer_vec.h, built per instruction set).  The forward pass
+ * runs in tiles of whole rows, each through every block on one thread
+ * (cache-resident, independent of the thread count); the backward pass goes
+ * block by block over all rows, parameter-gradient sums over fixed row
+ * blocks in a fixed order.
  * This file is the oracle the CUDA twin and the tests compare against.
  */
 #include "transformer.h"
@@ -185,149 +188,49 @@ void tp_tf_init_params(float *params, const tp_tf_config *c, uint64_t seed, floa
  * double, combined in block order): cache-friendly, parallel, and
  * independent of the thread count. */
 #define RB 32
+/* tokens per tile of the forward pass (forward_tile in transformer_vec.h):
+ * the tile's activations stay in a core's L2 cache from one pass to the next */
+#define TILE_TOKENS 256
 static int64_t rb_lo(int64_t N, int b) { return N * b / RB; }
 
-/* C (M,N) = op(A) op(B) + beta C (row-major), the rows of C split over the
- * OpenMP threads, each calling a single-threaded sgemm: one thread pool for
+/* C (M,N) = op(A) op(B) + beta C (row-major), split over the OpenMP
+ * threads, each calling a single-threaded sgemm: one thread pool for
  * everything (OpenBLAS's own threads spinning against OpenMP's cost a
- * factor of several on small machines).  Callers run with OpenBLAS set to
- * one thread (tp_tf_forward_cpu / tp_tf_backward_cpu do). */
+ * factor of several on small machines).  split_cols = 0 gives each thread
+ * a block of rows of C (each packs all of op(B)), 1 a block of columns
+ * (each packs all of op(A)): callers pick the one that duplicates the
+ * smaller operand.  Callers run with OpenBLAS set to one thread
+ * (tp_tf_forward_cpu / tp_tf_backward_cpu do). */
 static void gemm(int ta, int tb, int M, int Nc, int K, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *C, int ldc) {
+                 const float *B, int ldb, float beta, float *C, int ldc, int split_cols) {
     #pragma omp parallel
     {
         int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        int lo = (int)((int64_t)M * id / nt), hi = (int)((int64_t)M * (id + 1) / nt);
-        if (hi > lo)
+        int tot = split_cols ? Nc : M;
+        int lo = (int)((int64_t)tot * id / nt), hi = (int)((int64_t)tot * (id + 1) / nt);
+        if (hi > lo && !split_cols)
             cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                         hi - lo, Nc, K, 1.0f, ta ? A + lo : A + (int64_t)lo * lda, lda, B, ldb,
                         beta, C + (int64_t)lo * ldc, ldc);
+        else if (hi > lo)
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                        M, hi - lo, K, 1.0f, A, lda, tb ? B + (int64_t)lo * ldb : B + lo, ldb,
+                        beta, C + lo, ldc);
     }
 }
 
-/* out (N,o) = in (N,i) W (i,o) + b (o) */
-static void linear_fwd(float *out, const float *in, const float *W, const float *b,
+/* din (N,i) = dout W^T (din NULL: skipped); dW += in^T dout.  The bias
+ * gradient is taken by the pass that produced dout. */
+static void matmul_bwd(float *din, float *dW, const float *dout, const float *in, const float *W,
                        int64_t N, int i, int o) {
     if (N == 0) return;
-    #pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; n++) memcpy(out + n * o, b, sizeof(float) * o);
-    gemm(0, 0, (int)N, o, i, in, i, W, o, 1.0f, out, o);
+    if (din) gemm(0, 1, (int)N, i, o, dout, o, W, o, 0.0f, din, i, 0);
+    /* dW (i,o): splitting rows duplicates the packing of dout (N,o),
+     * splitting columns that of in (N,i) */
+    gemm(1, 0, i, o, (int)N, in, i, dout, o, 1.0f, dW, o, o > i);
 }
 
-/* din (N,i) (= or += per beta) dout W^T; dW += in^T dout; db += colsum(dout) */
-static void linear_bwd(float *din, float din_beta, float *dW, float *db, const float *dout,
-                       const float *in, const float *W, int64_t N, int i, int o) {
-    if (N == 0) return;
-    if (din) gemm(0, 1, (int)N, i, o, dout, o, W, o, din_beta, din, i);
-    gemm(1, 0, i, o, (int)N, in, i, dout, o, 1.0f, dW, o);
-    double *part = malloc(sizeof(double) * RB * o);
-    #pragma omp parallel for schedule(static)
-    for (int b = 0; b < RB; b++) {
-        double *p = part + (int64_t)b * o;
-        for (int j = 0; j < o; j++) p[j] = 0;
-        for (int64_t n = rb_lo(N, b); n < rb_lo(N, b + 1); n++)
-            for (int j = 0; j < o; j++) p[j] += dout[n * o + j];
-    }
-    for (int j = 0; j < o; j++) {
-        double s = 0;
-        for (int b = 0; b < RB; b++) s += part[(int64_t)b * o + j];
-        db[j] += (float)s;
-    }
-    free(part);
-}
-
-static void layernorm_fwd(float *out, float *mu, float *rs, const float *x,
-                          const float *w, const float *b, int64_t N, int d) {
-    #pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; n++) {
-        const float *xr = x + n * d;
-        float m = 0;
-        for (int j = 0; j < d; j++) m += xr[j];
-        m /= d;
-        float v = 0;
-        for (int j = 0; j < d; j++) { float t = xr[j] - m; v += t * t; }
-        v /= d;
-        float r = 1.0f / sqrtf(v + LN_EPS);
-        mu[n] = m; rs[n] = r;
-        float *o = out + n * d;
-        for (int j = 0; j < d; j++) o[j] = (xr[j] - m) * r * w[j] + b[j];
-    }
-}
-
-/* dx += LN'(dout); dw += sum dout*xhat; db += sum dout */
-static void layernorm_bwd(float *dx, float *dw, float *db, const float *dout, const float *x,
-                          const float *mu, const float *rs, const float *w, int64_t N, int d) {
-    #pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; n++) {
-        const float *xr = x + n * d, *g = dout + n * d;
-        float m = mu[n], r = rs[n], s1 = 0, s2 = 0;
-        for (int j = 0; j < d; j++) {
-            float dxh = g[j] * w[j], xh = (xr[j] - m) * r;
-            s1 += dxh; s2 += dxh * xh;
-        }
-        s1 /= d; s2 /= d;
-        float *o = dx + n * d;
-        for (int j = 0; j < d; j++) {
-            float dxh = g[j] * w[j], xh = (xr[j] - m) * r;
-            o[j] += r * (dxh - s1 - xh * s2);
-        }
-    }
-    double *part = malloc(sizeof(double) * RB * 2 * d);
-    #pragma omp parallel for schedule(static)
-    for (int b = 0; b < RB; b++) {
-        double *pw = part + (int64_t)b * 2 * d, *pb = pw + d;
-        for (int j = 0; j < 2 * d; j++) pw[j] = 0;
-        for (int64_t n = rb_lo(N, b); n < rb_lo(N, b + 1); n++) {
-            const float m = mu[n], r = rs[n], *g = dout + n * d, *xr = x + n * d;
-            for (int j = 0; j < d; j++) { pw[j] += g[j] * ((xr[j] - m) * r); pb[j] += g[j]; }
-        }
-    }
-    for (int j = 0; j < d; j++) {
-        double sw = 0, sb = 0;
-        for (int b = 0; b < RB; b++) { sw += part[(int64_t)b * 2 * d + j]; sb += part[(int64_t)b * 2 * d + d + j]; }
-        dw[j] += (float)sw; db[j] += (float)sb;
-    }
-    free(part);
-}
-
-/* rotate q and k (first 2d columns of qkv) of every token in place;
- * inverse = 1 applies R^T (the backward of the rotation) */
-static void rope_apply(float *qkv, const float *rope, int64_t N, int T, int d, int H, int inverse) {
-    int hd = d / H, np = hd / 2;
-    float sg = inverse ? -1.0f : 1.0f;
-    #pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; n++) {
-        const float *cs = rope + (int64_t)(n % T) * np * 2;
-        float *row = qkv + n * 3 * d;
-        for (int part = 0; part < 2; part++)
-            for (int h = 0; h < H; h++) {
-                float *v = row + part * d + h * hd;
-                for (int p = 0; p < np; p++) {
-                    float c = cs[2 * p], s = sg * cs[2 * p + 1];
-                    float a = v[2 * p], b = v[2 * p + 1];
-                    v[2 * p] = a * c - b * s;
-                    v[2 * p + 1] = a * s + b * c;
-                }
-            }
-    }
-}
-
-/* exp(x) for x <= 0 (softmax arguments after subtracting the row maximum):
- * 2^k * p(r) with k = round(x / ln 2), r = x - k ln 2, |r| <= ln2/2, a
- * degree-6 Taylor polynomial (relative error < 3e-7, within float rounding
- * of expf).  Branch-free so that the loops calling it vectorise. */
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-ALWAYS_INLINE float softmax_exp(float x) {
-    x = x > -87.0f ? x : -87.0f;   /* not fmaxf: a libm call blocks vectorisation */
-    /* x/ln2 + 0.5 + 1000 > 0, so truncation is floor: k = round(x/ln2) */
-    int k = (int)(x * 1.44269504088896341f + 1000.5f) - 1000;
-    float r = x - (float)k * 0.693145751953125f - (float)k * 1.428606765330187e-06f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f + r * (0.008333334f + r * 0.0013888889f)))));
-    int32_t bits = (k + 127) << 23;
-    float scale2;
-    memcpy(&scale2, &bits, sizeof scale2);
-    return p * scale2;
-}
+#include "tf_math.h"
 
 /* Reductions in 8 fixed lanes (vectorisable without -ffast-math; the
  * order is fixed, so results do not depend on the ISA chosen). */
@@ -363,14 +266,23 @@ ALWAYS_INLINE float max8(const float *a, int n) {
 
 
 
-/* One (row, head) of attention.  The four products per direction go
- * through single-threaded cblas_sgemm on strided views of qkv (ld 3d), so
- * they run on OpenBLAS's vector kernels; the softmax and its backward are
- * vectorised loops over rows of P. */
+/* One (row, head) of attention.  The products go through single-threaded
+ * cblas_sgemm on strided views of qkv (ld 3d), so they run on OpenBLAS's
+ * vector kernels, in blocks of ATT_QB rows (of T x T by hd products) or
+ * ATT_VB rows (of products with T as the inner size): below OpenBLAS's
+ * small-matrix size those need no packing and no separate zeroing of C,
+ * 1.5-2.5x faster at T = 256 than one call per head.  The softmax and its
+ * backward are vectorised loops over rows of P. */
+#define ATT_QB 64
+#define ATT_VB 128
 ALWAYS_INLINE void attn_fwd_head(float *yr, float *P, const float *base, int T, int d, int h, int hd,
                                  float scale) {
     const float *Q = base + h * hd, *K = base + d + h * hd, *V = base + 2 * d + h * hd;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, Q, 3 * d, K, 3 * d, 0.0f, P, T);
+    for (int t0 = 0; t0 < T; t0 += ATT_QB) {
+        int m = T - t0 < ATT_QB ? T - t0 : ATT_QB;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, T, hd, scale, Q + (int64_t)t0 * 3 * d, 3 * d,
+                    K, 3 * d, 0.0f, P + (int64_t)t0 * T, T);
+    }
     for (int t = 0; t < T; t++) {
         float *pr = P + (int64_t)t * T;
         const float mx = max8(pr, T);
@@ -380,8 +292,11 @@ ALWAYS_INLINE void attn_fwd_head(float *yr, float *P, const float *base, int T, 
         #pragma omp simd
         for (int u = 0; u < T; u++) pr[u] *= iz;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, V, 3 * d, 0.0f,
-                yr + h * hd, d);
+    for (int t0 = 0; t0 < T; t0 += ATT_VB) {
+        int m = T - t0 < ATT_VB ? T - t0 : ATT_VB;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd, T, 1.0f, P + (int64_t)t0 * T, T,
+                    V, 3 * d, 0.0f, yr + (int64_t)t0 * d + h * hd, d);
+    }
 }
 
 /* dq, dk, dv of one (row, head) into dbase (ld 3d, overwritten); dS (T,T) scratch */
@@ -389,10 +304,18 @@ ALWAYS_INLINE void attn_bwd_head(float *dbase, const float *dyr, const float *P,
                                  float *dS, int T, int d, int h, int hd, float scale) {
     const float *Q = base + h * hd, *K = base + d + h * hd, *V = base + 2 * d + h * hd;
     const float *dY = dyr + h * hd;
-    /* dP = dY V^T;  dV = P^T dY */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dY, d, V, 3 * d, 0.0f, dS, T);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, dY, d, 0.0f,
-                dbase + 2 * d + h * hd, 3 * d);
+    /* dP = dY V^T */
+    for (int t0 = 0; t0 < T; t0 += ATT_QB) {
+        int m = T - t0 < ATT_QB ? T - t0 : ATT_QB;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, T, hd, 1.0f, dY + (int64_t)t0 * d, d,
+                    V, 3 * d, 0.0f, dS + (int64_t)t0 * T, T);
+    }
+    /* dV = P^T dY (blocks of keys: columns of P) */
+    for (int u0 = 0; u0 < T; u0 += ATT_VB) {
+        int m = T - u0 < ATT_VB ? T - u0 : ATT_VB;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, hd, T, 1.0f, P + u0, T, dY, d, 0.0f,
+                    dbase + (int64_t)u0 * 3 * d + 2 * d + h * hd, 3 * d);
+    }
     /* dS = P .* (dP - rowsum(P .* dP)) * scale */
     for (int t = 0; t < T; t++) {
         const float *pr = P + (int64_t)t * T;
@@ -402,129 +325,64 @@ ALWAYS_INLINE void attn_bwd_head(float *dbase, const float *dyr, const float *P,
         for (int u = 0; u < T; u++) ds[u] = pr[u] * (ds[u] - sdot) * scale;
     }
     /* dQ = dS K;  dK = dS^T Q */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, dS, T, K, 3 * d, 0.0f,
-                dbase + h * hd, 3 * d);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, dS, T, Q, 3 * d, 0.0f,
-                dbase + d + h * hd, 3 * d);
-}
-
-/* The drivers: OpenMP over (row, head).  Built
- * twice, for the baseline ISA and for AVX2+FMA (chosen at run time), since
- * the default x86-64 target has only 4-wide SSE and attention is a large
- * share of the work. */
-#define ATTN_DRIVERS(SUFFIX, ATTR) \
-ATTR static void attention_fwd_##SUFFIX(float *y, float *att, const float *qkv, int rows, int T, int d, int H) { \
-    int hd = d / H; \
-    float scale = 1.0f / sqrtf((float)hd); \
-    _Pragma("omp parallel for schedule(static)") \
-    for (int64_t rh = 0; rh < (int64_t)rows * H; rh++) \
-        attn_fwd_head(y + (rh / H) * T * d, att + rh * T * T, qkv + (rh / H) * T * 3 * d, \
-                      T, d, (int)(rh % H), hd, scale); \
-} \
-ATTR static void attention_bwd_##SUFFIX(float *dqkv, const float *dy, const float *att, const float *qkv, \
-                                        int rows, int T, int d, int H) { \
-    int hd = d / H; \
-    float scale = 1.0f / sqrtf((float)hd); \
-    _Pragma("omp parallel") \
-    { \
-        float *dS = malloc(sizeof(float) * T * T); \
-        _Pragma("omp for schedule(static)") \
-        for (int64_t rh = 0; rh < (int64_t)rows * H; rh++) { \
-            int64_t r = rh / H; \
-            attn_bwd_head(dqkv + r * T * 3 * d, dy + r * T * d, att + rh * T * T, qkv + r * T * 3 * d, \
-                          dS, T, d, (int)(rh % H), hd, scale); \
-        } \
-        free(dS); \
-    } \
-}
-
-/* no-trapping-math lets the clamps in softmax_exp / fast_erf become
- * vector selects; it changes no result */
-#define VEC_OPT __attribute__((optimize("no-trapping-math")))
-ATTN_DRIVERS(base, VEC_OPT)
-#if defined(__x86_64__) && defined(__GNUC__)
-ATTN_DRIVERS(avx2, __attribute__((target("avx2,fma"), optimize("no-trapping-math"))))
-static int have_avx2(void) {
-    static int v = -1;
-    if (v < 0) {
-        /* TEMPERA_CPU_BASELINE=1 forces the baseline-ISA kernels (tests) */
-        const char *e = getenv("TEMPERA_CPU_BASELINE");
-        __builtin_cpu_init();
-        v = !(e && *e && strcmp(e, "0") != 0) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    for (int t0 = 0; t0 < T; t0 += ATT_VB) {
+        int m = T - t0 < ATT_VB ? T - t0 : ATT_VB;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd, T, 1.0f, dS + (int64_t)t0 * T, T,
+                    K, 3 * d, 0.0f, dbase + (int64_t)t0 * 3 * d + h * hd, 3 * d);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, hd, T, 1.0f, dS + t0, T, Q, 3 * d, 0.0f,
+                    dbase + (int64_t)t0 * 3 * d + d + h * hd, 3 * d);
     }
-    return v;
-}
-#else
-#define attention_fwd_avx2 attention_fwd_base
-#define attention_bwd_avx2 attention_bwd_base
-static int have_avx2(void) { return 0; }
-#endif
-
-/* y (N,d) = softmax(q k^T * scale) v per (row, head); att (rows,H,T,T) [out] */
-static void attention_fwd(float *y, float *att, const float *qkv, int rows, int T, int d, int H) {
-    if (have_avx2()) attention_fwd_avx2(y, att, qkv, rows, T, d, H);
-    else attention_fwd_base(y, att, qkv, rows, T, d, H);
 }
 
-/* dqkv (N,3d) [out, overwritten] from dy (N,d) */
-static void attention_bwd(float *dqkv, const float *dy, const float *att, const float *qkv,
-                          int rows, int T, int d, int H) {
-    if (have_avx2()) attention_bwd_avx2(dqkv, dy, att, qkv, rows, T, d, H);
-    else attention_bwd_base(dqkv, dy, att, qkv, rows, T, d, H);
-}
+/* The vector kernels, once per instruction set (kernels/transformer_vec.h).
+ * no-trapping-math lets the clamps and selects become vector blends; it
+ * changes no result. */
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#define TFV_SUFFIX base
+#include "transformer_vec.h"
+#undef TFV_SUFFIX
+#pragma GCC pop_options
 
-#define INV_SQRT2 0.70710678118654752f
-#define INV_SQRT2PI 0.39894228040143268f
-
-/* erf(x) by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7, the
- * size of float rounding near 1), branch-free so GELU loops vectorise; the
- * libm erff call would keep them scalar. */
-ALWAYS_INLINE float fast_erf(float x) {
-    float ax = x < 0 ? -x : x, sg = x < 0 ? -1.0f : 1.0f;
-    float t = 1.0f / (1.0f + 0.3275911f * ax);
-    float y = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-    return sg * (1.0f - y * softmax_exp(-ax * ax));
-}
-
-#define GELU_DRIVERS(SUFFIX, ATTR) \
-ATTR static void gelu_fwd_##SUFFIX(float *g, const float *h, int64_t n) { \
-    _Pragma("omp parallel for simd schedule(static)") \
-    for (int64_t i = 0; i < n; i++) g[i] = 0.5f * h[i] * (1.0f + fast_erf(h[i] * INV_SQRT2)); \
-} \
-ATTR static void gelu_bwd_##SUFFIX(float *dg, const float *h, int64_t n) { \
-    _Pragma("omp parallel for simd schedule(static)") \
-    for (int64_t i = 0; i < n; i++) { \
-        float x = h[i]; \
-        float cdf = 0.5f * (1.0f + fast_erf(x * INV_SQRT2)); \
-        float pdf = INV_SQRT2PI * softmax_exp(-0.5f * x * x); \
-        dg[i] *= cdf + x * pdf; \
-    } \
-}
-GELU_DRIVERS(base, VEC_OPT)
 #if defined(__x86_64__) && defined(__GNUC__)
-GELU_DRIVERS(avx2, __attribute__((target("avx2,fma"), optimize("no-trapping-math"))))
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#pragma GCC target("avx2,fma")
+#define TFV_SUFFIX avx2
+#include "transformer_vec.h"
+#undef TFV_SUFFIX
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+#define TFV_SUFFIX avx512
+#include "transformer_vec.h"
+#undef TFV_SUFFIX
+#pragma GCC pop_options
+
+/* 0 baseline, 1 AVX2+FMA, 2 AVX-512, as the CPU allows; the environment
+ * variable TEMPERA_CPU_BASELINE caps it (tests): "1" the baseline, "avx2"
+ * at most AVX2.  All give the same results (transformer_vec.h). */
+static int tf_isa(void) {
+    static int hw = -1;
+    if (hw < 0) {
+        __builtin_cpu_init();
+        hw = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") ? 2
+           : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+    }
+    const char *e = getenv("TEMPERA_CPU_BASELINE");
+    if (e && strcmp(e, "avx2") == 0) return hw < 1 ? hw : 1;
+    if (e && *e && strcmp(e, "0") != 0) return 0;
+    return hw;
+}
+#define VEC(isa, fn, ...) ((isa) == 2 ? fn##_avx512(__VA_ARGS__) : (isa) == 1 ? fn##_avx2(__VA_ARGS__) \
+                                                                         : fn##_base(__VA_ARGS__))
 #else
-#define gelu_fwd_avx2 gelu_fwd_base
-#define gelu_bwd_avx2 gelu_bwd_base
+static int tf_isa(void) { return 0; }
+#define VEC(isa, fn, ...) fn##_base(__VA_ARGS__)
 #endif
-
-/* g = GELU(h) = h Phi(h), exact-erf form */
-static void gelu_fwd(float *g, const float *h, int64_t n) {
-    if (have_avx2()) gelu_fwd_avx2(g, h, n); else gelu_fwd_base(g, h, n);
-}
-
-/* dh[i] = dg[i] * GELU'(h[i]), in place on dg */
-static void gelu_bwd(float *dg, const float *h, int64_t n) {
-    if (have_avx2()) gelu_bwd_avx2(dg, h, n); else gelu_bwd_base(dg, h, n);
-}
-
-/* out (N,d) = x + ls .* p  (ls NULL: 1) */
-static void residual_fwd(float *out, const float *x, const float *p, const float *ls, int64_t N, int d) {
-    #pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; n++)
-        for (int j = 0; j < d; j++)
-            out[n * d + j] = x[n * d + j] + (ls ? ls[j] : 1.0f) * p[n * d + j];
-}
 
 /* ---- forward ---------------------------------------------------------------- */
 
@@ -578,77 +436,23 @@ static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const 
     tp_tf_act_layout A;
     tp_tf_layout_init(&L, c);
     tp_tf_act_layout_init(&A, c, rows);
-    const int T = c->sites, d = c->embed, H = c->heads, q = c->states;
+    const int T = c->sites, q = c->states, isa = tf_isa();
     const int64_t N = (int64_t)rows * T;
     for (int64_t n = 0; n < N; n++)
         if (tokens[n] > q) return TP_ERROR(TP_ERR_ARG, "transformer: token %d at %lld exceeds mask %d",
                                            tokens[n], (long long)n, q);
-    float *x0 = acts + A.blk[0].x;
+    /* tiles of whole rows, about TILE_TOKENS tokens each: a tile's results
+     * depend on its rows only, not on the thread count or schedule */
+    const int64_t tr = T >= TILE_TOKENS ? 1 : TILE_TOKENS / T, ntiles = (rows + tr - 1) / tr;
     #pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; n++)
-        memcpy(x0 + n * d, params + L.wte + (int64_t)tokens[n] * d, sizeof(float) * d);
-    if (cemb) {   /* condition embedding of the row, added to every token */
-        #pragma omp parallel for schedule(static)
-        for (int64_t n = 0; n < N; n++)
-            for (int j = 0; j < d; j++) x0[n * d + j] += cemb[(n / T) * d + j];
-    }
-    for (int l = 0; l < c->depth; l++) {
-        const tp_tf_block_off *P = &L.blk[l];
-        const tp_tf_act_block *B = &A.blk[l];
-        float *xout = acts + (l + 1 < c->depth ? A.blk[l + 1].x : A.xf);
-        layernorm_fwd(acts + B->a1, acts + B->mu1, acts + B->rs1, acts + B->x,
-                      params + P->ln1_w, params + P->ln1_b, N, d);
-        linear_fwd(acts + B->qkv, acts + B->a1, params + P->wqkv, params + P->bqkv, N, d, 3 * d);
-        rope_apply(acts + B->qkv, rope, N, T, d, H, 0);
-        attention_fwd(acts + B->y, acts + B->att, acts + B->qkv, rows, T, d, H);
-        linear_fwd(acts + B->po, acts + B->y, params + P->wo, params + P->bo, N, d, d);
-        residual_fwd(acts + B->xm, acts + B->x, acts + B->po, c->layerscale ? params + P->ls1 : NULL, N, d);
-        layernorm_fwd(acts + B->a2, acts + B->mu2, acts + B->rs2, acts + B->xm,
-                      params + P->ln2_w, params + P->ln2_b, N, d);
-        linear_fwd(acts + B->h, acts + B->a2, params + P->w1, params + P->b1, N, d, 4 * d);
-        gelu_fwd(acts + B->g, acts + B->h, N * 4 * d);
-        linear_fwd(acts + B->pm, acts + B->g, params + P->w2, params + P->b2, N, 4 * d, d);
-        residual_fwd(xout, acts + B->xm, acts + B->pm, c->layerscale ? params + P->ls2 : NULL, N, d);
-    }
-    layernorm_fwd(acts + A.af, acts + A.muf, acts + A.rsf, acts + A.xf,
-                  params + L.lnf_w, params + L.lnf_b, N, d);
-    linear_fwd(logp, acts + A.af, params + L.head_w, params + L.head_b, N, d, q);
-    /* log-softmax over the q real states, in place */
-    #pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; n++) {
-        float *z = logp + n * q, mx = z[0];
-        for (int k = 1; k < q; k++) if (z[k] > mx) mx = z[k];
-        float s = 0;
-        for (int k = 0; k < q; k++) s += expf(z[k] - mx);
-        float lse = mx + logf(s);
-        for (int k = 0; k < q; k++) z[k] -= lse;
+    for (int64_t tl = 0; tl < ntiles; tl++) {
+        const int64_t r0 = tl * tr, r1 = r0 + tr < rows ? r0 + tr : rows;
+        VEC(isa, forward_tile, acts, logp, tokens, cemb, params, rope, c, &L, &A, r0, r1);
     }
     return TP_OK;
 }
 
 /* ---- backward --------------------------------------------------------------- */
-
-/* dls[j] += sum_n dx[n,j] * p[n,j]; dp = dx .* ls */
-static void layerscale_bwd(float *dp, float *dls, const float *dx, const float *p, const float *ls,
-                           int64_t N, int d) {
-    double *part = malloc(sizeof(double) * RB * d);
-    #pragma omp parallel for schedule(static)
-    for (int b = 0; b < RB; b++) {
-        double *q = part + (int64_t)b * d;
-        for (int j = 0; j < d; j++) q[j] = 0;
-        for (int64_t n = rb_lo(N, b); n < rb_lo(N, b + 1); n++)
-            for (int j = 0; j < d; j++) q[j] += dx[n * d + j] * p[n * d + j];
-    }
-    for (int j = 0; j < d; j++) {
-        double s = 0;
-        for (int b = 0; b < RB; b++) s += part[(int64_t)b * d + j];
-        dls[j] += (float)s;
-    }
-    free(part);
-    #pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; n++)
-        for (int j = 0; j < d; j++) dp[n * d + j] = dx[n * d + j] * ls[j];
-}
 
 static tp_status backward(float *grads, float *dcemb, float *scratch, const float *dlogp, const float *logp,
                           const float *acts, const uint8_t *tokens, const float *params,
@@ -659,52 +463,62 @@ static tp_status backward(float *grads, float *dcemb, float *scratch, const floa
     tp_tf_act_layout A;
     tp_tf_layout_init(&L, c);
     tp_tf_act_layout_init(&A, c, rows);
-    const int T = c->sites, d = c->embed, H = c->heads, q = c->states;
+    const int T = c->sites, d = c->embed, H = c->heads, q = c->states, isa = tf_isa();
     const int64_t N = (int64_t)rows * T;
     float *dx = scratch, *dtmp = dx + N * d, *dpo = dtmp + N * d, *dbig = dpo + N * d;
     float *dlogits = dbig + N * 4 * d;
+    /* row-block partials of every column reduction: (RB, up to max(4d, q)) */
+    const int V = q + 1, pw = 4 * d > V * d ? 4 * d : V * d;
+    double *part = malloc(sizeof(double) * RB * pw);
+    if (!part) return TP_ERROR(TP_ERR_NOMEM, "transformer backward: out of memory");
 
-    /* log-softmax: dz = dlogp - softmax * sum(dlogp) */
+    /* log-softmax: dz = dlogp - softmax * sum(dlogp); head bias gradient */
     #pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; n++) {
-        const float *g = dlogp + n * q, *lp = logp + n * q;
-        float s = 0;
-        for (int k = 0; k < q; k++) s += g[k];
-        for (int k = 0; k < q; k++) dlogits[n * q + k] = g[k] - expf(lp[k]) * s;
+    for (int blk = 0; blk < RB; blk++) {
+        double *pp = part + (int64_t)blk * q;
+        for (int k = 0; k < q; k++) pp[k] = 0;
+        for (int64_t n = rb_lo(N, blk); n < rb_lo(N, blk + 1); n++) {
+            const float *g = dlogp + n * q, *lp = logp + n * q;
+            float s = 0;
+            for (int k = 0; k < q; k++) s += g[k];
+            for (int k = 0; k < q; k++) {
+                float v = g[k] - expf(lp[k]) * s;
+                dlogits[n * q + k] = v;
+                pp[k] += v;
+            }
+        }
     }
-    linear_bwd(dtmp, 0.0f, grads + L.head_w, grads + L.head_b, dlogits, acts + A.af,
-               params + L.head_w, N, d, q);
+    for (int k = 0; k < q; k++) {
+        double s = 0;
+        for (int blk = 0; blk < RB; blk++) s += part[(int64_t)blk * q + k];
+        grads[L.head_b + k] += (float)s;
+    }
+    matmul_bwd(dtmp, grads + L.head_w, dlogits, acts + A.af, params + L.head_w, N, d, q);
     memset(dx, 0, sizeof(float) * N * d);
-    layernorm_bwd(dx, grads + L.lnf_w, grads + L.lnf_b, dtmp, acts + A.xf,
-                  acts + A.muf, acts + A.rsf, params + L.lnf_w, N, d);
+    VEC(isa, layernorm_bwd, dx, grads + L.lnf_w, grads + L.lnf_b, dtmp, acts + A.xf,
+        acts + A.muf, acts + A.rsf, params + L.lnf_w, N, d, part);
 
     for (int l = c->depth - 1; l >= 0; l--) {
         const tp_tf_block_off *P = &L.blk[l];
         const tp_tf_act_block *B = &A.blk[l];
+        const float *ls1 = c->layerscale ? params + P->ls1 : NULL, *ls2 = c->layerscale ? params + P->ls2 : NULL;
         /* MLP branch: x_out = xm + ls2 * pm */
-        const float *dpm = dx;
-        if (c->layerscale) {
-            layerscale_bwd(dpo, grads + P->ls2, dx, acts + B->pm, params + P->ls2, N, d);
-            dpm = dpo;
-        }
-        linear_bwd(dbig, 0.0f, grads + P->w2, grads + P->b2, dpm, acts + B->g, params + P->w2, N, 4 * d, d);
-        gelu_bwd(dbig, acts + B->h, N * 4 * d);
-        linear_bwd(dtmp, 0.0f, grads + P->w1, grads + P->b1, dbig, acts + B->a2, params + P->w1, N, d, 4 * d);
-        layernorm_bwd(dx, grads + P->ln2_w, grads + P->ln2_b, dtmp, acts + B->xm,
-                      acts + B->mu2, acts + B->rs2, params + P->ln2_w, N, d);
+        VEC(isa, branch_bwd, dpo, c->layerscale ? grads + P->ls2 : NULL, grads + P->b2, dx, acts + B->pm,
+            ls2, N, d, part);
+        matmul_bwd(dbig, grads + P->w2, ls2 ? dpo : dx, acts + B->g, params + P->w2, N, 4 * d, d);
+        VEC(isa, gelu_bwd_colsum, dbig, grads + P->b1, acts + B->h, N, 4 * d, part);
+        matmul_bwd(dtmp, grads + P->w1, dbig, acts + B->a2, params + P->w1, N, d, 4 * d);
+        VEC(isa, layernorm_bwd, dx, grads + P->ln2_w, grads + P->ln2_b, dtmp, acts + B->xm,
+            acts + B->mu2, acts + B->rs2, params + P->ln2_w, N, d, part);
         /* attention branch: xm = x + ls1 * po */
-        const float *dpa = dx;
-        if (c->layerscale) {
-            layerscale_bwd(dpo, grads + P->ls1, dx, acts + B->po, params + P->ls1, N, d);
-            dpa = dpo;
-        }
-        linear_bwd(dtmp, 0.0f, grads + P->wo, grads + P->bo, dpa, acts + B->y, params + P->wo, N, d, d);
-        attention_bwd(dbig, dtmp, acts + B->att, acts + B->qkv, rows, T, d, H);
-        rope_apply(dbig, rope, N, T, d, H, 1);
-        linear_bwd(dtmp, 0.0f, grads + P->wqkv, grads + P->bqkv, dbig, acts + B->a1, params + P->wqkv,
-                   N, d, 3 * d);
-        layernorm_bwd(dx, grads + P->ln1_w, grads + P->ln1_b, dtmp, acts + B->x,
-                      acts + B->mu1, acts + B->rs1, params + P->ln1_w, N, d);
+        VEC(isa, branch_bwd, dpo, c->layerscale ? grads + P->ls1 : NULL, grads + P->bo, dx, acts + B->po,
+            ls1, N, d, part);
+        matmul_bwd(dtmp, grads + P->wo, ls1 ? dpo : dx, acts + B->y, params + P->wo, N, d, d);
+        VEC(isa, attention_bwd, dbig, dtmp, acts + B->att, acts + B->qkv, rows, T, d, H);
+        VEC(isa, rope_bwd_colsum, dbig, grads + P->bqkv, rope, N, T, d, H, part);
+        matmul_bwd(dtmp, grads + P->wqkv, dbig, acts + B->a1, params + P->wqkv, N, d, 3 * d);
+        VEC(isa, layernorm_bwd, dx, grads + P->ln1_w, grads + P->ln1_b, dtmp, acts + B->x,
+            acts + B->mu1, acts + B->rs1, params + P->ln1_w, N, d, part);
     }
     if (dcemb) {   /* condition embedding: sum over the row's tokens, in double */
         #pragma omp parallel for schedule(static)
@@ -717,9 +531,6 @@ static tp_status backward(float *grads, float *dcemb, float *scratch, const floa
     }
     /* embedding: row blocks of partial sums per vocabulary entry */
     float *dwte = grads + L.wte;
-    const int V = q + 1;
-    double *part = malloc(sizeof(double) * RB * V * d);
-    if (!part) return TP_ERROR(TP_ERR_NOMEM, "transformer backward: out of memory");
     #pragma omp parallel for schedule(static)
     for (int b = 0; b < RB; b++) {
         double *pp = part + (int64_t)b * V * d;

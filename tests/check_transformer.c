@@ -8,7 +8,10 @@
 #include "check_util.h"
 #include "tolerance.h"
 #include "transformer.h"
+#include "tf_math.h"
 #include "philox.h"
+
+#include <omp.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -259,6 +262,77 @@ START_TEST(test_tf_baseline_isa) {
 }
 END_TEST
 
+/* The branch-free erf and exp of kernels/tf_math.h against libm in double:
+ * a dense grid over [-12, 12] (erf saturates at |x| = 4 in float) and a
+ * geometric sweep down to tiny arguments, where erf(x) ~ 2x/sqrt(pi). */
+START_TEST(test_tf_fast_erf_accuracy) {
+    double worst = 0, worst_rel = 0;
+    for (int i = -1200000; i <= 1200000; i++) {
+        float x = (float)(i * 1e-5);
+        double want = erf((double)x), got = gelu_erf(x);
+        ck_assert_msg(tp_close(got, want, TP_TOL_FAST_ERF), "erf(%.9g): %.9g, libm %.9g", x, got, want);
+        if (fabs(got - want) > worst) worst = fabs(got - want);
+    }
+    for (float x = 1e-30f; x < 12.0f; x *= 1.0001f)
+        for (int sg = -1; sg <= 1; sg += 2) {
+            double want = erf((double)(sg * x)), got = gelu_erf(sg * x);
+            ck_assert_msg(tp_close(got, want, TP_TOL_FAST_ERF_REL), "erf(%.9g): %.9g, libm %.9g (relative)",
+                          sg * x, got, want);
+            if (fabs(got - want) / fabs(want) > worst_rel) worst_rel = fabs(got - want) / fabs(want);
+        }
+    /* a looser approximation (Abramowitz-Stegun 7.1.26, 5e-7 near 0) fails both */
+    ck_assert_msg(worst > 1e-8 && worst < 2e-7 && worst_rel < 2.5e-7, "worst %.3g, relative %.3g", worst, worst_rel);
+    ck_assert(gelu_erf(INFINITY) == 1.0f && gelu_erf(-INFINITY) == -1.0f && gelu_erf(0.0f) == 0.0f);
+    for (int i = 0; i <= 870000; i++) {
+        float x = (float)(-i * 1e-4);
+        ck_assert_msg(tp_close(softmax_exp(x), exp((double)x), TP_TOL_FAST_EXP), "exp(%.9g): %.9g",
+                      x, softmax_exp(x));
+    }
+}
+END_TEST
+
+/* The kernels exist once per instruction set (kernels/transformer_vec.h)
+ * and must agree bit for bit; the forward pass runs in tiles of whole rows,
+ * so its results do not depend on the thread count either.  rows spans
+ * several tiles (256 tokens each). */
+START_TEST(test_tf_isa_and_threads_bit_identical) {
+    int per[2] = { 3, 4 }, T;
+    float *coords = box_coords(per, 2, &T);
+    tp_tf_config c = { 3, T, 16, 2, 2, 2, 1, 0 };
+    const int rows = 50;
+    int64_t np;
+    float *par = random_params(&c, 5, &np);
+    uint8_t *tok = random_tokens(rows, T, c.states, 6);
+    const int nl = rows * T * c.states;
+    float *cw = malloc(sizeof(float) * nl);
+    for (int i = 0; i < nl; i++) cw[i] = (float)(i % 5) * 0.25f - 0.5f;
+    float *rope = malloc(sizeof(float) * T * (c.embed / c.heads));
+    tp_tf_rope_table(rope, coords, &c);
+    float *scratch = malloc(sizeof(float) * tp_tf_scratch_size(&c, rows));
+    const char *isa[3] = { "0", "avx2", "1" };   /* best available, at most AVX2, baseline */
+    float *lp[4], *gr[4];
+    int nth = omp_get_max_threads();
+    for (int k = 0; k < 4; k++) {
+        setenv("TEMPERA_CPU_BASELINE", isa[k < 3 ? k : 0], 1);
+        if (k == 3) omp_set_num_threads(nth > 1 ? 1 : 2);   /* forward only: other thread count */
+        float *acts;
+        lp[k] = cpu_forward(par, tok, coords, &c, rows, &acts);
+        gr[k] = calloc(np, sizeof(float));
+        if (k < 3)
+            ck_assert_int_eq(tp_tf_backward_cpu(gr[k], scratch, cw, lp[k], acts, tok, par, rope, &c, rows), TP_OK);
+        free(acts);
+    }
+    omp_set_num_threads(nth);
+    unsetenv("TEMPERA_CPU_BASELINE");
+    for (int k = 1; k < 4; k++) {
+        ck_assert_msg(memcmp(lp[0], lp[k], sizeof(float) * nl) == 0, "forward %d differs", k);
+        if (k < 3) ck_assert_msg(memcmp(gr[0], gr[k], sizeof(float) * np) == 0, "backward %s differs", isa[k]);
+    }
+    for (int k = 0; k < 4; k++) { free(lp[k]); free(gr[k]); }
+    free(coords); free(par); free(tok); free(cw); free(rope); free(scratch);
+}
+END_TEST
+
 /* The backward accumulates (+=) into grads: two calls give twice the gradient
  * (used to process big batches chunk by chunk). */
 START_TEST(test_tf_backward_accumulates) {
@@ -405,6 +479,8 @@ Suite *transformer_suite(void) {
     tcase_add_test(tc, test_tf_backward_fd);
     tcase_add_test(tc, test_tf_backward_fd_layerscale);
     tcase_add_test(tc, test_tf_baseline_isa);
+    tcase_add_test(tc, test_tf_fast_erf_accuracy);
+    tcase_add_test(tc, test_tf_isa_and_threads_bit_identical);
     tcase_add_test(tc, test_tf_backward_accumulates);
     tcase_add_test(tc, test_tf_rope_equivariance_1d);
     tcase_add_test(tc, test_tf_rope_equivariance_2d);

@@ -27,6 +27,15 @@ static const tp_tol TP_TOL_LOGZ = { 1e-12, 1e-10 };
  * |E0| + |E1| rather than on the (possibly tiny) difference */
 static const tp_tol TP_TOL_DE = { 1e-11, 1e-10 };
 
+/* the transformer's branch-free float erf (kernels/tf_math.h, GELU) against
+ * erf in double: the issue asks for max |error| < 2e-7, about 3 ulps of
+ * float near 1; relative 2.5e-7 holds down to denormal arguments */
+static const tp_tol TP_TOL_FAST_ERF = { 2e-7, 0 };
+static const tp_tol TP_TOL_FAST_ERF_REL = { 0, 2.5e-7 };
+/* its exp for softmax arguments (x <= 0, degree-6 polynomial): relative,
+ * a few float ulps */
+static const tp_tol TP_TOL_FAST_EXP = { 0, 3e-7 };
+
 static inline int tp_close(double got, double want, tp_tol t) {
     if (isnan(got) || isnan(want)) return 0;
     return fabs(got - want) <= t.abs + t.rel * fabs(want);

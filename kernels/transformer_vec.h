@@ -1,0 +1,328 @@
+/*
+ * kernels/transformer_vec.h -- the element-wise, LayerNorm and attention
+ * kernels of transformer_cpu.c, written as plain loops for the compiler to
+ * vectorise.  transformer_cpu.c includes this file once per instruction set
+ * (baseline x86-64, AVX2+FMA, AVX-512) under '#pragma GCC target', with
+ * TFV_SUFFIX naming the copy, and picks one at run time (tf_isa()).
+ *
+ * Every copy computes bit-identical results: C99 mode keeps floating-point
+ * contraction off (no fused multiply-adds are formed), every reduction runs
+ * in 8 fixed lanes (dot8, sum8) or in fixed row blocks (RB), and the
+ * element-wise maths is the same sequence of IEEE operations.
+ *
+ * Bias additions are fused into the pass that follows each matrix product
+ * (the products run with beta = 0), bias gradients into the pass that
+ * produces the gradient, and LayerNorm into the residual pass before it.
+ */
+#define TFV_CAT2(a, b) a##_##b
+#define TFV_CAT(a, b) TFV_CAT2(a, b)
+#define TFV(name) TFV_CAT(name, TFV_SUFFIX)
+
+/* LayerNorm of one row of d: out = (x - mean) / sqrt(var + eps) * w + b */
+ALWAYS_INLINE void TFV(ln_row)(float *o, float *mu, float *rs, const float *xr,
+                               const float *w, const float *b, int d) {
+    const float m = sum8(xr, d) / d;
+    float acc[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    int u = 0;
+    for (; u + 8 <= d; u += 8)
+        for (int k = 0; k < 8; k++) { float t = xr[u + k] - m; acc[k] += t * t; }
+    for (; u < d; u++) { float t = xr[u] - m; acc[u & 7] += t * t; }
+    const float v = (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) / d;
+    const float r = 1.0f / sqrtf(v + LN_EPS);
+    *mu = m; *rs = r;
+    #pragma omp simd
+    for (int j = 0; j < d; j++) o[j] = (xr[j] - m) * r * w[j] + b[j];
+}
+
+/* p += bias; xout = x + ls .* p (ls NULL: 1); then a, mu, rs = LN(xout):
+ * the residual add of a branch and the LayerNorm after it, rows n0..n1-1 */
+ALWAYS_INLINE void TFV(residual_ln)(float *xout, float *p, const float *bias, const float *x, const float *ls,
+                                    float *a, float *mu, float *rs, const float *w, const float *b,
+                                    int64_t n0, int64_t n1, int d) {
+    for (int64_t n = n0; n < n1; n++) {
+        float *pr = p + n * d, *xo = xout + n * d;
+        const float *xr = x + n * d;
+        if (ls) {
+            #pragma omp simd
+            for (int j = 0; j < d; j++) { float t = pr[j] + bias[j]; pr[j] = t; xo[j] = xr[j] + ls[j] * t; }
+        } else {
+            #pragma omp simd
+            for (int j = 0; j < d; j++) { float t = pr[j] + bias[j]; pr[j] = t; xo[j] = xr[j] + t; }
+        }
+        TFV(ln_row)(a + n * d, mu + n, rs + n, xo, w, b, d);
+    }
+}
+
+/* qkv += bias, then q and k (the first 2d columns) of every token rotated
+ * by the RoPE table; rows n0..n1-1 */
+ALWAYS_INLINE void TFV(bias_rope)(float *qkv, const float *bias, const float *rope, int64_t n0, int64_t n1,
+                                  int T, int d, int H) {
+    const int hd = d / H, np = hd / 2;
+    for (int64_t n = n0; n < n1; n++) {
+        const float *cs = rope + (int64_t)(n % T) * np * 2;
+        float *row = qkv + n * 3 * d;
+        #pragma omp simd
+        for (int j = 0; j < 3 * d; j++) row[j] += bias[j];
+        for (int v0 = 0; v0 < 2 * d; v0 += hd) {
+            float *v = row + v0;
+            #pragma omp simd
+            for (int p = 0; p < np; p++) {
+                /* adds of a negated sine, not a subtraction: GCC 12 fuses a
+                 * vectorised subtract/add pair into vfmaddsub even with
+                 * contraction off, which would change results per ISA */
+                float c = cs[2 * p], s = cs[2 * p + 1], ns = -s, a0 = v[2 * p], b0 = v[2 * p + 1];
+                v[2 * p] = a0 * c + b0 * ns;
+                v[2 * p + 1] = a0 * s + b0 * c;
+            }
+        }
+    }
+}
+
+/* h += b1; g = GELU(h); rows n0..n1-1 of width o */
+ALWAYS_INLINE void TFV(bias_gelu)(float *h, float *g, const float *b1, int64_t n0, int64_t n1, int o) {
+    for (int64_t n = n0; n < n1; n++) {
+        float *hr = h + n * o, *gr = g + n * o;
+        #pragma omp simd
+        for (int j = 0; j < o; j++) {
+            float x = hr[j] + b1[j];
+            hr[j] = x;
+            gr[j] = 0.5f * x * (1.0f + gelu_erf(x * INV_SQRT2));
+        }
+    }
+}
+
+/* The whole forward pass of rows r0..r1-1 (a tile of whole rows: rows are
+ * independent until the loss), on one thread: every product is one
+ * single-threaded sgemm over the tile's tokens and each element-wise pass
+ * reads what the product before it left in cache.  Same arguments as
+ * forward() in transformer_cpu.c. */
+static void TFV(forward_tile)(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
+                              const float *params, const float *rope, const tp_tf_config *c,
+                              const tp_tf_layout *L, const tp_tf_act_layout *A, int64_t r0, int64_t r1) {
+    const int T = c->sites, d = c->embed, H = c->heads, q = c->states, hd = d / H;
+    const int64_t n0 = r0 * T, n1 = r1 * T;
+    const int nt = (int)(n1 - n0);
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *x0 = acts + A->blk[0].x;
+    for (int64_t n = n0; n < n1; n++) {
+        memcpy(x0 + n * d, params + L->wte + (int64_t)tokens[n] * d, sizeof(float) * d);
+        if (cemb)   /* condition embedding of the row, added to every token */
+            for (int j = 0; j < d; j++) x0[n * d + j] += cemb[(n / T) * d + j];
+    }
+    for (int64_t n = n0; n < n1; n++)
+        TFV(ln_row)(acts + A->blk[0].a1 + n * d, acts + A->blk[0].mu1 + n, acts + A->blk[0].rs1 + n,
+                    x0 + n * d, params + L->blk[0].ln1_w, params + L->blk[0].ln1_b, d);
+    for (int l = 0; l < c->depth; l++) {
+        const tp_tf_block_off *P = &L->blk[l];
+        const tp_tf_act_block *B = &A->blk[l];
+        const int last = l + 1 == c->depth;
+        /* the block's output and the LayerNorm after it (next block's LN1 or the final LN) */
+        float *xout = acts + (last ? A->xf : A->blk[l + 1].x);
+        float *an = acts + (last ? A->af : A->blk[l + 1].a1), *mun = acts + (last ? A->muf : A->blk[l + 1].mu1);
+        float *rsn = acts + (last ? A->rsf : A->blk[l + 1].rs1);
+        const float *wn = params + (last ? L->lnf_w : L->blk[l + 1].ln1_w);
+        const float *bn = params + (last ? L->lnf_b : L->blk[l + 1].ln1_b);
+        float *qkv = acts + B->qkv, *y = acts + B->y, *po = acts + B->po, *h = acts + B->h, *g = acts + B->g;
+        float *pm = acts + B->pm;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, 3 * d, d, 1.0f, acts + B->a1 + n0 * d, d,
+                    params + P->wqkv, 3 * d, 0.0f, qkv + n0 * 3 * d, 3 * d);
+        TFV(bias_rope)(qkv, params + P->bqkv, rope, n0, n1, T, d, H);
+        for (int64_t r = r0; r < r1; r++)
+            for (int hh = 0; hh < H; hh++)
+                attn_fwd_head(y + r * T * d, acts + B->att + (r * H + hh) * T * T, qkv + r * T * 3 * d,
+                              T, d, hh, hd, scale);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, d, d, 1.0f, y + n0 * d, d,
+                    params + P->wo, d, 0.0f, po + n0 * d, d);
+        TFV(residual_ln)(acts + B->xm, po, params + P->bo, acts + B->x, c->layerscale ? params + P->ls1 : NULL,
+                         acts + B->a2, acts + B->mu2, acts + B->rs2, params + P->ln2_w, params + P->ln2_b,
+                         n0, n1, d);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, 4 * d, d, 1.0f, acts + B->a2 + n0 * d, d,
+                    params + P->w1, 4 * d, 0.0f, h + n0 * 4 * d, 4 * d);
+        TFV(bias_gelu)(h, g, params + P->b1, n0, n1, 4 * d);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, d, 4 * d, 1.0f, g + n0 * 4 * d, 4 * d,
+                    params + P->w2, d, 0.0f, pm + n0 * d, d);
+        TFV(residual_ln)(xout, pm, params + P->b2, acts + B->xm, c->layerscale ? params + P->ls2 : NULL,
+                         an, mun, rsn, wn, bn, n0, n1, d);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, q, d, 1.0f, acts + A->af + n0 * d, d,
+                params + L->head_w, q, 0.0f, logp + n0 * q, q);
+    /* head bias, then log-softmax over the q real states, in place */
+    const float *hb = params + L->head_b;
+    for (int64_t n = n0; n < n1; n++) {
+        float *z = logp + n * q;
+        for (int k = 0; k < q; k++) z[k] += hb[k];
+        float mx = z[0];
+        for (int k = 1; k < q; k++) if (z[k] > mx) mx = z[k];
+        float s = 0;
+        for (int k = 0; k < q; k++) s += expf(z[k] - mx);
+        float lse = mx + logf(s);
+        for (int k = 0; k < q; k++) z[k] -= lse;
+    }
+}
+
+/* Column sums of the N rows, in fixed row blocks: part[blk] (RB, o) of
+ * double partials, combined in block order into db (+=). */
+static void TFV(colsum_combine)(float *db, const double *part, int o) {
+    for (int j = 0; j < o; j++) {
+        double s = 0;
+        for (int blk = 0; blk < RB; blk++) s += part[(int64_t)blk * o + j];
+        db[j] += (float)s;
+    }
+}
+
+/* Backward of the rotation (R^T on the q and k gradients) in place, and
+ * dbias (3d, +=) = column sums of the un-rotated gradient. */
+static void TFV(rope_bwd_colsum)(float *dqkv, float *dbias, const float *rope, int64_t N, int T, int d, int H,
+                                 double *part) {
+    const int hd = d / H, np = hd / 2, o = 3 * d;
+    #pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < RB; blk++) {
+        double *pp = part + (int64_t)blk * o;
+        for (int j = 0; j < o; j++) pp[j] = 0;
+        for (int64_t n = rb_lo(N, blk); n < rb_lo(N, blk + 1); n++) {
+            const float *cs = rope + (int64_t)(n % T) * np * 2;
+            float *row = dqkv + n * o;
+            for (int v0 = 0; v0 < 2 * d; v0 += hd) {
+                float *v = row + v0;
+                #pragma omp simd
+                for (int p = 0; p < np; p++) {
+                    float c = cs[2 * p], s = cs[2 * p + 1], ns = -s, a0 = v[2 * p], b0 = v[2 * p + 1];
+                    v[2 * p] = a0 * c + b0 * s;   /* no subtraction: see bias_rope */
+                    v[2 * p + 1] = b0 * c + a0 * ns;
+                }
+            }
+            #pragma omp simd
+            for (int j = 0; j < o; j++) pp[j] += row[j];
+        }
+    }
+    TFV(colsum_combine)(dbias, part, o);
+}
+
+/* dg (N,o) *= GELU'(h) in place; db (+=) = column sums of the result */
+static void TFV(gelu_bwd_colsum)(float *dg, float *db, const float *h, int64_t N, int o, double *part) {
+    #pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < RB; blk++) {
+        double *pp = part + (int64_t)blk * o;
+        for (int j = 0; j < o; j++) pp[j] = 0;
+        for (int64_t n = rb_lo(N, blk); n < rb_lo(N, blk + 1); n++) {
+            float *gr = dg + n * o;
+            const float *hr = h + n * o;
+            #pragma omp simd
+            for (int j = 0; j < o; j++) {
+                float x = hr[j];
+                float cdf = 0.5f * (1.0f + gelu_erf(x * INV_SQRT2));
+                float pdf = INV_SQRT2PI * softmax_exp(-0.5f * x * x);
+                float v = gr[j] * (cdf + x * pdf);
+                gr[j] = v;
+                pp[j] += v;
+            }
+        }
+    }
+    TFV(colsum_combine)(db, part, o);
+}
+
+/* Gradient arriving at a residual branch output p (x_out = x + ls .* p):
+ * dp = dx .* ls (ls NULL: dp = dx, not written), dls (+=) = sum dx .* p,
+ * db (+=) = column sums of dp (the bias of p). */
+static void TFV(branch_bwd)(float *dp, float *dls, float *db, const float *dx, const float *p,
+                            const float *ls, int64_t N, int d, double *part) {
+    #pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < RB; blk++) {
+        double *pb = part + (int64_t)blk * 2 * d, *pl = pb + d;
+        for (int j = 0; j < 2 * d; j++) pb[j] = 0;
+        for (int64_t n = rb_lo(N, blk); n < rb_lo(N, blk + 1); n++) {
+            const float *g = dx + n * d;
+            if (ls) {
+                const float *pr = p + n * d;
+                float *o = dp + n * d;
+                #pragma omp simd
+                for (int j = 0; j < d; j++) {
+                    float v = g[j] * ls[j];
+                    o[j] = v;
+                    pb[j] += v;
+                    pl[j] += g[j] * pr[j];
+                }
+            } else {
+                #pragma omp simd
+                for (int j = 0; j < d; j++) pb[j] += g[j];
+            }
+        }
+    }
+    for (int j = 0; j < d; j++) {
+        double sb = 0, sl = 0;
+        for (int blk = 0; blk < RB; blk++) {
+            sb += part[(int64_t)blk * 2 * d + j];
+            sl += part[(int64_t)blk * 2 * d + d + j];
+        }
+        db[j] += (float)sb;
+        if (ls) dls[j] += (float)sl;
+    }
+}
+
+/* dx += LN'(dout); dw += sum dout .* xhat; db += sum dout: one pass over
+ * fixed row blocks, parameter partials in double. */
+static void TFV(layernorm_bwd)(float *dx, float *dw, float *db, const float *dout, const float *x,
+                               const float *mu, const float *rs, const float *w, int64_t N, int d,
+                               double *part) {
+    #pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < RB; blk++) {
+        double *pw = part + (int64_t)blk * 2 * d, *pb = pw + d;
+        for (int j = 0; j < 2 * d; j++) pw[j] = 0;
+        for (int64_t n = rb_lo(N, blk); n < rb_lo(N, blk + 1); n++) {
+            const float *xr = x + n * d, *g = dout + n * d;
+            const float m = mu[n], r = rs[n];
+            float a1[8] = { 0, 0, 0, 0, 0, 0, 0, 0 }, a2[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+            int u = 0;
+            for (; u + 8 <= d; u += 8)
+                for (int k = 0; k < 8; k++) {
+                    float dxh = g[u + k] * w[u + k], xh = (xr[u + k] - m) * r;
+                    a1[k] += dxh; a2[k] += dxh * xh;
+                }
+            for (; u < d; u++) {
+                float dxh = g[u] * w[u], xh = (xr[u] - m) * r;
+                a1[u & 7] += dxh; a2[u & 7] += dxh * xh;
+            }
+            const float s1 = (((a1[0] + a1[1]) + (a1[2] + a1[3])) + ((a1[4] + a1[5]) + (a1[6] + a1[7]))) / d;
+            const float s2 = (((a2[0] + a2[1]) + (a2[2] + a2[3])) + ((a2[4] + a2[5]) + (a2[6] + a2[7]))) / d;
+            float *o = dx + n * d;
+            #pragma omp simd
+            for (int j = 0; j < d; j++) {
+                float xh = (xr[j] - m) * r, dxh = g[j] * w[j];
+                o[j] += r * (dxh - s1 - xh * s2);
+                pw[j] += g[j] * xh;
+                pb[j] += g[j];
+            }
+        }
+    }
+    for (int j = 0; j < d; j++) {
+        double sw = 0, sb = 0;
+        for (int blk = 0; blk < RB; blk++) {
+            sw += part[(int64_t)blk * 2 * d + j];
+            sb += part[(int64_t)blk * 2 * d + d + j];
+        }
+        dw[j] += (float)sw; db[j] += (float)sb;
+    }
+}
+
+/* Attention backward: OpenMP over (row, head), the per-head products
+ * through single-threaded sgemm (attn_bwd_head). */
+static void TFV(attention_bwd)(float *dqkv, const float *dy, const float *att, const float *qkv,
+                               int rows, int T, int d, int H) {
+    int hd = d / H;
+    float scale = 1.0f / sqrtf((float)hd);
+    #pragma omp parallel
+    {
+        float *dS = malloc(sizeof(float) * T * T);
+        #pragma omp for schedule(static)
+        for (int64_t rh = 0; rh < (int64_t)rows * H; rh++) {
+            int64_t r = rh / H;
+            attn_bwd_head(dqkv + r * T * 3 * d, dy + r * T * d, att + rh * T * T, qkv + r * T * 3 * d,
+                          dS, T, d, (int)(rh % H), hd, scale);
+        }
+        free(dS);
+    }
+}
+
+#undef TFV
+#undef TFV_CAT
+#undef TFV_CAT2
