@@ -15,6 +15,7 @@ static const tp_backend_i cpu_backend = {
     tp_tf_forward_cpu, tp_tf_backward_cpu, tp_loss_masked_nll_cpu, tp_loss_sample_step_cpu,
     tp_optim_adam_cpu, tp_optim_ema_cpu, tp_optim_sumsq_cpu, tp_optim_scale_cpu,
     tp_tf_forward_cond_cpu, tp_tf_backward_cond_cpu, tp_cond_forward_cpu, tp_cond_backward_cpu,
+    tp_tf_forward_site_cpu,
 };
 
 static tp_status cu_tf_forward(float *acts, float *logp, const uint8_t *tokens, const float *params,
@@ -74,6 +75,7 @@ static const tp_backend_i cuda_backend = {
     cu_tf_forward, cu_tf_backward, cu_masked_nll, cu_sample_step,
     cu_adam, cu_ema, cu_sumsq, cu_scale,
     cu_tf_forward_cond, cu_tf_backward_cond, cu_cond_forward, cu_cond_backward,
+    NULL,   /* no site forward yet: the full one */
 };
 
 static int cuda_usable(void) {

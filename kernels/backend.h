@@ -51,6 +51,12 @@ typedef struct tp_backend_i {
                               const tp_tf_config *cfg, int32_t rows);
     tp_status (*cond_backward)(float *grads, const float *dcemb, const float *acts, const float *params,
                                const tp_tf_config *cfg, int32_t rows);
+    /* optional (NULL: use tf_forward): the sampling forward of an
+     * unconditioned network, logp only at site[r] of each row
+     * (tp_tf_forward_site_cpu); every pointer on the backend */
+    tp_status (*tf_forward_site)(float *acts, float *logp, const uint8_t *tokens, const int32_t *site,
+                                 const float *params, const float *rope, const tp_tf_config *cfg,
+                                 int32_t rows);
 } tp_backend_i;
 
 /* ffi:begin */

@@ -232,6 +232,15 @@ static tp_status fwd(tp_net *n, const float *P, int32_t nr, int64_t g0, int64_t 
     return n->be->tf_forward_cond(n->acts, n->logp, n->tok, n->cemb, P, n->rope, &n->cfg, nr);
 }
 
+/* forward for one sampling step: only logp[r, site[r], :] is needed (the
+ * sites in n->site), so the backend's site forward when it has one and the
+ * network is unconditioned; else the full forward */
+static tp_status fwd_site(tp_net *n, const float *P, int32_t nr, int64_t g0) {
+    if (n->cfg.conds < 1 && n->be->tf_forward_site)
+        return n->be->tf_forward_site(n->acts, n->logp, n->tok, n->site, P, n->rope, &n->cfg, nr);
+    return fwd(n, P, nr, g0, 1);
+}
+
 /* backward matching the last fwd (same chunk) */
 static tp_status bwd(tp_net *n, const float *P, float *G, int32_t nr) {
     if (n->cfg.conds < 1)
@@ -293,7 +302,7 @@ tp_status tp_net_sample(tp_net *n, uint8_t *tokens, double *logq, int32_t rows,
             }
             TP_TRY(tp_mem_copy(n->site, n->dev, n->h_site, TP_DEVICE_CPU, sizeof(int32_t) * nr));
             TP_TRY(tp_mem_copy(n->u, n->dev, n->h_u, TP_DEVICE_CPU, sizeof(float) * nr));
-            TP_TRY(fwd(n, P, nr, r0, 1));
+            TP_TRY(fwd_site(n, P, nr, r0));
             TP_TRY(n->be->sample_step(n->tok, n->logq, n->logp, teacher ? n->tgt : NULL,
                                       n->site, n->u, nr, T, q));
         }
@@ -363,7 +372,7 @@ tp_status tp_net_inpaint(tp_net *n, uint8_t *tokens, double *logq, const uint8_t
             if ((st = tp_mem_zero(n->dev, n->logq, sizeof(double) * nr)) != TP_OK ||
                 (st = tp_mem_copy(n->site, n->dev, n->h_site, TP_DEVICE_CPU, sizeof(int32_t) * nr)) != TP_OK ||
                 (st = tp_mem_copy(n->u, n->dev, n->h_u, TP_DEVICE_CPU, sizeof(float) * nr)) != TP_OK ||
-                (st = fwd(n, P, nr, r0, 1)) != TP_OK ||
+                (st = fwd_site(n, P, nr, r0)) != TP_OK ||
                 (st = n->be->sample_step(n->tok, n->logq, n->logp, truth ? n->tgt : NULL, n->site, n->u,
                                          nr, T, q)) != TP_OK ||
                 (st = tp_mem_copy(stage, TP_DEVICE_CPU, n->tok, n->dev, (size_t)nr * T)) != TP_OK ||

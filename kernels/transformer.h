@@ -123,6 +123,16 @@ void tp_tf_init_params(float *params, const tp_tf_config *cfg, uint64_t seed, fl
 tp_status tp_tf_forward_cpu(float *acts, float *logp, const uint8_t *tokens,
                             const float *params, const float *rope,
                             const tp_tf_config *cfg, int32_t rows);
+/* The forward for ancestral sampling: logp[r, site[r], :] [out] as
+ * tp_tf_forward_cpu gives it, bit for bit; the other entries of logp are
+ * overwritten with scratch.  site (rows) [in] values 0..T-1.  Blocks
+ * 0..depth-2 run as in the full pass; the last one takes keys and values
+ * of every token but its attention output, MLP, the final LayerNorm and
+ * the head only at the row's site (about 80% of the last block saved).
+ * acts is scratch afterwards: no backward may follow. */
+tp_status tp_tf_forward_site_cpu(float *acts, float *logp, const uint8_t *tokens, const int32_t *site,
+                                 const float *params, const float *rope,
+                                 const tp_tf_config *cfg, int32_t rows);
 /* Backward.  grads (n_params) [out, accumulated: +=]; scratch
  * (tp_tf_scratch_size) [work]; dlogp (rows,T,q) [in] dLoss/dlogp;
  * logp, acts, tokens, params, rope [in] as left by the forward. */

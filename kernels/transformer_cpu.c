@@ -7,7 +7,9 @@
  * runs in tiles of whole rows, each through every block on one thread
  * (cache-resident, independent of the thread count); the backward pass goes
  * block by block over all rows, parameter-gradient sums over fixed row
- * blocks in a fixed order.
+ * blocks in a fixed order.  The sampling forward (tp_tf_forward_site_cpu)
+ * is the same tile pass with the last block cut down to one query token a
+ * row.
  * This file is the oracle the CUDA twin and the tests compare against.
  */
 #include "transformer.h"
@@ -272,18 +274,20 @@ ALWAYS_INLINE float max8(const float *a, int n) {
  * ATT_VB rows (of products with T as the inner size): below OpenBLAS's
  * small-matrix size those need no packing and no separate zeroing of C,
  * 1.5-2.5x faster at T = 256 than one call per head.  The softmax and its
- * backward are vectorised loops over rows of P. */
+ * backward are vectorised loops over rows of P.  Queries: the nq rows at
+ * qbase (ld 3d; base itself for all T tokens, one token's row for the
+ * sampling forward); keys and values: the T rows at base. */
 #define ATT_QB 64
 #define ATT_VB 128
-ALWAYS_INLINE void attn_fwd_head(float *yr, float *P, const float *base, int T, int d, int h, int hd,
-                                 float scale) {
-    const float *Q = base + h * hd, *K = base + d + h * hd, *V = base + 2 * d + h * hd;
-    for (int t0 = 0; t0 < T; t0 += ATT_QB) {
-        int m = T - t0 < ATT_QB ? T - t0 : ATT_QB;
+ALWAYS_INLINE void attn_fwd_head(float *yr, float *P, const float *base, const float *qbase, int nq, int T,
+                                 int d, int h, int hd, float scale) {
+    const float *Q = qbase + h * hd, *K = base + d + h * hd, *V = base + 2 * d + h * hd;
+    for (int t0 = 0; t0 < nq; t0 += ATT_QB) {
+        int m = nq - t0 < ATT_QB ? nq - t0 : ATT_QB;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, T, hd, scale, Q + (int64_t)t0 * 3 * d, 3 * d,
                     K, 3 * d, 0.0f, P + (int64_t)t0 * T, T);
     }
-    for (int t = 0; t < T; t++) {
+    for (int t = 0; t < nq; t++) {
         float *pr = P + (int64_t)t * T;
         const float mx = max8(pr, T);
         #pragma omp simd
@@ -292,8 +296,8 @@ ALWAYS_INLINE void attn_fwd_head(float *yr, float *P, const float *base, int T, 
         #pragma omp simd
         for (int u = 0; u < T; u++) pr[u] *= iz;
     }
-    for (int t0 = 0; t0 < T; t0 += ATT_VB) {
-        int m = T - t0 < ATT_VB ? T - t0 : ATT_VB;
+    for (int t0 = 0; t0 < nq; t0 += ATT_VB) {
+        int m = nq - t0 < ATT_VB ? nq - t0 : ATT_VB;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd, T, 1.0f, P + (int64_t)t0 * T, T,
                     V, 3 * d, 0.0f, yr + (int64_t)t0 * d + h * hd, d);
     }
@@ -387,7 +391,8 @@ static int tf_isa(void) { return 0; }
 /* ---- forward ---------------------------------------------------------------- */
 
 static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
-                         const float *params, const float *rope, const tp_tf_config *c, int32_t rows);
+                         const int32_t *site, const float *params, const float *rope,
+                         const tp_tf_config *c, int32_t rows);
 static tp_status backward(float *grads, float *dcemb, float *scratch, const float *dlogp, const float *logp,
                           const float *acts, const uint8_t *tokens, const float *params,
                           const float *rope, const tp_tf_config *c, int32_t rows);
@@ -397,7 +402,23 @@ tp_status tp_tf_forward_cond_cpu(float *acts, float *logp, const uint8_t *tokens
                                  const tp_tf_config *c, int32_t rows) {
     int nb = openblas_get_num_threads();
     openblas_set_num_threads(1);
-    tp_status st = forward(acts, logp, tokens, cemb, params, rope, c, rows);
+    tp_status st = forward(acts, logp, tokens, cemb, NULL, params, rope, c, rows);
+    openblas_set_num_threads(nb);
+    return st;
+}
+
+tp_status tp_tf_forward_site_cpu(float *acts, float *logp, const uint8_t *tokens, const int32_t *site,
+                                 const float *params, const float *rope,
+                                 const tp_tf_config *c, int32_t rows) {
+    TP_TRY(tp_tf_config_check(c));
+    if (rows > 0 && !site) return TP_ERROR(TP_ERR_ARG, "transformer: site forward needs sites");
+    for (int32_t r = 0; r < rows; r++)
+        if (site[r] < 0 || site[r] >= c->sites)
+            return TP_ERROR(TP_ERR_ARG, "transformer: site %d of row %d outside 0..%d",
+                            site[r], r, c->sites - 1);
+    int nb = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    tp_status st = forward(acts, logp, tokens, NULL, site, params, rope, c, rows);
     openblas_set_num_threads(nb);
     return st;
 }
@@ -429,7 +450,8 @@ tp_status tp_tf_backward_cpu(float *grads, float *scratch, const float *dlogp,
 }
 
 static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
-                         const float *params, const float *rope, const tp_tf_config *c, int32_t rows) {
+                         const int32_t *site, const float *params, const float *rope,
+                         const tp_tf_config *c, int32_t rows) {
     TP_TRY(tp_tf_config_check(c));
     if (rows < 0) return TP_ERROR(TP_ERR_ARG, "transformer: rows must be >= 0, got %d", rows);
     tp_tf_layout L;
@@ -447,7 +469,7 @@ static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const 
     #pragma omp parallel for schedule(static)
     for (int64_t tl = 0; tl < ntiles; tl++) {
         const int64_t r0 = tl * tr, r1 = r0 + tr < rows ? r0 + tr : rows;
-        VEC(isa, forward_tile, acts, logp, tokens, cemb, params, rope, c, &L, &A, r0, r1);
+        VEC(isa, forward_tile, acts, logp, tokens, cemb, site, params, rope, c, &L, &A, r0, r1);
     }
     return TP_OK;
 }

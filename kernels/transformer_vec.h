@@ -91,14 +91,64 @@ ALWAYS_INLINE void TFV(bias_gelu)(float *h, float *g, const float *b1, int64_t n
     }
 }
 
+/* The second half of a block over rows m0..m1-1 of the given buffers (all
+ * (N, .) with the same row index): po = y Wo + bo; xm = x + ls1 .* po;
+ * a2 = LN2(xm); h = a2 W1 + b1; g = GELU(h); pm = g W2 + b2; xout = xm +
+ * ls2 .* pm and an, mun, rsn = the LayerNorm (wn, bn) after the block.  x
+ * may be xm (updated in place). */
+static void TFV(block_tail)(float *xout, float *an, float *mun, float *rsn, const float *wn, const float *bn,
+                            float *xm, const float *x, float *y, float *po, float *a2, float *mu2, float *rs2,
+                            float *h, float *g, float *pm, const float *params, const tp_tf_block_off *P,
+                            int layerscale, int64_t m0, int64_t m1, int d) {
+    const int nt = (int)(m1 - m0);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, d, d, 1.0f, y + m0 * d, d,
+                params + P->wo, d, 0.0f, po + m0 * d, d);
+    TFV(residual_ln)(xm, po, params + P->bo, x, layerscale ? params + P->ls1 : NULL,
+                     a2, mu2, rs2, params + P->ln2_w, params + P->ln2_b, m0, m1, d);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, 4 * d, d, 1.0f, a2 + m0 * d, d,
+                params + P->w1, 4 * d, 0.0f, h + m0 * 4 * d, 4 * d);
+    TFV(bias_gelu)(h, g, params + P->b1, m0, m1, 4 * d);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, d, 4 * d, 1.0f, g + m0 * 4 * d, 4 * d,
+                params + P->w2, d, 0.0f, pm + m0 * d, d);
+    TFV(residual_ln)(xout, pm, params + P->b2, xm, layerscale ? params + P->ls2 : NULL,
+                     an, mun, rsn, wn, bn, m0, m1, d);
+}
+
+/* logp rows m0..m1-1 = log_softmax(af Whead + bhead) over the q real states */
+static void TFV(head_logsoftmax)(float *logp, const float *af, const float *params, const tp_tf_layout *L,
+                                 int64_t m0, int64_t m1, int d, int q) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), q, d, 1.0f, af + m0 * d, d,
+                params + L->head_w, q, 0.0f, logp + m0 * q, q);
+    const float *hb = params + L->head_b;
+    for (int64_t n = m0; n < m1; n++) {
+        float *z = logp + n * q;
+        for (int k = 0; k < q; k++) z[k] += hb[k];
+        float mx = z[0];
+        for (int k = 1; k < q; k++) if (z[k] > mx) mx = z[k];
+        float s = 0;
+        for (int k = 0; k < q; k++) s += expf(z[k] - mx);
+        float lse = mx + logf(s);
+        for (int k = 0; k < q; k++) z[k] -= lse;
+    }
+}
+
 /* The whole forward pass of rows r0..r1-1 (a tile of whole rows: rows are
  * independent until the loss), on one thread: every product is one
  * single-threaded sgemm over the tile's tokens and each element-wise pass
  * reads what the product before it left in cache.  Same arguments as
- * forward() in transformer_cpu.c. */
+ * forward() in transformer_cpu.c.
+ * site (rows) [in, optional]: only logp[r, site[r], :] is wanted.  The
+ * last block then takes LN1 and the q, k, v product for every token (keys
+ * and values) but the rest of the block, the final LayerNorm and the head
+ * only for the query token site[r] of each row: the tile's query tokens are
+ * packed as rows n0, n0+1, ... (n0 = r0*T, one per row) of the last
+ * block's buffers, of xf/af and of logp, and each logp row is moved to its
+ * site at the end.  The last block's activations are then not those of
+ * the full pass (no backward) and logp holds nothing else of use. */
 static void TFV(forward_tile)(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
-                              const float *params, const float *rope, const tp_tf_config *c,
-                              const tp_tf_layout *L, const tp_tf_act_layout *A, int64_t r0, int64_t r1) {
+                              const int32_t *site, const float *params, const float *rope,
+                              const tp_tf_config *c, const tp_tf_layout *L, const tp_tf_act_layout *A,
+                              int64_t r0, int64_t r1) {
     const int T = c->sites, d = c->embed, H = c->heads, q = c->states, hd = d / H;
     const int64_t n0 = r0 * T, n1 = r1 * T;
     const int nt = (int)(n1 - n0);
@@ -122,42 +172,40 @@ static void TFV(forward_tile)(float *acts, float *logp, const uint8_t *tokens, c
         float *rsn = acts + (last ? A->rsf : A->blk[l + 1].rs1);
         const float *wn = params + (last ? L->lnf_w : L->blk[l + 1].ln1_w);
         const float *bn = params + (last ? L->lnf_b : L->blk[l + 1].ln1_b);
-        float *qkv = acts + B->qkv, *y = acts + B->y, *po = acts + B->po, *h = acts + B->h, *g = acts + B->g;
-        float *pm = acts + B->pm;
+        float *qkv = acts + B->qkv, *y = acts + B->y, *xm = acts + B->xm;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, 3 * d, d, 1.0f, acts + B->a1 + n0 * d, d,
                     params + P->wqkv, 3 * d, 0.0f, qkv + n0 * 3 * d, 3 * d);
         TFV(bias_rope)(qkv, params + P->bqkv, rope, n0, n1, T, d, H);
+        if (site && last) {
+            /* packed query row m = n0 + (r - r0): attention output and the
+             * residual stream at site[r] */
+            for (int64_t r = r0; r < r1; r++) {
+                const int64_t m = n0 + (r - r0), at = r * T + site[r];
+                for (int hh = 0; hh < H; hh++)
+                    attn_fwd_head(y + m * d, acts + B->att + (r * H + hh) * T * T, qkv + r * T * 3 * d,
+                                  qkv + at * 3 * d, 1, T, d, hh, hd, scale);
+                memcpy(xm + m * d, acts + B->x + at * d, sizeof(float) * d);
+            }
+            const int64_t m1 = n0 + (r1 - r0);
+            TFV(block_tail)(xout, an, mun, rsn, wn, bn, xm, xm, y, acts + B->po, acts + B->a2, acts + B->mu2,
+                            acts + B->rs2, acts + B->h, acts + B->g, acts + B->pm, params, P, c->layerscale,
+                            n0, m1, d);
+            TFV(head_logsoftmax)(logp, an, params, L, n0, m1, d, q);
+            /* packed row m to its site, last first: site rows r*T + site[r]
+             * increase with r and lie at or after the packed row they take */
+            for (int64_t r = r1 - 1; r >= r0; r--)
+                memmove(logp + (r * T + site[r]) * q, logp + (n0 + (r - r0)) * q, sizeof(float) * q);
+            return;
+        }
         for (int64_t r = r0; r < r1; r++)
             for (int hh = 0; hh < H; hh++)
                 attn_fwd_head(y + r * T * d, acts + B->att + (r * H + hh) * T * T, qkv + r * T * 3 * d,
-                              T, d, hh, hd, scale);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, d, d, 1.0f, y + n0 * d, d,
-                    params + P->wo, d, 0.0f, po + n0 * d, d);
-        TFV(residual_ln)(acts + B->xm, po, params + P->bo, acts + B->x, c->layerscale ? params + P->ls1 : NULL,
-                         acts + B->a2, acts + B->mu2, acts + B->rs2, params + P->ln2_w, params + P->ln2_b,
-                         n0, n1, d);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, 4 * d, d, 1.0f, acts + B->a2 + n0 * d, d,
-                    params + P->w1, 4 * d, 0.0f, h + n0 * 4 * d, 4 * d);
-        TFV(bias_gelu)(h, g, params + P->b1, n0, n1, 4 * d);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, d, 4 * d, 1.0f, g + n0 * 4 * d, 4 * d,
-                    params + P->w2, d, 0.0f, pm + n0 * d, d);
-        TFV(residual_ln)(xout, pm, params + P->b2, acts + B->xm, c->layerscale ? params + P->ls2 : NULL,
-                         an, mun, rsn, wn, bn, n0, n1, d);
+                              qkv + r * T * 3 * d, T, T, d, hh, hd, scale);
+        TFV(block_tail)(xout, an, mun, rsn, wn, bn, xm, acts + B->x, y, acts + B->po, acts + B->a2,
+                        acts + B->mu2, acts + B->rs2, acts + B->h, acts + B->g, acts + B->pm, params, P,
+                        c->layerscale, n0, n1, d);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, q, d, 1.0f, acts + A->af + n0 * d, d,
-                params + L->head_w, q, 0.0f, logp + n0 * q, q);
-    /* head bias, then log-softmax over the q real states, in place */
-    const float *hb = params + L->head_b;
-    for (int64_t n = n0; n < n1; n++) {
-        float *z = logp + n * q;
-        for (int k = 0; k < q; k++) z[k] += hb[k];
-        float mx = z[0];
-        for (int k = 1; k < q; k++) if (z[k] > mx) mx = z[k];
-        float s = 0;
-        for (int k = 0; k < q; k++) s += expf(z[k] - mx);
-        float lse = mx + logf(s);
-        for (int k = 0; k < q; k++) z[k] -= lse;
-    }
+    TFV(head_logsoftmax)(logp, acts + A->af, params, L, n0, n1, d, q);
 }
 
 /* Column sums of the N rows, in fixed row blocks: part[blk] (RB, o) of

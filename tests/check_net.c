@@ -10,6 +10,7 @@
 #include "tolerance.h"
 #include "net.h"
 #include "checkpoint.h"
+#include "philox.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -50,6 +51,49 @@ START_TEST(test_net_sample_teacher_consistent) {
     ck_assert_int_eq(tp_net_sample(a, y, lq2, ROWS, 8, 300, 0, 0), TP_OK);
     ck_assert(memcmp(x, y, sizeof x) != 0);
     tp_net_free(a); tp_net_free(b);
+}
+END_TEST
+
+/* Sampling runs the site forward (only logp at each row's next site,
+ * kernels/transformer.h): the drawn log q equals, bit for bit, the sum
+ * along the row's order of full-forward log-probabilities (tp_net_forward
+ * on the partly drawn configuration), for depth 1 and 2, with and without
+ * LayerScale, over several chunks; teacher forcing gives the same. */
+START_TEST(test_net_sample_site_forward_exact) {
+    enum { L = 4, T = 16, ROWS = 5, Q = 3 };
+    float u[2 * T];
+    square_coords(u, L);
+    for (int k = 0; k < 2; k++) {
+        tp_tf_config c = { Q, T, 8, 1 + k, 2, 2, k, 0 };
+        tp_net *n = tp_net_init(&c, u, 19, 0.5f, "cpu", 2);
+        ck_assert_ptr_nonnull(n);
+        uint8_t x[ROWS * T];
+        double lq[ROWS], lt[ROWS];
+        ck_assert_int_eq(tp_net_sample(n, x, lq, ROWS, 9, 40, 0, 0), TP_OK);
+        ck_assert_int_eq(tp_net_sample(n, x, lt, ROWS, 9, 40, 1, 0), TP_OK);
+        for (int r = 0; r < ROWS; r++) {
+            /* the order of tp_net_sample: Fisher-Yates on stream (seed, stream0 + r) */
+            tp_rng g;
+            tp_rng_seed(&g, 9, 40 + (uint64_t)r);
+            int o[T];
+            for (int i = 0; i < T; i++) o[i] = i;
+            for (int i = T - 1; i > 0; i--) {
+                int j = (int)tp_rng_next_below(&g, (uint32_t)(i + 1));
+                int t = o[i]; o[i] = o[j]; o[j] = t;
+            }
+            uint8_t cur[T];
+            float lp[T * Q];
+            memset(cur, Q, sizeof cur);
+            double want = 0;
+            for (int i = 0; i < T; i++) {
+                ck_assert_int_eq(tp_net_forward(n, lp, cur, 1, 0), TP_OK);
+                want += lp[o[i] * Q + x[r * T + o[i]]];
+                cur[o[i]] = x[r * T + o[i]];
+            }
+            ck_assert_msg(lq[r] == want && lt[r] == want, "row %d: %.17g %.17g vs %.17g", r, lq[r], lt[r], want);
+        }
+        tp_net_free(n);
+    }
 }
 END_TEST
 
@@ -212,6 +256,7 @@ Suite *net_suite(void) {
     Suite *s = suite_create("net");
     TCase *tc = tp_test_tcase("cpu", 60);
     tcase_add_test(tc, test_net_sample_teacher_consistent);
+    tcase_add_test(tc, test_net_sample_site_forward_exact);
     tcase_add_test(tc, test_net_likelihood_normalised);
     tcase_add_test(tc, test_net_training_reduces_loss);
     tcase_add_test(tc, test_net_checkpoint_roundtrip);

@@ -333,6 +333,81 @@ START_TEST(test_tf_isa_and_threads_bit_identical) {
 }
 END_TEST
 
+/* The sampling forward (tp_tf_forward_site_cpu) gives logp at each row's
+ * site bit for bit as the full forward does: random tokens (mask
+ * included) and sites, with and without LayerScale, 1-D/2-D/3-D RoPE,
+ * depth 1 and 3, row counts below, at and across tile boundaries (256
+ * tokens a tile; T = 256 gives one row a tile), every instruction set and
+ * two thread counts.  Bit equality holds because each row of a matrix
+ * product is computed the same way whatever the number of rows
+ * (single-threaded OpenBLAS, the same kernels). */
+static void site_vs_full(int layerscale, int axes, int depth, int *per, int embed, int heads,
+                         const int *rowsv, int nrows, uint64_t seed) {
+    int T;
+    float *coords = box_coords(per, axes, &T);
+    tp_tf_config c = { 3, T, embed, depth, heads, axes, layerscale, 0 };
+    int64_t np;
+    float *par = random_params(&c, seed, &np);
+    float *rope = malloc(sizeof(float) * T * (embed / heads));
+    tp_tf_rope_table(rope, coords, &c);
+    const char *isa[3] = { "0", "avx2", "1" };
+    int nth = omp_get_max_threads();
+    for (int i = 0; i < nrows; i++) {
+        const int rows = rowsv[i];
+        uint8_t *tok = random_tokens(rows, T, c.states, seed + 10 + i);
+        int32_t *site = malloc(sizeof(int32_t) * rows);
+        tp_rng g;
+        tp_rng_seed(&g, seed, 100 + i);
+        for (int r = 0; r < rows; r++) site[r] = (int32_t)tp_rng_next_below(&g, (uint32_t)T);
+        setenv("TEMPERA_CPU_BASELINE", "0", 1);
+        float *want = cpu_forward(par, tok, coords, &c, rows, NULL);
+        tp_tf_act_layout al;
+        tp_tf_act_layout_init(&al, &c, rows);
+        float *acts = malloc(sizeof(float) * al.n_acts);
+        float *lp = malloc(sizeof(float) * rows * T * c.states);
+        for (int k = 0; k < 4; k++) {
+            setenv("TEMPERA_CPU_BASELINE", isa[k < 3 ? k : 0], 1);
+            if (k == 3) omp_set_num_threads(nth > 1 ? 1 : 2);
+            ck_assert_int_eq(tp_tf_forward_site_cpu(acts, lp, tok, site, par, rope, &c, rows), TP_OK);
+            omp_set_num_threads(nth);
+            for (int r = 0; r < rows; r++) {
+                const int64_t at = ((int64_t)r * T + site[r]) * c.states;
+                for (int s = 0; s < c.states; s++)
+                    ck_assert_msg(lp[at + s] == want[at + s],
+                                  "ls %d axes %d depth %d rows %d isa %d: row %d site %d state %d: %.9g vs %.9g",
+                                  layerscale, axes, depth, rows, k, r, site[r], s, lp[at + s], want[at + s]);
+            }
+        }
+        free(tok); free(site); free(want); free(acts); free(lp);
+    }
+    unsetenv("TEMPERA_CPU_BASELINE");
+    free(coords); free(par); free(rope);
+}
+
+START_TEST(test_tf_site_forward_matches_full) {
+    int p1[1] = { 12 }, p2[2] = { 3, 4 }, p3[3] = { 4, 4, 4 }, p16[2] = { 16, 16 };
+    const int r12[5] = { 1, 20, 21, 22, 50 }, r64[4] = { 1, 4, 5, 9 }, r256[2] = { 1, 3 };
+    for (int ls = 0; ls < 2; ls++)
+        for (int depth = 1; depth <= 3; depth += 2) {
+            site_vs_full(ls, 1, depth, p1, 16, 2, r12, 5, 11 + ls + depth);
+            site_vs_full(ls, 2, depth, p2, 16, 2, r12, 5, 21 + ls + depth);
+            site_vs_full(ls, 3, depth, p3, 24, 2, r64, 4, 31 + ls + depth);
+        }
+    site_vs_full(1, 2, 2, p16, 16, 1, r256, 2, 41);
+    /* sites outside 0..T-1 are refused */
+    tp_tf_config c = { 2, 4, 8, 1, 2, 1, 0, 0 };
+    int64_t np;
+    float *par = random_params(&c, 1, &np);
+    tp_tf_act_layout al;
+    tp_tf_act_layout_init(&al, &c, 1);
+    float *acts = malloc(sizeof(float) * al.n_acts), logp[8], rope[16] = { 0 };
+    uint8_t tok[4] = { 0, 1, 2, 0 };
+    int32_t bad = 4;
+    ck_assert_int_eq(tp_tf_forward_site_cpu(acts, logp, tok, &bad, par, rope, &c, 1), TP_ERR_ARG);
+    free(par); free(acts);
+}
+END_TEST
+
 /* The backward accumulates (+=) into grads: two calls give twice the gradient
  * (used to process big batches chunk by chunk). */
 START_TEST(test_tf_backward_accumulates) {
@@ -481,6 +556,7 @@ Suite *transformer_suite(void) {
     tcase_add_test(tc, test_tf_baseline_isa);
     tcase_add_test(tc, test_tf_fast_erf_accuracy);
     tcase_add_test(tc, test_tf_isa_and_threads_bit_identical);
+    tcase_add_test(tc, test_tf_site_forward_matches_full);
     tcase_add_test(tc, test_tf_backward_accumulates);
     tcase_add_test(tc, test_tf_rope_equivariance_1d);
     tcase_add_test(tc, test_tf_rope_equivariance_2d);
