@@ -86,7 +86,7 @@ check: bin/tempera build/tests/check_all check-layering man-lint
 
 .PHONY: check-layering
 check-layering:
-	@if grep -l 'lua' kernels/*.[ch] kernels/*.cu kernels/*.cuh 2>/dev/null; then \
+	@if grep -il 'lua' kernels/*.[ch] kernels/*.cu kernels/*.cuh 2>/dev/null; then \
 		echo "layering: kernels/ must not mention Lua (files above)"; exit 1; fi
 	@echo "✓ layering: kernels/ is Lua-free"
 

@@ -1,6 +1,6 @@
 /*
  * kernels/common.c -- the thread-local error buffer and status names.
- * Every FFI-callable function reports failure through TP_ERROR; the Lua side
+ * Every FFI-callable function reports failure through TP_ERROR; the caller
  * reads tp_last_error() and raises at the recipe's line.
  */
 #include "common.h"
