@@ -29,24 +29,26 @@
 -- minutes (scaled from the measured cost of the small networks below; a
 -- draw of B samples is 256 passes of the network, a WDCE step B*R rows),
 -- so 2 x 20000 steps would take weeks; at 8x8 (about 2-3 s per step) about
--- 30 hours.  Do not run the defaults on a CPU.  CPU-sized runs, measured
--- on 2 cores shared with other jobs (load average 5-6):
---   16x16, 20 minutes wall with --threads 2 (0.65-0.76 s per step):
+-- 30 hours (these two estimates predate the sampling fast path of
+-- tempera-nn(5), which makes drawing about 1.3x faster at depth 4).  Do
+-- not run the defaults on a CPU.  CPU-sized runs on 2 cores:
+--   16x16, 23 minutes wall with --threads 2 (0.14 s per MDNS step, 0.31
+--   per MetaDNS step, which also scores replayed samples):
 --     tempera run recipes/ising16_metadns.lua --threads 2 --set embed=16 \
---       --set depth=1 --set heads=2 --set batch=32 --set replicates=4 \
---       --set steps=800 --set lr=1e-3 --set samples=256
---   8x8, 90 s wall with --threads 1 (0.03-0.05 s per step): the same with
---     --set L=8 --set steps=1000 --set samples=1024.
--- At that budget MDNS collapses onto one sign (16x16: P(m > 0) = 0, Mag.
--- 0.980 and Corr. 0.962 against SW 0.974 and 0.955, NESS 0.47, JS 0.24)
--- and MetaDNS has not yet crossed to the other sign either (80 cycles:
--- P(m > 0) = 0, NESS 0.005); MetaDNS alone for 2500 steps (31 minutes)
--- ends on one sign as well (P(m > 0) = 0, Mag. 0.977, NESS 0.24, bias
--- NESS 0.78, JS 0.24).  Longer, 8x8 with 6000 steps (9 minutes):
--- MDNS still on one sign (P(m > 0) = 0, Mag. 0.971 against 0.974),
--- MetaDNS starting to cross (P(m > 0) = 0.048 unweighted, its samples in
--- 4 of 8 CV bins, Mag. 0.974, NESS 0.11) but its reweighted P(m) still
--- one-sided (JS 0.22): the papers' budget is needed for the full result.
+--       --set depth=1 --set heads=2 --set batch=64 --set replicates=4 \
+--       --set steps=3000 --set lr=1e-3 --set samples=1024
+--   8x8: the same with --set L=8 (not timed; drawing costs a quarter).
+-- Result of that 16x16 run (seed 1): MDNS collapses onto one sign
+-- (P(m > 0) = 1.000, Mag. 0.978 and Corr. 0.959 against SW 0.974 and
+-- 0.955, NESS 0.26, JS of P(m) 0.23), and MetaDNS, after 300 cycles and
+-- 9632 hills, has not crossed to the other sign either (P(m > 0) = 0,
+-- its samples in 1 of 8 CV bins, NESS 0.27, bias NESS 0.82, JS 0.23):
+-- with a network this small and this budget tempera does not reproduce
+-- the papers' MetaDNS result at 16x16.  Earlier, with the full forward
+-- pass, 8x8 with 6000 steps and a batch of 32 showed MetaDNS starting to
+-- cross (P(m > 0) = 0.048 unweighted, samples in 4 of 8 CV bins) while MDNS
+-- stayed on one sign; the papers' network and budget (a GPU job) are
+-- needed for the full result.  recipes/quickstart.lua shows it at 4x4.
 -- The SW reference alone takes about 10 s.  The golden test runs a 4x4
 -- lattice with a tiny network for 10 steps per method in under a second.
 local tp = require "tempera"
