@@ -265,6 +265,23 @@ tp_status tp_net_forward(tp_net *n, float *logp, const uint8_t *tokens, int32_t 
     return TP_OK;
 }
 
+/* rows r0..r0+nr-1: row r's uniformly random order (Fisher-Yates) in
+ * h_order and then its T uniforms in h_unif, from stream (seed, stream0 + r) */
+static void draw_orders(tp_net *n, int32_t r0, int32_t nr, uint64_t seed, uint64_t stream0) {
+    const int T = n->cfg.sites;
+    for (int32_t r = 0; r < nr; r++) {
+        tp_rng g;
+        tp_rng_seed(&g, seed, stream0 + (uint64_t)(r0 + r));
+        int32_t *o = n->h_order + (int64_t)r * T;
+        for (int i = 0; i < T; i++) o[i] = i;
+        for (int i = T - 1; i > 0; i--) {
+            int j = (int)tp_rng_next_below(&g, (uint32_t)(i + 1));
+            int32_t t = o[i]; o[i] = o[j]; o[j] = t;
+        }
+        for (int i = 0; i < T; i++) n->h_unif[(int64_t)r * T + i] = tp_rng_next_float(&g);
+    }
+}
+
 tp_status tp_net_sample(tp_net *n, uint8_t *tokens, double *logq, int32_t rows,
                         uint64_t seed, uint64_t stream0, int32_t teacher, int32_t use_ema) {
     if (rows < 0) return TP_ERROR(TP_ERR_ARG, "sample: rows must be >= 0");
@@ -278,18 +295,7 @@ tp_status tp_net_sample(tp_net *n, uint8_t *tokens, double *logq, int32_t rows,
     const float *P = slab_at(n, use_ema ? TP_NET_EMA : TP_NET_PARAMS);
     for (int32_t r0 = 0; r0 < rows; r0 += n->chunk) {
         int32_t nr = rows - r0 < n->chunk ? rows - r0 : n->chunk;
-        /* per row: a uniform random order (Fisher-Yates), then T uniforms */
-        for (int32_t r = 0; r < nr; r++) {
-            tp_rng g;
-            tp_rng_seed(&g, seed, stream0 + (uint64_t)(r0 + r));
-            int32_t *o = n->h_order + (int64_t)r * T;
-            for (int i = 0; i < T; i++) o[i] = i;
-            for (int i = T - 1; i > 0; i--) {
-                int j = (int)tp_rng_next_below(&g, (uint32_t)(i + 1));
-                int32_t t = o[i]; o[i] = o[j]; o[j] = t;
-            }
-            for (int i = 0; i < T; i++) n->h_unif[(int64_t)r * T + i] = tp_rng_next_float(&g);
-        }
+        draw_orders(n, r0, nr, seed, stream0);
         uint8_t *tk = tokens + (int64_t)r0 * T;
         if (teacher) TP_TRY(tp_mem_copy(n->tgt, n->dev, tk, TP_DEVICE_CPU, (size_t)nr * T));
         TP_TRY(tp_mem_copy(n->tok, n->dev, n->h_mask, TP_DEVICE_CPU, (size_t)nr * T));
@@ -334,16 +340,9 @@ tp_status tp_net_inpaint(tp_net *n, uint8_t *tokens, double *logq, const uint8_t
         uint8_t *tk = tokens + (int64_t)r0 * T;
         /* per row: the order and uniforms of tp_net_sample, then the masked
          * sites of that order moved to the front (relative order kept) */
+        draw_orders(n, r0, nr, seed, stream0);
         for (int32_t r = 0; r < nr; r++) {
-            tp_rng g;
-            tp_rng_seed(&g, seed, stream0 + (uint64_t)(r0 + r));
             int32_t *o = n->h_order + (int64_t)r * T;
-            for (int i = 0; i < T; i++) o[i] = i;
-            for (int i = T - 1; i > 0; i--) {
-                int j = (int)tp_rng_next_below(&g, (uint32_t)(i + 1));
-                int32_t t = o[i]; o[i] = o[j]; o[j] = t;
-            }
-            for (int i = 0; i < T; i++) n->h_unif[(int64_t)r * T + i] = tp_rng_next_float(&g);
             int m = 0;
             for (int i = 0; i < T; i++) {
                 int64_t at = (int64_t)r * T + o[i];
