@@ -76,10 +76,12 @@ function Mam:_f(x, rows, ema)
 end
 
 -- the consistency rows and terms of a batch x (B complete configurations):
--- stacked [before; upto] tokens, delta terms c = log p_theta(x_site | before)
-function Mam:_rows(x, B, seed, stream, theta_ema)
+-- stacked [before; upto] tokens written to the first 2*B rows of 'rows'
+-- (allocated when nil), and c = log p_theta(x_site | before)
+function Mam:_rows(x, B, seed, stream, theta_ema, rows)
   local T, q = self.sites, self.states
-  local rows, site = u8_t(2 * B * T), i32_t(B)
+  rows = rows or u8_t(2 * B * T)
+  local site = i32_t(B)
   util.check(C.tp_mam_prefix(rows, rows + B * T, site, x, seed, stream, B, T, q))
   local lt = self.theta:forward(rows, B, { ema = theta_ema })
   local c = f64_t(B)
@@ -114,7 +116,6 @@ function Mam:fit(opts)
   local zeros = u8_t(nr * T)
   local rows = u8_t(nr * T)
   local rw = f64_t(nr)
-  local site = i32_t(B)
   local x, lq
   local k0 = #self.history
   if o.anchor > 0 then ffi.fill(rows + 3 * B * T, T, q) end
@@ -125,10 +126,7 @@ function Mam:fit(opts)
       x, lq = self.theta:sample(B, { seed = seed, stream = s0, ema = o.ema })
       if o.anchor > 0 then ffi.copy(rows + 2 * B * T, x, B * T) end
     end
-    util.check(C.tp_mam_prefix(rows, rows + B * T, site, x, seed, s0 + B, B, T, q))
-    local lt = self.theta:forward(rows, B, { ema = o.ema })
-    local c = f64_t(B)
-    util.check(C.tp_mam_pick(c, lt, x, site, B, T, q))
+    local _, c = self:_rows(x, B, seed, s0 + B, o.ema, rows)
     local f = self:_f(rows, nr, false)
     util.check(C.tp_mam_weights(self._loss, rw, f, f + B, c, B))
     local loss = self._loss[0]
