@@ -377,20 +377,29 @@ static tp_status ln_bwd(float *dx, float *dw, float *db, const float *dout, cons
 
 static int attn_threads(int T) { return T >= 128 ? 128 : T >= 64 ? 64 : 32; }
 
+/* the common start of forward and backward: check the configuration and
+ * the row count (rows >= 1), bind the cuBLAS handle to the stream, fill
+ * the parameter and activation layouts */
+static tp_status begin(tp_tf_layout *L, tp_tf_act_layout *A, const tp_tf_config *c, int32_t rows,
+                       cudaStream_t st) {
+    TP_TRY(tp_tf_config_check(c));
+    if (rows < 0) return TP_ERROR(TP_ERR_ARG, "transformer: rows must be >= 0, got %d", rows);
+    TP_TRY(get_handle(st));
+    tp_tf_layout_init(L, c);
+    tp_tf_act_layout_init(A, c, rows);
+    return TP_OK;
+}
+
 /* ---- forward ------------------------------------------------------------------ */
 
 static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
                          const float *params, const float *rope,
                          const tp_tf_config *c, int32_t rows, void *stream) {
-    TP_TRY(tp_tf_config_check(c));
-    if (rows < 0) return TP_ERROR(TP_ERR_ARG, "transformer: rows must be >= 0, got %d", rows);
-    if (rows == 0) return TP_OK;
+    if (rows == 0 && tp_tf_config_check(c) == TP_OK) return TP_OK;
     cudaStream_t st = (cudaStream_t)stream;
-    TP_TRY(get_handle(st));
     tp_tf_layout L;
     tp_tf_act_layout A;
-    tp_tf_layout_init(&L, c);
-    tp_tf_act_layout_init(&A, c, rows);
+    TP_TRY(begin(&L, &A, c, rows, st));
     const int T = c->sites, d = c->embed, H = c->heads, q = c->states;
     const long long N = (long long)rows * T;
     const float scale = 1.0f / sqrtf((float)(d / H));
@@ -430,15 +439,11 @@ static tp_status backward(float *grads, float *dcemb, float *scratch, const floa
                           const float *logp, const float *acts, const uint8_t *tokens,
                           const float *params, const float *rope,
                           const tp_tf_config *c, int32_t rows, void *stream) {
-    TP_TRY(tp_tf_config_check(c));
-    if (rows < 0) return TP_ERROR(TP_ERR_ARG, "transformer: rows must be >= 0, got %d", rows);
-    if (rows == 0) return TP_OK;
+    if (rows == 0 && tp_tf_config_check(c) == TP_OK) return TP_OK;
     cudaStream_t st = (cudaStream_t)stream;
-    TP_TRY(get_handle(st));
     tp_tf_layout L;
     tp_tf_act_layout A;
-    tp_tf_layout_init(&L, c);
-    tp_tf_act_layout_init(&A, c, rows);
+    TP_TRY(begin(&L, &A, c, rows, st));
     const int T = c->sites, d = c->embed, H = c->heads, q = c->states;
     const long long N = (long long)rows * T;
     const float scale = 1.0f / sqrtf((float)(d / H));
