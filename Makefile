@@ -102,6 +102,10 @@ endif
 bench: bin/tempera
 	@for b in tests/bench/*.lua; do echo "== $$b"; bin/tempera run $$b --quiet || exit 1; done
 
+.PHONY: gpu-bundle
+gpu-bundle:
+	@sh tools/gpu-bundle.sh .gpu
+
 .PHONY: install
 install: bin/tempera
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5

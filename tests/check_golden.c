@@ -6,7 +6,9 @@
  * line.  ARGS come from an optional tests/golden/NAME.args (one line).
  * In a golden line, "{*}" matches any text (timings); everything else must
  * match exactly.  The recipes use fixed seeds, so the CPU output is
- * reproducible bit for bit.
+ * reproducible bit for bit; the runs are pinned to the CPU backend
+ * (TEMPERA_BACKEND=cpu) so that a machine with a GPU, where "auto" would
+ * pick CUDA, checks the same promise.
  */
 #include "check_util.h"
 
@@ -65,7 +67,12 @@ START_TEST(test_golden) {
     }
     argv[argc] = NULL;
     char *dir = tp_test_scratch_dir("golden");
+    const char *old = getenv("TEMPERA_BACKEND");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("TEMPERA_BACKEND", "cpu", 1);
     tp_cmd_result r = tp_test_run_cmd(dir, NULL, argv);
+    if (saved) setenv("TEMPERA_BACKEND", saved, 1); else unsetenv("TEMPERA_BACKEND");
+    free(saved);
     ck_assert_msg(r.status == 0, "recipes/%s.lua exited %d:\n%s", name, r.status, r.err);
 
     static char *wl[20000], *gl[20000];

@@ -23,7 +23,7 @@ int main(int argc, char **argv) {
     } while (0);
 #include "check_suites.h"
 #undef TP_SUITE
-    srunner_run_all(sr, CK_NORMAL);
+    srunner_run_all(sr, CK_ENV);   /* CK_VERBOSITY=verbose names every test */
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
