@@ -6,7 +6,10 @@
 # copy with SASS for Hopper (sm_90) beside the usual PTX, then packs
 #   bin/tempera, build/tests/check_all   (the programs)
 #   lib/                                 (every shared library they load
-#                                         except glibc and cuBLAS, from ldd)
+#                                         except glibc and cuBLAS, from ldd;
+#                                         libstdc++ and libgcc_s in
+#                                         lib/fallback, used only if the
+#                                         machine's are missing or older)
 # into DIR/tempera-gpu.tar.xz (DIR defaults to .gpu, which .gitignore
 # ignores, so it travels only when named in the device tool's 'carry').
 #
@@ -43,6 +46,9 @@ for prog in "$stage/bin/tempera" "$stage/build/tests/check_all"; do
 done | sort -u | while read -r lib; do
 	case $(basename "$lib") in
 	ld-linux*|libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|libcublas*) ;;
+	# newer copies of these are backward compatible and CUDA's own libraries
+	# may need the machine's: gpu-check.sh uses ours only if the loader asks
+	libstdc++.so*|libgcc_s.so*) mkdir -p "$stage/lib/fallback"; cp -L "$lib" "$stage/lib/fallback/" ;;
 	*) cp -L "$lib" "$stage/lib/" ;;
 	esac
 done
@@ -52,4 +58,4 @@ echo "$arch" >"$stage/CUDA_ARCH"
 mkdir -p "$root/$dir"
 tar -C "$stage" -cJf "$root/$dir/tempera-gpu.tar.xz" .
 echo "gpu-bundle: $dir/tempera-gpu.tar.xz ($(du -h "$root/$dir/tempera-gpu.tar.xz" | cut -f1)," \
-	"$(ls "$stage/lib" | wc -l) libraries, revision $(cat "$stage/REVISION"))" >&2
+	"$(find "$stage/lib" -type f | wc -l) libraries, revision $(cat "$stage/REVISION"))" >&2

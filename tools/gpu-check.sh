@@ -52,6 +52,10 @@ if ldd "$bin" | grep -q 'libcublas.*not found'; then
 		fi
 	done
 fi
+# the machine's libstdc++/libgcc_s unless missing or too old for the bundle
+if ldd "$bin" "$x/build/tests/check_all" 2>&1 | grep -q 'not found'; then
+	export LD_LIBRARY_PATH="$x/lib:$x/lib/fallback${LD_LIBRARY_PATH#"$x/lib"}"
+fi
 export TEMPERA_BIN="$bin" TEMPERA_SRC="$root" OMP_WAIT_POLICY=PASSIVE
 status=0
 
@@ -70,6 +74,7 @@ for s in $stages; do
 	env)
 		f=$out/gpu-env.txt; : >"$f"
 		{ echo "revision $(cat "$x/REVISION"), CUDA_ARCH $(cat "$x/CUDA_ARCH")"; uname -a
+		  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 		  nvidia-smi 2>&1 || echo "nvidia-smi: not found"; ldd "$bin" "$x/build/tests/check_all"
 		  "$bin" version; } >>"$f" 2>&1
 		tail -3 "$f" >&2 ;;
