@@ -172,6 +172,48 @@ build/kernels/%.o: kernels/%.cu
 	@echo "  NVCC    $<"
 	$(Q)$(NVCC) $(NVCCFLAGS) $(TP_NVCCFLAGS) -c -o $@ $<
 
+# --- the CUDA emulator (tests/cudaemu/cuda_runtime.h): kernels/*.cu compiled
+# by the C++ compiler against a CPU emulation of the CUDA runtime and cuBLAS,
+# linked into build/emu/check_all, so 'make check' runs the CUDA-vs-CPU tests
+# on machines without a GPU.  Launches 'k<<<cfg>>>(args)' are rewritten into
+# calls; '#line' keeps compiler messages pointing at kernels/NAME.cu.
+CXX ?= g++
+EMU_CUDA_OBJ := $(patsubst kernels/%.cu,build/emu/%.o,$(CUDA_SRC))
+EMU_OBJ      := $(EMU_CUDA_OBJ) build/emu/emu.o
+EMU_CXXFLAGS := -std=c++17 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unused-function -Wno-sign-compare \
+	-Itests/cudaemu -Iruntime -Ikernels -DTP_HAVE_CUDA -MMD -MP $(BLAS_CFLAGS)
+EMU_SUITES   := backend_ops transformer loss optim net cond reweight
+
+build/emu/%.cpp: kernels/%.cu
+	@mkdir -p $(@D)
+	$(Q){ echo '#line 1 "$<"'; perl -pe 's/\b(\w+)<<<(.*?)>>>\(/tp_emu_launch("$$1", $$1, $$2)(/g' $<; } > $@
+
+build/emu/%.o: build/emu/%.cpp
+	@echo "  CXX     $(<:build/emu/%.cpp=kernels/%.cu) (CUDA emulator)"
+	$(Q)$(CXX) $(EMU_CXXFLAGS) -c -o $@ $<
+
+build/emu/emu.o: tests/cudaemu/emu.cpp
+	@mkdir -p $(@D)
+	@echo "  CXX     $<"
+	$(Q)$(CXX) $(EMU_CXXFLAGS) -c -o $@ $<
+
+build/emu/check_all: $(TEST_OBJ) $(filter-out $(patsubst %.cu,build/%.o,$(CUDA_SRC)),$(LIB_OBJ)) $(EMU_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CXX) $(LDFLAGS) $(TP_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LUAJIT_LIBS) $(ZSTD_LIBS) $(BLAS_LIBS) \
+		$(EDIT_LIBS) -fopenmp -lm -lpthread -ldl
+
+.PHONY: check-cuda-emu
+check: check-cuda-emu
+check-cuda-emu: bin/tempera
+ifeq ($(HAVE_CUDA),1)
+	@$(MAKE) --no-print-directory build/emu/check_all
+	@echo "== CUDA twins under the CPU emulator (tests/cudaemu): $(EMU_SUITES)"
+	$(Q)OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} TEMPERA_BACKEND=cpu TEMPERA_BIN=$(CURDIR)/bin/tempera \
+		TEMPERA_SRC=$(CURDIR) CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),6,1) build/emu/check_all $(EMU_SUITES)
+else
+	@echo "✗ HAVE_CUDA=0: the CUDA twins are not compiled, emulator run skipped"
+endif
+
 # The FFI surface: runtime/tp_ffi.h is compiled by C and turned into the cdef
 # text that stdlib/tempera/ffi.lua loads, so the two cannot drift.
 build/gen/tempera/cdef.lua: runtime/tp_ffi.h tools/cdef.sh $(wildcard kernels/*.h runtime/*.h)

@@ -22,6 +22,11 @@ static tp_status cu_tf_forward(float *acts, float *logp, const uint8_t *tokens, 
                                const float *rope, const tp_tf_config *cfg, int32_t rows) {
     return tp_tf_forward_cuda(acts, logp, tokens, params, rope, cfg, rows, NULL);
 }
+static tp_status cu_tf_forward_site(float *acts, float *logp, const uint8_t *tokens, const int32_t *site,
+                                    const float *params, const float *rope, const tp_tf_config *cfg,
+                                    int32_t rows) {
+    return tp_tf_forward_site_cuda(acts, logp, tokens, site, params, rope, cfg, rows, NULL);
+}
 static tp_status cu_tf_backward(float *grads, float *scratch, const float *dlogp, const float *logp,
                                 const float *acts, const uint8_t *tokens, const float *params,
                                 const float *rope, const tp_tf_config *cfg, int32_t rows) {
@@ -75,7 +80,7 @@ static const tp_backend_i cuda_backend = {
     cu_tf_forward, cu_tf_backward, cu_masked_nll, cu_sample_step,
     cu_adam, cu_ema, cu_sumsq, cu_scale,
     cu_tf_forward_cond, cu_tf_backward_cond, cu_cond_forward, cu_cond_backward,
-    NULL,   /* no site forward yet: the full one */
+    cu_tf_forward_site,
 };
 
 static int cuda_usable(void) {

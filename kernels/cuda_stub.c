@@ -32,6 +32,11 @@ tp_status tp_tf_forward_cuda(float *acts, float *logp, const uint8_t *tokens, co
                              const float *rope, const tp_tf_config *cfg, int32_t rows, void *stream) {
     return TP_NO_CUDA_BUILD();
 }
+tp_status tp_tf_forward_site_cuda(float *acts, float *logp, const uint8_t *tokens, const int32_t *site,
+                                  const float *params, const float *rope, const tp_tf_config *cfg,
+                                  int32_t rows, void *stream) {
+    return TP_NO_CUDA_BUILD();
+}
 tp_status tp_tf_backward_cuda(float *grads, float *scratch, const float *dlogp, const float *logp,
                               const float *acts, const uint8_t *tokens, const float *params,
                               const float *rope, const tp_tf_config *cfg, int32_t rows, void *stream) {

@@ -159,6 +159,15 @@ tp_status tp_tf_backward_cond_cpu(float *grads, float *dcemb, float *scratch, co
 tp_status tp_tf_forward_cuda(float *acts, float *logp, const uint8_t *tokens,
                              const float *params, const float *rope,
                              const tp_tf_config *cfg, int32_t rows, void *stream);
+/* The sampling forward (tp_tf_forward_site_cpu's contract; conditioned
+ * networks excluded): logp[r, site[r], :] [out] as tp_tf_forward_cuda
+ * gives it up to rounding (cuBLAS may sum the smaller products in another
+ * order), the other entries of logp scratch; acts (n_acts for rows) is
+ * scratch afterwards.  site (rows) [in, device] values 0..T-1, not
+ * range-checked (as tokens). */
+tp_status tp_tf_forward_site_cuda(float *acts, float *logp, const uint8_t *tokens, const int32_t *site,
+                                  const float *params, const float *rope,
+                                  const tp_tf_config *cfg, int32_t rows, void *stream);
 tp_status tp_tf_backward_cuda(float *grads, float *scratch, const float *dlogp,
                               const float *logp, const float *acts, const uint8_t *tokens,
                               const float *params, const float *rope,

@@ -9,7 +9,10 @@
  * so results are deterministic.  Tokens are not range-checked here (the
  * caller, kernels/net.c, checks them on the host).  The _cond variants add
  * a per-row condition embedding to every token (kernels/cond.h) and return
- * its gradient, summed over the row's tokens.
+ * its gradient, summed over the row's tokens.  The sampling forward
+ * (tp_tf_forward_site_cuda) shares the embedding and all blocks but the
+ * last with the full forward (trunk_fwd) and runs the last block's query,
+ * attention output, MLP, final LayerNorm and head for one token a row.
  */
 #include "transformer.h"
 #include "cuda_common.cuh"
@@ -39,9 +42,10 @@ static tp_status get_handle(cudaStream_t st) {
 
 /* ---- kernels ----------------------------------------------------------------- */
 
-__global__ void k_fill_bias(float *out, const float *b, long long N, int o) {
+/* out[n*ld + j] = b[j] for n < N, j < o (ld >= o: rows of a wider slab) */
+__global__ void k_fill_bias(float *out, const float *b, long long N, int o, long long ld) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < N * o) out[i] = b[i % o];
+    if (i < N * o) out[(i / o) * ld + i % o] = b[i % o];
 }
 
 /* db[j] += sum_n dout[n*o + j]: one block per column */
@@ -175,19 +179,25 @@ __global__ void k_ln_bwd_dw(float *dw, float *db, const float *dout, const float
     if (threadIdx.x == 0) { dw[j] += (float)sw[0]; db[j] += (float)sb[0]; }
 }
 
-/* rotate q, k pairs: one thread per (token, part, head, pair) */
-__global__ void k_rope(float *qkv, const float *rope, long long N, int T, int d, int H, float sg) {
+/* rotate the pairs of 'parts' consecutive d-wide parts (q then k) of N
+ * vectors, vector n at v + n*ldv, by the angles of its position: n % T,
+ * or site[n] when site is given (the query of row n at its site).  The
+ * full pass: v = qkv, ldv = 3d, parts 2.  One thread per (vector, part,
+ * head, pair). */
+__global__ void k_rope(float *v0, long long ldv, int parts, const float *rope, const int32_t *site,
+                       long long N, int T, int d, int H, float sg) {
     int hd = d / H, np = hd / 2;
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    long long total = N * 2 * H * np;
+    long long total = N * parts * H * np;
     if (i >= total) return;
     int p = (int)(i % np);
     int h = (int)((i / np) % H);
-    int part = (int)((i / ((long long)np * H)) % 2);
-    long long n = i / ((long long)np * H * 2);
-    const float *cs = rope + (n % T) * np * 2;
+    int part = (int)((i / ((long long)np * H)) % parts);
+    long long n = i / ((long long)np * H * parts);
+    long long pos = site ? (long long)site[n] : n % T;
+    const float *cs = rope + pos * np * 2;
     float c = cs[2 * p], s = sg * cs[2 * p + 1];
-    float *v = qkv + n * 3 * d + part * d + h * hd + 2 * p;
+    float *v = v0 + n * ldv + part * d + h * hd + 2 * p;
     float a = v[0], b = v[1];
     v[0] = a * c - b * s;
     v[1] = a * s + b * c;
@@ -224,6 +234,91 @@ __global__ void k_attn_fwd(float *y, float *att, const float *qkv, int T, int d,
             for (int e = 0; e < hd; e++) yt[e] += p * vu[e];
         }
     }
+}
+
+/* ---- the sampling forward's last block: one query token a row ------------- */
+
+/* out (rows,d) [packed] = in[r*T + site[r]] (rows of an (N,d) slab) */
+__global__ void k_gather_rows(float *out, const float *in, const int32_t *site, long long rows, int T, int d) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= rows * d) return;
+    long long r = i / d;
+    out[i] = in[(r * T + site[r]) * d + i % d];
+}
+
+#define SITE_THREADS 128   /* a power of two: the tree reductions below */
+
+/* v over the block (blockDim.x == SITE_THREADS): max (is_max) or sum, in a
+ * fixed tree order; every thread gets the result */
+__device__ float block_reduce(float v, float *red, int is_max) {
+    red[threadIdx.x] = v;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w /= 2) {
+        if ((int)threadIdx.x < w)
+            red[threadIdx.x] = is_max ? fmaxf(red[threadIdx.x], red[threadIdx.x + w])
+                                      : red[threadIdx.x] + red[threadIdx.x + w];
+        __syncthreads();
+    }
+    float out = red[0];
+    __syncthreads();   /* red is reused by the next call */
+    return out;
+}
+
+/* Attention of one query a row over all T keys of the row, the maths of
+ * k_attn_fwd for query t = site[r]: one block of SITE_THREADS per (row,
+ * head), threads over keys for the scores, over the head's features for
+ * the output.  The rotated query of row r sits in the q slot of token r*T
+ * (qkv + r*T*3d, unused by keys and values); keys and values of token u at
+ * qkv + (r*T + u)*3d + d and + 2d.  P (rows,H,T) [out, scratch]: the
+ * un-normalised exponentials; y (rows,d) [out, packed]. */
+__global__ void k_attn_site(float *y, float *P, const float *qkv, int T, int d, int H, float scale) {
+    __shared__ float red[SITE_THREADS];
+    const int hd = d / H;
+    const long long rh = blockIdx.x, r = rh / H;
+    const int h = (int)(rh % H);
+    const float *base = qkv + r * T * 3 * d;
+    const float *qv = base + h * hd;
+    float *pr = P + rh * T;
+    float mx = -INFINITY;
+    for (int u = threadIdx.x; u < T; u += blockDim.x) {
+        const float *ku = base + (long long)u * 3 * d + d + h * hd;
+        float s = 0;
+        for (int e = 0; e < hd; e++) s += qv[e] * ku[e];
+        s *= scale;
+        pr[u] = s;
+        mx = fmaxf(mx, s);
+    }
+    mx = block_reduce(mx, red, 1);
+    float z = 0;
+    for (int u = threadIdx.x; u < T; u += blockDim.x) {
+        float e = expf(pr[u] - mx);
+        pr[u] = e;
+        z += e;
+    }
+    /* the barriers inside make every pr[] write visible to the whole block */
+    const float iz = 1.0f / block_reduce(z, red, 0);
+    for (int e = threadIdx.x; e < hd; e += blockDim.x) {
+        float acc = 0;
+        for (int u = 0; u < T; u++) acc += pr[u] * iz * base[(long long)u * 3 * d + 2 * d + h * hd + e];
+        y[r * d + h * hd + e] = acc;
+    }
+}
+
+/* logp[r*T + site[r], :] = log_softmax(logits of row r), the logits at
+ * logp[r*T, :] (the head's output, row stride T*q): one thread per row, as
+ * k_log_softmax.  Source and destination lie in row r's own (T,q) block
+ * and are the same row or disjoint rows, so no thread reads what another
+ * writes. */
+__global__ void k_log_softmax_site(float *logp, const int32_t *site, long long rows, int T, int q) {
+    long long r = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= rows) return;
+    const float *z = logp + r * T * q;
+    float *o = logp + (r * T + site[r]) * q, mx = z[0];
+    for (int k = 1; k < q; k++) mx = fmaxf(mx, z[k]);
+    float s = 0;
+    for (int k = 0; k < q; k++) s += expf(z[k] - mx);
+    float lse = mx + logf(s);
+    for (int k = 0; k < q; k++) o[k] = z[k] - lse;
 }
 
 /* backward pass 1 (threads over queries t): sdot[t] = sum_u P dP, and dQ */
@@ -335,14 +430,23 @@ __global__ void k_log_softmax_bwd(float *dz, const float *dlogp, const float *lo
         } \
     } while (0)
 
-/* out (N,o) = in (N,i) W (i,o) + b: row-major as column-major transposes */
+/* out (N,o) = in (N,i) W (i,o) + b with row strides ldo >= o, ldi >= i,
+ * ldw >= o (column blocks of wider matrices, rows spread through a slab):
+ * row-major as column-major transposes */
+static tp_status linear_fwd_ld(float *out, int ldo, const float *in, int ldi, const float *W, int ldw,
+                               const float *b, long long N, int i, int o, cudaStream_t st) {
+    if (N == 0) return TP_OK;
+    LAUNCH1D(k_fill_bias, N * o, st, out, b, N, o, (long long)ldo);
+    const float one = 1.0f;
+    TP_CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, o, (int)N, i, &one, W, ldw, in, ldi, &one,
+                                out, ldo));
+    return TP_OK;
+}
+
+/* out (N,o) = in (N,i) W (i,o) + b, all contiguous */
 static tp_status linear_fwd(float *out, const float *in, const float *W, const float *b,
                             long long N, int i, int o, cudaStream_t st) {
-    if (N == 0) return TP_OK;
-    LAUNCH1D(k_fill_bias, N * o, st, out, b, N, o);
-    const float one = 1.0f;
-    TP_CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, o, (int)N, i, &one, W, o, in, i, &one, out, o));
-    return TP_OK;
+    return linear_fwd_ld(out, o, in, i, W, o, b, N, i, o, st);
 }
 
 /* din (N,i) = dout W^T (beta 0); dW += in^T dout; db += colsum(dout) */
@@ -392,27 +496,26 @@ static tp_status begin(tp_tf_layout *L, tp_tf_act_layout *A, const tp_tf_config 
 
 /* ---- forward ------------------------------------------------------------------ */
 
-static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
-                         const float *params, const float *rope,
-                         const tp_tf_config *c, int32_t rows, void *stream) {
-    if (rows == 0 && tp_tf_config_check(c) == TP_OK) return TP_OK;
-    cudaStream_t st = (cudaStream_t)stream;
-    tp_tf_layout L;
-    tp_tf_act_layout A;
-    TP_TRY(begin(&L, &A, c, rows, st));
-    const int T = c->sites, d = c->embed, H = c->heads, q = c->states;
+/* The embedding and blocks 0..nblocks-1 over all N = rows*T tokens: block
+ * l's output goes to the next block's x (xf after the last block).  The
+ * full forward runs all depth blocks, the sampling forward depth - 1. */
+static tp_status trunk_fwd(float *acts, const uint8_t *tokens, const float *cemb, const float *params,
+                           const float *rope, const tp_tf_layout *L, const tp_tf_act_layout *A,
+                           const tp_tf_config *c, int32_t rows, int nblocks, cudaStream_t st) {
+    const int T = c->sites, d = c->embed, H = c->heads;
     const long long N = (long long)rows * T;
     const float scale = 1.0f / sqrtf((float)(d / H));
-    LAUNCH1D(k_embed, N * d, st, acts + A.blk[0].x, tokens, params + L.wte, N, d);
-    if (cemb) LAUNCH1D(k_add_cemb, N * d, st, acts + A.blk[0].x, cemb, N, T, d);
-    for (int l = 0; l < c->depth; l++) {
-        const tp_tf_block_off *P = &L.blk[l];
-        const tp_tf_act_block *B = &A.blk[l];
-        float *xout = acts + (l + 1 < c->depth ? A.blk[l + 1].x : A.xf);
+    LAUNCH1D(k_embed, N * d, st, acts + A->blk[0].x, tokens, params + L->wte, N, d);
+    if (cemb) LAUNCH1D(k_add_cemb, N * d, st, acts + A->blk[0].x, cemb, N, T, d);
+    for (int l = 0; l < nblocks; l++) {
+        const tp_tf_block_off *P = &L->blk[l];
+        const tp_tf_act_block *B = &A->blk[l];
+        float *xout = acts + (l + 1 < c->depth ? A->blk[l + 1].x : A->xf);
         TP_TRY(ln_fwd(acts + B->a1, acts + B->mu1, acts + B->rs1, acts + B->x, params + P->ln1_w,
                       params + P->ln1_b, N, d, st));
         TP_TRY(linear_fwd(acts + B->qkv, acts + B->a1, params + P->wqkv, params + P->bqkv, N, d, 3 * d, st));
-        LAUNCH1D(k_rope, N * 2 * H * (d / H / 2), st, acts + B->qkv, rope, N, T, d, H, 1.0f);
+        LAUNCH1D(k_rope, N * 2 * H * (d / H / 2), st, acts + B->qkv, 3LL * d, 2, rope, (const int32_t *)NULL,
+                 N, T, d, H, 1.0f);
         k_attn_fwd<<<rows * H, attn_threads(T), 0, st>>>(acts + B->y, acts + B->att, acts + B->qkv, T, d, H, scale);
         TP_CUDA_CHECK(cudaGetLastError());
         TP_TRY(linear_fwd(acts + B->po, acts + B->y, params + P->wo, params + P->bo, N, d, d, st));
@@ -426,10 +529,87 @@ static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const 
         LAUNCH1D(k_residual, N * d, st, xout, acts + B->xm, acts + B->pm,
                  c->layerscale ? params + P->ls2 : (const float *)NULL, N, d);
     }
+    return TP_OK;
+}
+
+static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
+                         const float *params, const float *rope,
+                         const tp_tf_config *c, int32_t rows, void *stream) {
+    if (rows == 0 && tp_tf_config_check(c) == TP_OK) return TP_OK;
+    cudaStream_t st = (cudaStream_t)stream;
+    tp_tf_layout L;
+    tp_tf_act_layout A;
+    TP_TRY(begin(&L, &A, c, rows, st));
+    const int T = c->sites, d = c->embed, q = c->states;
+    const long long N = (long long)rows * T;
+    TP_TRY(trunk_fwd(acts, tokens, cemb, params, rope, &L, &A, c, rows, c->depth, st));
     TP_TRY(ln_fwd(acts + A.af, acts + A.muf, acts + A.rsf, acts + A.xf, params + L.lnf_w, params + L.lnf_b,
                   N, d, st));
     TP_TRY(linear_fwd(logp, acts + A.af, params + L.head_w, params + L.head_b, N, d, q, st));
     LAUNCH1D(k_log_softmax, N, st, logp, N, q);
+    return TP_OK;
+}
+
+/* The sampling forward (tp_tf_forward_site_cpu's contract): blocks
+ * 0..depth-2 as in forward(); in the last block LN1, keys and values
+ * (with RoPE) for all N tokens, everything else for one token a row, site
+ * r*T + site[r], packed as row r of the (rows, ...) prefix of the block's
+ * slabs:
+ *   a2[r]   = a1[site]          (gathered LN1 output; LN2 overwrites it)
+ *   query   = a2[r] Wq + bq     -> q slot of token r*T in qkv (row stride
+ *                                  T*3d), rotated at position site[r]
+ *   y[r]    = attention of that query over the row's T keys (att: the
+ *             (rows,H,T) exponentials)
+ *   xm[r]   = x[site] + ls1 * (y[r] Wo + bo);  then LN2, MLP, xf[r], LNf
+ *   logits  = af[r] Whead + bhead -> logp row r*T (row stride T*q),
+ *             log-softmax -> logp row r*T + site[r].
+ * Sites live in device memory and are not range-checked here (net.c
+ * builds them on the host from a permutation of 0..T-1). */
+static tp_status forward_site(float *acts, float *logp, const uint8_t *tokens, const int32_t *site,
+                              const float *params, const float *rope,
+                              const tp_tf_config *c, int32_t rows, void *stream) {
+    if (rows == 0 && tp_tf_config_check(c) == TP_OK) return TP_OK;
+    if (rows > 0 && !site) return TP_ERROR(TP_ERR_ARG, "transformer: site forward needs sites");
+    cudaStream_t st = (cudaStream_t)stream;
+    tp_tf_layout L;
+    tp_tf_act_layout A;
+    TP_TRY(begin(&L, &A, c, rows, st));
+    const int T = c->sites, d = c->embed, H = c->heads, q = c->states, np = d / H / 2;
+    if ((long long)T * (3 * d > q ? 3 * d : q) > 0x7fffffffLL)   /* cuBLAS row strides T*3d, T*q */
+        return TP_ERROR(TP_ERR_ARG, "transformer: site forward needs sites * max(3*embed, states) < 2^31");
+    const long long N = (long long)rows * T, R = rows;
+    const float scale = 1.0f / sqrtf((float)(d / H));
+    TP_TRY(trunk_fwd(acts, tokens, NULL, params, rope, &L, &A, c, rows, c->depth - 1, st));
+
+    const tp_tf_block_off *P = &L.blk[c->depth - 1];
+    const tp_tf_act_block *B = &A.blk[c->depth - 1];
+    const float *ls1 = c->layerscale ? params + P->ls1 : (const float *)NULL;
+    const float *ls2 = c->layerscale ? params + P->ls2 : (const float *)NULL;
+    float *a1 = acts + B->a1, *qkv = acts + B->qkv, *a2 = acts + B->a2, *xm = acts + B->xm;
+    /* keys and values of every token: columns d..3d of Wqkv */
+    TP_TRY(ln_fwd(a1, acts + B->mu1, acts + B->rs1, acts + B->x, params + P->ln1_w, params + P->ln1_b, N, d, st));
+    TP_TRY(linear_fwd_ld(qkv + d, 3 * d, a1, d, params + P->wqkv + d, 3 * d, params + P->bqkv + d,
+                         N, d, 2 * d, st));
+    LAUNCH1D(k_rope, N * H * np, st, qkv + d, 3LL * d, 1, rope, (const int32_t *)NULL, N, T, d, H, 1.0f);
+    /* the query at each row's site: columns 0..d of Wqkv */
+    LAUNCH1D(k_gather_rows, R * d, st, a2, a1, site, R, T, d);
+    TP_TRY(linear_fwd_ld(qkv, T * 3 * d, a2, d, params + P->wqkv, 3 * d, params + P->bqkv, R, d, d, st));
+    LAUNCH1D(k_rope, R * H * np, st, qkv, (long long)T * 3 * d, 1, rope, site, R, T, d, H, 1.0f);
+    k_attn_site<<<(unsigned)(R * H), SITE_THREADS, 0, st>>>(acts + B->y, acts + B->att, qkv, T, d, H, scale);
+    TP_CUDA_CHECK(cudaGetLastError());
+    /* the rest of the block, the final LayerNorm and the head on the R packed rows */
+    TP_TRY(linear_fwd(acts + B->po, acts + B->y, params + P->wo, params + P->bo, R, d, d, st));
+    LAUNCH1D(k_gather_rows, R * d, st, xm, acts + B->x, site, R, T, d);
+    LAUNCH1D(k_residual, R * d, st, xm, xm, acts + B->po, ls1, R, d);
+    TP_TRY(ln_fwd(a2, acts + B->mu2, acts + B->rs2, xm, params + P->ln2_w, params + P->ln2_b, R, d, st));
+    TP_TRY(linear_fwd(acts + B->h, a2, params + P->w1, params + P->b1, R, d, 4 * d, st));
+    LAUNCH1D(k_gelu_fwd, R * 4 * d, st, acts + B->g, acts + B->h, R * 4 * d);
+    TP_TRY(linear_fwd(acts + B->pm, acts + B->g, params + P->w2, params + P->b2, R, 4 * d, d, st));
+    LAUNCH1D(k_residual, R * d, st, acts + A.xf, xm, acts + B->pm, ls2, R, d);
+    TP_TRY(ln_fwd(acts + A.af, acts + A.muf, acts + A.rsf, acts + A.xf, params + L.lnf_w, params + L.lnf_b,
+                  R, d, st));
+    TP_TRY(linear_fwd_ld(logp, T * q, acts + A.af, d, params + L.head_w, q, params + L.head_b, R, d, q, st));
+    LAUNCH1D(k_log_softmax_site, R, st, logp, site, R, T, q);
     return TP_OK;
 }
 
@@ -485,7 +665,8 @@ static tp_status backward(float *grads, float *dcemb, float *scratch, const floa
         k_attn_bwd_kv<<<rows * H, attn_threads(T), 0, st>>>(dbig, sdot, dtmp, acts + B->att, acts + B->qkv,
                                                            T, d, H, scale);
         TP_CUDA_CHECK(cudaGetLastError());
-        LAUNCH1D(k_rope, N * 2 * H * (d / H / 2), st, dbig, rope, N, T, d, H, -1.0f);
+        LAUNCH1D(k_rope, N * 2 * H * (d / H / 2), st, dbig, 3LL * d, 2, rope, (const int32_t *)NULL,
+                 N, T, d, H, -1.0f);
         TP_TRY(linear_bwd(dtmp, grads + P->wqkv, grads + P->bqkv, dbig, acts + B->a1, params + P->wqkv,
                           N, d, 3 * d, st));
         TP_TRY(ln_bwd(dx, grads + P->ln1_w, grads + P->ln1_b, dtmp, acts + B->x, acts + B->mu1, acts + B->rs1,
@@ -501,6 +682,12 @@ extern "C" tp_status tp_tf_forward_cuda(float *acts, float *logp, const uint8_t 
                                         const float *params, const float *rope,
                                         const tp_tf_config *c, int32_t rows, void *stream) {
     return forward(acts, logp, tokens, NULL, params, rope, c, rows, stream);
+}
+
+extern "C" tp_status tp_tf_forward_site_cuda(float *acts, float *logp, const uint8_t *tokens,
+                                             const int32_t *site, const float *params, const float *rope,
+                                             const tp_tf_config *c, int32_t rows, void *stream) {
+    return forward_site(acts, logp, tokens, site, params, rope, c, rows, stream);
 }
 
 extern "C" tp_status tp_tf_backward_cuda(float *grads, float *scratch, const float *dlogp,

@@ -4,10 +4,14 @@
  * science.md 7; the backward against central finite differences of that
  * naive model in double (every parameter of a tiny model, with and without
  * LayerScale); periodic RoPE translation equivariance in 1-D, 2-D and 3-D.
+ * The CUDA sampling forward against the CUDA full forward and the CPU
+ * sampling forward (skipped without a device).
  */
 #include "check_util.h"
 #include "tolerance.h"
 #include "transformer.h"
+#include "tensor.h"
+#include "cuda.h"
 #include "tf_math.h"
 #include "philox.h"
 
@@ -408,6 +412,90 @@ START_TEST(test_tf_site_forward_matches_full) {
 }
 END_TEST
 
+/* The CUDA sampling forward (tp_tf_forward_site_cuda) at each row's site
+ * against (a) the CUDA full forward and (b) the CPU sampling forward, on
+ * random tokens (mask included) and sites.  Neither is bit for bit: the
+ * products of the last block run on other shapes in cuBLAS (K/V only, one
+ * query a row), and the CPU sums in other orders, so both comparisons use
+ * the whole-network CUDA tolerance. */
+static void site_cuda_case(int layerscale, int axes, int depth, const int *per, int states, int embed, int heads,
+                           int rows, uint64_t seed) {
+    int T;
+    float *coords = box_coords(per, axes, &T);
+    tp_tf_config c = { states, T, embed, depth, heads, axes, layerscale, 0 };
+    int64_t np;
+    float *par = random_params(&c, seed, &np);
+    float *rope = malloc(sizeof(float) * T * (embed / heads));
+    tp_tf_rope_table(rope, coords, &c);
+    uint8_t *tok = random_tokens(rows, T, c.states, seed + 1);
+    int32_t *site = malloc(sizeof(int32_t) * rows);
+    tp_rng g;
+    tp_rng_seed(&g, seed, 200);
+    for (int r = 0; r < rows; r++) site[r] = (int32_t)tp_rng_next_below(&g, (uint32_t)T);
+    if (rows > 1) { site[0] = 0; site[rows - 1] = T - 1; }   /* both ends of the row */
+    tp_tf_act_layout al;
+    tp_tf_act_layout_init(&al, &c, rows);
+    const int64_t nl = (int64_t)rows * T * c.states;
+    float *acts = malloc(sizeof(float) * al.n_acts), *want = malloc(sizeof(float) * nl);
+    ck_assert_int_eq(tp_tf_forward_site_cpu(acts, want, tok, site, par, rope, &c, rows), TP_OK);
+
+    const tp_device D = TP_DEVICE_CUDA;
+    float *d_par = tp_mem_alloc(D, sizeof(float) * np), *d_rope = tp_mem_alloc(D, sizeof(float) * T * (embed / heads));
+    uint8_t *d_tok = tp_mem_alloc(D, (size_t)rows * T);
+    int32_t *d_site = tp_mem_alloc(D, sizeof(int32_t) * rows);
+    float *d_acts = tp_mem_alloc(D, sizeof(float) * al.n_acts);
+    float *d_full = tp_mem_alloc(D, sizeof(float) * nl), *d_lp = tp_mem_alloc(D, sizeof(float) * nl);
+    ck_assert(d_par && d_rope && d_tok && d_site && d_acts && d_full && d_lp);
+    ck_assert_int_eq(tp_mem_copy(d_par, D, par, TP_DEVICE_CPU, sizeof(float) * np), TP_OK);
+    ck_assert_int_eq(tp_mem_copy(d_rope, D, rope, TP_DEVICE_CPU, sizeof(float) * T * (embed / heads)), TP_OK);
+    ck_assert_int_eq(tp_mem_copy(d_tok, D, tok, TP_DEVICE_CPU, (size_t)rows * T), TP_OK);
+    ck_assert_int_eq(tp_mem_copy(d_site, D, site, TP_DEVICE_CPU, sizeof(int32_t) * rows), TP_OK);
+    ck_assert_int_eq(tp_tf_forward_cuda(d_acts, d_full, d_tok, d_par, d_rope, &c, rows, NULL), TP_OK);
+    ck_assert_int_eq(tp_tf_forward_site_cuda(d_acts, d_lp, d_tok, d_site, d_par, d_rope, &c, rows, NULL), TP_OK);
+    ck_assert_int_eq(tp_cuda_sync(), TP_OK);
+    float *full = malloc(sizeof(float) * nl), *lp = malloc(sizeof(float) * nl);
+    ck_assert_int_eq(tp_mem_copy(full, TP_DEVICE_CPU, d_full, D, sizeof(float) * nl), TP_OK);
+    ck_assert_int_eq(tp_mem_copy(lp, TP_DEVICE_CPU, d_lp, D, sizeof(float) * nl), TP_OK);
+    for (int r = 0; r < rows; r++) {
+        const int64_t at = ((int64_t)r * T + site[r]) * c.states;
+        double z = 0;
+        for (int s = 0; s < c.states; s++) {
+            ck_assert_msg(tp_close(lp[at + s], full[at + s], TP_TOL_CUDA_F32_NET),
+                          "ls %d axes %d depth %d rows %d: row %d site %d state %d: site %.9g, cuda full %.9g",
+                          layerscale, axes, depth, rows, r, site[r], s, lp[at + s], full[at + s]);
+            ck_assert_msg(tp_close(lp[at + s], want[at + s], TP_TOL_CUDA_F32_NET),
+                          "ls %d axes %d depth %d rows %d: row %d site %d state %d: cuda %.9g, cpu %.9g",
+                          layerscale, axes, depth, rows, r, site[r], s, lp[at + s], want[at + s]);
+            z += exp(lp[at + s]);
+        }
+        ck_assert(tp_close(z, 1.0, TP_TOL_F32));
+    }
+    /* no rows: nothing to do; rows without sites: refused */
+    ck_assert_int_eq(tp_tf_forward_site_cuda(d_acts, d_lp, d_tok, d_site, d_par, d_rope, &c, 0, NULL), TP_OK);
+    ck_assert_int_eq(tp_tf_forward_site_cuda(d_acts, d_lp, d_tok, NULL, d_par, d_rope, &c, rows, NULL), TP_ERR_ARG);
+    tp_mem_free(D, d_par); tp_mem_free(D, d_rope); tp_mem_free(D, d_tok); tp_mem_free(D, d_site);
+    tp_mem_free(D, d_acts); tp_mem_free(D, d_full); tp_mem_free(D, d_lp);
+    free(coords); free(par); free(rope); free(tok); free(site); free(acts); free(want); free(full); free(lp);
+}
+
+/* Configurations: depth 1 (no shared blocks), 2 and 3, with and without
+ * LayerScale, 1-D/2-D/3-D RoPE, one and two heads, 1 to 21 rows, 7 states
+ * (a wider head), and a 16x16 lattice (256 keys: more keys than threads
+ * in the attention block). */
+START_TEST(test_tf_site_forward_cuda) {
+    if (!tp_cuda_compiled() || tp_cuda_device_count() == 0) TP_TEST_SKIP("no CUDA device");
+    int p1[1] = { 12 }, p2[2] = { 3, 4 }, p3[3] = { 4, 4, 4 }, p4[1] = { 4 }, p16[2] = { 16, 16 };
+    for (int ls = 0; ls < 2; ls++)
+        for (int depth = 1; depth <= 3; depth += 2) {
+            site_cuda_case(ls, 1, depth, p1, 3, 16, 2, 21, 11 + ls + depth);
+            site_cuda_case(ls, 2, depth, p2, 3, 16, 2, 1, 21 + ls + depth);
+            site_cuda_case(ls, 3, depth, p3, 3, 24, 2, 9, 31 + ls + depth);
+        }
+    site_cuda_case(1, 1, 2, p4, 7, 8, 1, 5, 41);
+    site_cuda_case(1, 2, 2, p16, 3, 16, 1, 3, 51);
+}
+END_TEST
+
 /* The backward accumulates (+=) into grads: two calls give twice the gradient
  * (used to process big batches chunk by chunk). */
 START_TEST(test_tf_backward_accumulates) {
@@ -564,5 +652,9 @@ Suite *transformer_suite(void) {
     tcase_add_test(tc, test_tf_rope_table_periodic);
     tcase_add_test(tc, test_tf_config_rejects_bad);
     suite_add_tcase(s, tc);
+    /* CUDA against CPU (skipped without a device) */
+    TCase *tg = tp_test_tcase("cuda", 120);
+    tcase_add_test(tg, test_tf_site_forward_cuda);
+    suite_add_tcase(s, tg);
     return s;
 }
