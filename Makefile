@@ -183,6 +183,7 @@ EMU_OBJ      := $(EMU_CUDA_OBJ) build/emu/emu.o
 EMU_CXXFLAGS := -std=c++17 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unused-function -Wno-sign-compare \
 	-Itests/cudaemu -Iruntime -Ikernels -DTP_HAVE_CUDA -MMD -MP $(BLAS_CFLAGS)
 EMU_SUITES   := backend_ops transformer loss optim net cond reweight
+EMU_LUA      := tests/lua/nn_cuda.lua tests/lua/analysis_backend.lua
 
 build/emu/%.cpp: kernels/%.cu
 	@mkdir -p $(@D)
@@ -202,14 +203,24 @@ build/emu/check_all: $(TEST_OBJ) $(filter-out $(patsubst %.cu,build/%.o,$(CUDA_S
 	$(Q)$(CXX) $(LDFLAGS) $(TP_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LUAJIT_LIBS) $(ZSTD_LIBS) $(BLAS_LIBS) \
 		$(EDIT_LIBS) -fopenmp -lm -lpthread -ldl
 
+# the command-line program on the emulator: TEMPERA_BACKEND=cuda build/emu/tempera run R.lua
+build/emu/tempera: $(filter-out $(patsubst %.cu,build/%.o,$(CUDA_SRC)),$(OBJ)) $(EMU_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CXX) $(LDFLAGS) $(TP_LDFLAGS) -o $@ $^ $(LUAJIT_LIBS) $(ZSTD_LIBS) $(BLAS_LIBS) $(EDIT_LIBS) \
+		-fopenmp -lm -lpthread -ldl
+
 .PHONY: check-cuda-emu
 check: check-cuda-emu
 check-cuda-emu: bin/tempera
 ifeq ($(HAVE_CUDA),1)
-	@$(MAKE) --no-print-directory build/emu/check_all
+	@$(MAKE) --no-print-directory build/emu/check_all build/emu/tempera
 	@echo "== CUDA twins under the CPU emulator (tests/cudaemu): $(EMU_SUITES)"
 	$(Q)OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} TEMPERA_BACKEND=cpu TEMPERA_BIN=$(CURDIR)/bin/tempera \
 		TEMPERA_SRC=$(CURDIR) CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),6,1) build/emu/check_all $(EMU_SUITES)
+	@echo "== the stdlib on the emulated CUDA backend: $(EMU_LUA)"
+	$(Q)for f in $(EMU_LUA); do d=$$(mktemp -d) && (cd $$d && OMP_WAIT_POLICY=PASSIVE TEMPERA_BACKEND=cpu \
+		$(CURDIR)/build/emu/tempera run $(CURDIR)/$$f) >$$d.log 2>&1 || { cat $$d.log; echo "✗ $$f failed"; exit 1; }; \
+		echo "✓ $$f: $$(tail -1 $$d.log)"; rm -rf $$d $$d.log; done
 else
 	@echo "✗ HAVE_CUDA=0: the CUDA twins are not compiled, emulator run skipped"
 endif

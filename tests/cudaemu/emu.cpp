@@ -18,27 +18,85 @@ thread_local dim3 tp_emu_block_dim, tp_emu_grid_dim;
 
 namespace {
 
-const size_t STACK = 256 * 1024;   /* per fiber; kernels keep small arrays on it */
+const size_t STACK = 256 * 1024;   /* per waiting fiber; kernels keep small arrays on it */
 const size_t GUARD = 256;          /* bytes after every allocation, checked after every launch */
 const unsigned char GUARD_BYTE = 0xa5;
 
 enum State { READY, WAIT_BLOCK, WAIT_WARP, DONE };
 
+/* Context switches: on x86-64 a minimal switch of the callee-saved
+ * registers (glibc's swapcontext also saves the signal mask, a system call
+ * per switch); elsewhere ucontext. */
+#if defined(__x86_64__)
+extern "C" void tp_emu_switch(void **save_sp, void *load_sp);
+__asm__(".text\n"
+        ".globl tp_emu_switch\n"
+        ".type tp_emu_switch,@function\n"
+        "tp_emu_switch:\n"
+        "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+        "  subq $8, %rsp\n  stmxcsr (%rsp)\n  fnstcw 4(%rsp)\n"
+        "  movq %rsp, (%rdi)\n  movq %rsi, %rsp\n"
+        "  ldmxcsr (%rsp)\n  fldcw 4(%rsp)\n  addq $8, %rsp\n"
+        "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
+        "  ret\n"
+        ".size tp_emu_switch, .-tp_emu_switch\n");
+struct Context { void *sp = nullptr; };
+void fiber_entry();
+/* a fresh frame on stack [lo, lo + size) that 'returns' into fiber_entry */
+void context_init(Context &c, char *lo, size_t size) {
+    uint64_t *top = (uint64_t *)(((uintptr_t)(lo + size)) & ~(uintptr_t)15);
+    uint32_t csr[2];
+    __asm__ volatile("stmxcsr %0\n fnstcw %1" : "=m"(csr[0]), "=m"(csr[1]));
+    top[-1] = 0;                              /* fiber_entry's return address: never used */
+    top[-2] = (uint64_t)(uintptr_t)fiber_entry;
+    for (int r = 3; r <= 8; r++) top[-r] = 0;  /* rbp rbx r12 r13 r14 r15 */
+    memcpy(&top[-9], csr, 8);
+    c.sp = &top[-9];
+}
+void context_switch(Context &from, Context &to) { tp_emu_switch(&from.sp, to.sp); }
+#else
+struct Context { ucontext_t uc; };
+void fiber_entry();
+void context_init(Context &c, char *lo, size_t size) {
+    getcontext(&c.uc);
+    c.uc.uc_stack.ss_sp = lo;
+    c.uc.uc_stack.ss_size = size;
+    c.uc.uc_link = nullptr;
+    makecontext(&c.uc, fiber_entry, 0);
+}
+void context_switch(Context &from, Context &to) { swapcontext(&from.uc, &to.uc); }
+#endif
+
 struct Fiber {
-    ucontext_t ctx;
-    char *stack = nullptr;
+    Context ctx;
+    char *stack = nullptr;   /* from the block's pool while the fiber runs or waits */
     State state = READY;
+    bool started = false;
     uint3 tid;
 };
 
+/* Threads that finish without waiting give their stack back at once, so a
+ * kernel without barriers runs every thread on one stack. */
 struct Block {
-    ucontext_t sched;
+    Context sched;
     std::vector<Fiber> fibers;
+    std::vector<char *> free_stacks, all_stacks;
     const std::function<void()> *body = nullptr;
     int cur = -1;
     unsigned char slots[1024][16];  /* warp exchange: one value per thread */
     const char *kernel = "";
     bool failed = false;
+    char *take_stack() {
+        if (free_stacks.empty()) {
+            void *m = mmap(nullptr, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+            if (m == MAP_FAILED) return nullptr;
+            all_stacks.push_back((char *)m);
+            return (char *)m;
+        }
+        char *st = free_stacks.back();
+        free_stacks.pop_back();
+        return st;
+    }
 };
 
 thread_local Block *blk = nullptr;
@@ -56,7 +114,7 @@ void fiber_entry() {
     Block *b = blk;
     (*b->body)();
     b->fibers[b->cur].state = DONE;
-    swapcontext(&b->fibers[b->cur].ctx, &b->sched);
+    context_switch(b->fibers[b->cur].ctx, b->sched);
 }
 
 /* back to the scheduler, waiting in state s */
@@ -64,7 +122,7 @@ void wait(State s) {
     Block *b = blk;
     Fiber &f = b->fibers[b->cur];
     f.state = s;
-    swapcontext(&f.ctx, &b->sched);
+    context_switch(f.ctx, b->sched);
 }
 
 void check_guards(const char *kernel) {
@@ -79,28 +137,40 @@ void check_guards(const char *kernel) {
             }
 }
 
+/* stacks of threads abandoned in a failed block go back to the pool */
+void reclaim(Block &b, unsigned n) {
+    for (unsigned t = 0; t < n; t++)
+        if (b.fibers[t].stack) { b.free_stacks.push_back(b.fibers[t].stack); b.fibers[t].stack = nullptr; }
+}
+
 /* run one block to completion; false when its threads cannot go on */
 bool run_block(Block &b, unsigned n) {
     for (unsigned t = 0; t < n; t++) {
         Fiber &f = b.fibers[t];
         f.state = READY;
+        f.started = false;
         f.tid = { t % tp_emu_block_dim.x, (t / tp_emu_block_dim.x) % tp_emu_block_dim.y,
                   t / (tp_emu_block_dim.x * tp_emu_block_dim.y) };
-        getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = f.stack;
-        f.ctx.uc_stack.ss_size = STACK;
-        f.ctx.uc_link = nullptr;
-        makecontext(&f.ctx, fiber_entry, 0);
     }
     for (;;) {
         bool ran = false;
         for (unsigned t = 0; t < n; t++) {
-            if (b.fibers[t].state != READY) continue;
+            Fiber &f = b.fibers[t];
+            if (f.state != READY) continue;
+            if (!f.started) {
+                if (!(f.stack = b.take_stack())) {
+                    fail(cudaErrorMemoryAllocation, "%s", b.kernel, "no memory for fiber stacks");
+                    return false;
+                }
+                context_init(f.ctx, f.stack, STACK);
+                f.started = true;
+            }
             b.cur = (int)t;
-            tp_emu_thread_idx = b.fibers[t].tid;
-            swapcontext(&b.sched, &b.fibers[t].ctx);
+            tp_emu_thread_idx = f.tid;
+            context_switch(b.sched, f.ctx);
             ran = true;
-            if (b.failed) return false;
+            if (f.state == DONE) { b.free_stacks.push_back(f.stack); f.stack = nullptr; }
+            if (b.failed) { reclaim(b, n); return false; }
         }
         if (ran) continue;
         /* nobody can run: release a barrier whose every live thread has arrived */
@@ -130,6 +200,7 @@ bool run_block(Block &b, unsigned n) {
         if (!released) {
             fail(cudaErrorLaunchFailure, "%s", b.kernel,
                  "deadlock: threads wait at __syncthreads and at a warp shuffle at once (divergent barrier)");
+            reclaim(b, n);
             return false;
         }
     }
@@ -151,15 +222,7 @@ void tp_emu_run(const char *name, dim3 grid, dim3 block, const std::function<voi
     static thread_local Block *pool = nullptr;
     if (!pool) pool = new Block();
     Block &b = *pool;
-    if (b.fibers.size() < n) {
-        size_t old = b.fibers.size();
-        b.fibers.resize(n);
-        for (size_t t = old; t < n; t++) {
-            void *s = mmap(nullptr, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-            if (s == MAP_FAILED) { fail(cudaErrorMemoryAllocation, "%s", name, "no memory for fiber stacks"); return; }
-            b.fibers[t].stack = (char *)s;
-        }
-    }
+    if (b.fibers.size() < n) b.fibers.resize(n);
     b.body = &body;
     b.kernel = name;
     b.failed = false;
