@@ -13,6 +13,8 @@
 #define TP_LOSS_H
 
 #include "common.h"
+#include "philox.h"   /* TP_HD */
+#include <math.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,6 +65,23 @@ tp_status tp_loss_sample_step_cpu(uint8_t *work, double *logq, const float *logp
 tp_status tp_loss_sample_step_cuda(uint8_t *work, double *logq, const float *logp,
                                    const uint8_t *truth, const int32_t *site, const float *u,
                                    int32_t rows, int32_t T, int32_t q, void *stream);
+
+/* The state a sample step takes at one site (both backends, so they agree
+ * to the bit on the same log-probabilities): truth_n when teacher forcing
+ * (truth_n < q; anything else gives 0), else the inverse CDF of
+ * exp(lp[0..q)) at u, summed in float in state order (the last state when
+ * rounding leaves u * z past every partial sum).  truth_n < 0: no truth. */
+TP_HD int tp_loss_pick(const float *lp, int truth_n, float u, int q) {
+    if (truth_n >= 0) return truth_n < q ? truth_n : 0;
+    float z = 0;
+    for (int k = 0; k < q; k++) z += expf(lp[k]);
+    float target = u * z, c = 0;
+    for (int k = 0; k < q; k++) {
+        c += expf(lp[k]);
+        if (target < c) return k;
+    }
+    return q - 1;
+}
 
 #ifdef __cplusplus
 }

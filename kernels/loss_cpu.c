@@ -105,20 +105,7 @@ tp_status tp_loss_sample_step_cpu(uint8_t *work, double *logq, const float *logp
     for (int64_t r = 0; r < rows; r++) {
         int64_t n = r * T + site[r];
         const float *lp = logp + n * q;
-        int x;
-        if (truth) {
-            x = truth[n] < q ? truth[n] : 0;
-        } else {
-            /* inverse CDF in float, exactly as the CUDA twin does it */
-            float z = 0;
-            for (int k = 0; k < q; k++) z += expf(lp[k]);
-            float target = u[r] * z, c = 0;
-            x = q - 1;
-            for (int k = 0; k < q; k++) {
-                c += expf(lp[k]);
-                if (target < c) { x = k; break; }
-            }
-        }
+        int x = tp_loss_pick(lp, truth ? truth[n] : -1, u[r], q);
         work[n] = (uint8_t)x;
         logq[r] += lp[x];
     }

@@ -70,19 +70,7 @@ __global__ void sample_step_kernel(uint8_t *work, double *logq, const float *log
     if (r >= rows) return;
     long long n = (long long)r * T + site[r];
     const float *lp = logp + n * q;
-    int x;
-    if (truth) {
-        x = truth[n] < q ? truth[n] : 0;
-    } else {
-        float z = 0;
-        for (int k = 0; k < q; k++) z += expf(lp[k]);
-        float target = u[r] * z, c = 0;
-        x = q - 1;
-        for (int k = 0; k < q; k++) {
-            c += expf(lp[k]);
-            if (target < c) { x = k; break; }
-        }
-    }
+    int x = tp_loss_pick(lp, truth ? truth[n] : -1, u[r], q);
     work[n] = (uint8_t)x;
     logq[r] += lp[x];
 }

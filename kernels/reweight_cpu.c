@@ -278,17 +278,10 @@ tp_status tp_rw_corr_cpu(double *acc, double *shift, const uint8_t *x, const dou
 
 /* ---- Poisson bootstrap ---------------------------------------------------- */
 
-static tp_status boot_args(const double *shift, const void *acc, int64_t first, int64_t block, int32_t R, int64_t n) {
-    if (!acc || !shift || n < 0) return TP_ERROR(TP_ERR_ARG, "bootstrap: NULL array or n < 0");
-    if (R < 1 || R > 100000 || block < 1 || first < 0)
-        return TP_ERROR(TP_ERR_ARG, "bootstrap: need 1 <= R <= 100000, block >= 1, first >= 0");
-    return TP_OK;
-}
-
 tp_status tp_rw_moments_boot_cpu(double *acc, double *shift, const double *x, const double *logw,
                                  uint64_t seed, int64_t first, int64_t block,
                                  int32_t stride, int32_t R, int64_t n) {
-    TP_TRY(boot_args(shift, acc, first, block, R, n));
+    TP_TRY(tp_rw_boot_args(shift, acc, first, block, R, n));
     if (x && stride < 1) return TP_ERROR(TP_ERR_ARG, "bootstrap: stride < 1");
     double m;
     TP_TRY(chunk_max(&m, logw, n));
@@ -346,7 +339,7 @@ tp_status tp_rw_moments_boot_cpu(double *acc, double *shift, const double *x, co
 tp_status tp_rw_hist1d_boot_cpu(double *hist, double *shift, const double *x, const double *logw,
                                 double lo, double hi, uint64_t seed, int64_t first, int64_t block,
                                 int32_t nbins, int32_t stride, int32_t R, int64_t n) {
-    TP_TRY(boot_args(shift, hist, first, block, R, n));
+    TP_TRY(tp_rw_boot_args(shift, hist, first, block, R, n));
     if ((n > 0 && !x) || nbins < 1 || stride < 1 || !(hi > lo) || !isfinite(lo) || !isfinite(hi))
         return TP_ERROR(TP_ERR_ARG, "bootstrap histogram: need x, bins >= 1, stride >= 1, finite lo < hi");
     double m;

@@ -220,6 +220,62 @@ static void rescale_host(double *a, int64_t len, double *shift, double newmax) {
     *shift = newmax;
 }
 
+/* The same for R moments accumulators (TP_RW_NACC doubles each): sums of
+ * w scale by f, of w^2 by f^2, the weighted M2 by f; n and the mean stay. */
+static void rescale_moments(double *acc, int32_t R, double *shift, double newmax) {
+    if (!(newmax > *shift)) return;
+    double f = (*shift == -INFINITY) ? 0.0 : exp(*shift - newmax);
+    for (int32_t j = 0; j < R; j++) {
+        double *a = acc + (int64_t)j * TP_RW_NACC;
+        a[1] *= f; a[2] *= f * f; a[4] *= f;
+    }
+    *shift = newmax;
+}
+
+/* Merge a chunk's sums into a moments accumulator (Chan et al.): n samples,
+ * sw = sum w, sw2 = sum w^2, s1 = sum w (x - c), s2 = sum w (x - c)^2
+ * around the centre c (has_x 0: no values, weights only). */
+static void merge_moments(double *a, double n, double sw, double sw2, double s1, double s2, double c, int has_x) {
+    double mean = 0.0, m2 = 0.0;
+    if (sw > 0.0 && has_x) { mean = c + s1 / sw; m2 = s2 - s1 * s1 / sw; if (m2 < 0.0) m2 = 0.0; }
+    a[0] += n;
+    if (sw > 0.0) {
+        double W = a[1] + sw, d = mean - a[3];
+        a[3] += d * (sw / W);
+        a[4] += m2 + d * d * a[1] * sw / W;
+        a[1] = W;
+        a[2] += sw2;
+    }
+}
+
+/* Copy len doubles back from the device and add them to host[]. */
+static tp_status add_back(double *host, const double *dev, int64_t len, const char *what) {
+    double *h = (double *)malloc(sizeof(double) * (size_t)(len > 0 ? len : 1));
+    if (!h) return TP_ERROR(TP_ERR_NOMEM, "%s: no memory", what);
+    cudaError_t ce = cudaMemcpy(h, dev, sizeof(double) * (size_t)len, cudaMemcpyDeviceToHost);
+    if (ce != cudaSuccess) { free(h); TP_CUDA_CHECK(ce); }
+    for (int64_t k = 0; k < len; k++) host[k] += h[k];
+    free(h);
+    return TP_OK;
+}
+
+/* The start of the entry points that add into len host accumulators acc
+ * kept relative to *shift: stage logw and data (data_bytes) with a zeroed
+ * device array d_out of len doubles, take the chunk's largest log-weight
+ * and rescale acc to it.  *skip = 1 when every weight of the chunk is zero
+ * (nothing to add). */
+static tp_status stage_acc(char **base, double **d_logw, void **d_data, double **d_out, int *skip, double *acc,
+                           int64_t len, double *shift, const double *logw, const void *data, size_t data_bytes,
+                           int64_t n) {
+    TP_TRY(stage(base, d_logw, d_data, d_out, logw, data, data_bytes, sizeof(double) * (size_t)len, n));
+    double m;
+    TP_TRY(dev_max(&m, *d_logw, logw, n, *base));
+    rescale_host(acc, len, shift, m);
+    *skip = m == -INFINITY;
+    if (!*skip) TP_CUDA_CHECK(cudaMemset(*d_out, 0, sizeof(double) * (size_t)len));
+    return TP_OK;
+}
+
 /* ---- entry points ------------------------------------------------------------ */
 
 extern "C" tp_status tp_rw_logsumexp_cuda(double *out, const double *logw, int64_t n, void *stream) {
@@ -266,11 +322,7 @@ extern "C" tp_status tp_rw_moments_cuda(double *acc, double *shift, const double
     TP_TRY(stage(&base, &d_logw, &d_x, &d_out, logw, x, xb, 0, n));
     double m;
     TP_TRY(dev_max(&m, d_logw, logw, n, base));
-    if (m > *shift) {
-        double f = (*shift == -INFINITY) ? 0.0 : exp(*shift - m);
-        acc[1] *= f; acc[2] *= f * f; acc[4] *= f;
-        *shift = m;
-    }
+    rescale_moments(acc, 1, shift, m);
     if (m == -INFINITY) { acc[0] += (double)n; return TP_OK; }
     const double c = x ? (acc[1] > 0.0 ? acc[3] : x[0]) : 0.0;
     int nb = nblocks(n);
@@ -280,16 +332,7 @@ extern "C" tp_status tp_rw_moments_cuda(double *acc, double *shift, const double
     TP_CUDA_CHECK(cudaMemcpy(hp, base, sizeof(double) * 4 * nb, cudaMemcpyDeviceToHost));
     double sw = 0.0, sw2 = 0.0, s1 = 0.0, s2 = 0.0;
     for (int b = 0; b < nb; b++) { sw += hp[b * 4]; sw2 += hp[b * 4 + 1]; s1 += hp[b * 4 + 2]; s2 += hp[b * 4 + 3]; }
-    double mean = 0.0, m2 = 0.0;
-    if (sw > 0.0 && x) { mean = c + s1 / sw; m2 = s2 - s1 * s1 / sw; if (m2 < 0.0) m2 = 0.0; }
-    acc[0] += (double)n;
-    if (sw > 0.0) {
-        double W = acc[1] + sw, d = mean - acc[3];
-        acc[3] += d * (sw / W);
-        acc[4] += m2 + d * d * acc[1] * sw / W;
-        acc[1] = W;
-        acc[2] += sw2;
-    }
+    merge_moments(acc, (double)n, sw, sw2, s1, s2, c, x != NULL);
     return TP_OK;
 }
 
@@ -304,23 +347,14 @@ static tp_status hist_cuda(double *hist, double *shift, const double *x, const d
         return TP_ERROR(TP_ERR_ARG, "histogram: range must be finite with lo < hi");
     const int64_t len = (int64_t)nx * ny;
     char *base; double *d_logw, *d_hist; void *d_x;
-    TP_TRY(stage(&base, &d_logw, &d_x, &d_hist, logw, x, sizeof(double) * (size_t)n * (size_t)stride,
-                 sizeof(double) * (size_t)len, n));
-    double m;
-    TP_TRY(dev_max(&m, d_logw, logw, n, base));
-    rescale_host(hist, len, shift, m);
-    if (m == -INFINITY) return TP_OK;
-    TP_CUDA_CHECK(cudaMemset(d_hist, 0, sizeof(double) * (size_t)len));
+    int skip;
+    TP_TRY(stage_acc(&base, &d_logw, &d_x, &d_hist, &skip, hist, len, shift, logw, x,
+                     sizeof(double) * (size_t)n * (size_t)stride, n));
+    if (skip) return TP_OK;
     rw_hist_kernel<<<nblocks(n), RW_THREADS>>>(d_hist, (const double *)d_x, d_logw, *shift, xlo, xhi, ylo, yhi,
                                                nx / (xhi - xlo), ny / (yhi - ylo), nx, ny, stride, two_d, n);
     TP_CUDA_CHECK(cudaGetLastError());
-    double *h = (double *)malloc(sizeof(double) * (size_t)len);
-    if (!h) return TP_ERROR(TP_ERR_NOMEM, "histogram: no memory");
-    cudaError_t ce = cudaMemcpy(h, d_hist, sizeof(double) * (size_t)len, cudaMemcpyDeviceToHost);
-    if (ce != cudaSuccess) { free(h); TP_CUDA_CHECK(ce); }
-    for (int64_t k = 0; k < len; k++) hist[k] += h[k];
-    free(h);
-    return TP_OK;
+    return add_back(hist, d_hist, len, "histogram");
 }
 
 extern "C" tp_status tp_rw_hist1d_cuda(double *hist, double *shift, const double *x, const double *logw,
@@ -345,21 +379,12 @@ extern "C" tp_status tp_rw_corr_cuda(double *acc, double *shift, const uint8_t *
         if (x[i] >= q) return TP_ERROR(TP_ERR_ARG, "corr: site value %d >= q = %d at %lld", x[i], q, (long long)i);
     const int64_t len = rmax + 4;
     char *base; double *d_logw, *d_acc; void *d_x;
-    TP_TRY(stage(&base, &d_logw, &d_x, &d_acc, logw, x, (size_t)(n * N), sizeof(double) * (size_t)len, n));
-    double m;
-    TP_TRY(dev_max(&m, d_logw, logw, n, base));
-    rescale_host(acc, len, shift, m);
-    if (m == -INFINITY) return TP_OK;
-    TP_CUDA_CHECK(cudaMemset(d_acc, 0, sizeof(double) * (size_t)len));
+    int skip;
+    TP_TRY(stage_acc(&base, &d_logw, &d_x, &d_acc, &skip, acc, len, shift, logw, x, (size_t)(n * N), n));
+    if (skip) return TP_OK;
     rw_corr_kernel<<<nblocks(n * (rmax + 1)), RW_THREADS>>>(d_acc, (const uint8_t *)d_x, d_logw, *shift, L, q, rmax, n);
     TP_CUDA_CHECK(cudaGetLastError());
-    double *h = (double *)malloc(sizeof(double) * (size_t)len);
-    if (!h) return TP_ERROR(TP_ERR_NOMEM, "corr: no memory");
-    cudaError_t ce = cudaMemcpy(h, d_acc, sizeof(double) * (size_t)len, cudaMemcpyDeviceToHost);
-    if (ce != cudaSuccess) { free(h); TP_CUDA_CHECK(ce); }
-    for (int64_t k = 0; k < len; k++) acc[k] += h[k];
-    free(h);
-    return TP_OK;
+    return add_back(acc, d_acc, len, "corr");
 }
 
 /* ---- Poisson bootstrap --------------------------------------------------------
@@ -446,29 +471,11 @@ static tp_status weights_in_place(double *d_logw, double *w0, double shift, int6
     return TP_OK;
 }
 
-static tp_status boot_args_cuda(const double *shift, const void *acc, int64_t first, int64_t block, int32_t R, int64_t n) {
-    if (!acc || !shift || n < 0) return TP_ERROR(TP_ERR_ARG, "bootstrap: NULL array or n < 0");
-    if (R < 1 || R > 100000 || block < 1 || first < 0)
-        return TP_ERROR(TP_ERR_ARG, "bootstrap: need 1 <= R <= 100000, block >= 1, first >= 0");
-    return TP_OK;
-}
-
-/* Copy len doubles back from the device and add them to host[]. */
-static tp_status add_back(double *host, const double *dev, int64_t len, const char *what) {
-    double *h = (double *)malloc(sizeof(double) * (size_t)(len > 0 ? len : 1));
-    if (!h) return TP_ERROR(TP_ERR_NOMEM, "%s: no memory", what);
-    cudaError_t ce = cudaMemcpy(h, dev, sizeof(double) * (size_t)len, cudaMemcpyDeviceToHost);
-    if (ce != cudaSuccess) { free(h); TP_CUDA_CHECK(ce); }
-    for (int64_t k = 0; k < len; k++) host[k] += h[k];
-    free(h);
-    return TP_OK;
-}
-
 extern "C" tp_status tp_rw_moments_boot_cuda(double *acc, double *shift, const double *x, const double *logw,
                                              uint64_t seed, int64_t first, int64_t block,
                                              int32_t stride, int32_t R, int64_t n, void *stream) {
     TP_TRY(rw_enter(stream));
-    TP_TRY(boot_args_cuda(shift, acc, first, block, R, n));
+    TP_TRY(tp_rw_boot_args(shift, acc, first, block, R, n));
     if (x && stride < 1) return TP_ERROR(TP_ERR_ARG, "bootstrap: stride < 1");
     const size_t sums_bytes = align256(sizeof(double) * 5 * (size_t)R);
     char *base; double *d_logw, *d_sums; void *d_x;
@@ -477,14 +484,7 @@ extern "C" tp_status tp_rw_moments_boot_cuda(double *acc, double *shift, const d
     double *d_c = (double *)((char *)d_sums + sums_bytes);
     double m;
     TP_TRY(dev_max(&m, d_logw, logw, n, base));
-    if (m > *shift) {
-        for (int32_t j = 0; j < R; j++) {
-            double *a = acc + (int64_t)j * TP_RW_NACC;
-            double f = (*shift == -INFINITY) ? 0.0 : exp(*shift - m);
-            a[1] *= f; a[2] *= f * f; a[4] *= f;
-        }
-        *shift = m;
-    }
+    rescale_moments(acc, R, shift, m);
     if (n == 0) return TP_OK;
     double *c = (double *)malloc(sizeof(double) * (size_t)R * 6);
     if (!c) return TP_ERROR(TP_ERR_NOMEM, "bootstrap: no memory");
@@ -510,17 +510,7 @@ extern "C" tp_status tp_rw_moments_boot_cuda(double *acc, double *shift, const d
     if (ce != cudaSuccess) { free(c); TP_CUDA_CHECK(ce); }
     for (int32_t j = 0; j < R; j++) {
         const double *bj = b + (int64_t)j * 5;
-        double *a = acc + (int64_t)j * TP_RW_NACC;
-        double sw = bj[1], mean = 0.0, m2 = 0.0;
-        if (sw > 0.0 && x) { mean = c[j] + bj[3] / sw; m2 = bj[4] - bj[3] * bj[3] / sw; if (m2 < 0.0) m2 = 0.0; }
-        a[0] += bj[0];
-        if (sw > 0.0) {
-            double W = a[1] + sw, d = mean - a[3];
-            a[3] += d * (sw / W);
-            a[4] += m2 + d * d * a[1] * sw / W;
-            a[1] = W;
-            a[2] += bj[2];
-        }
+        merge_moments(acc + (int64_t)j * TP_RW_NACC, bj[0], bj[1], bj[2], bj[3], bj[4], c[j], x != NULL);
     }
     free(c);
     return TP_OK;
@@ -530,20 +520,17 @@ extern "C" tp_status tp_rw_hist1d_boot_cuda(double *hist, double *shift, const d
                                             double lo, double hi, uint64_t seed, int64_t first, int64_t block,
                                             int32_t nbins, int32_t stride, int32_t R, int64_t n, void *stream) {
     TP_TRY(rw_enter(stream));
-    TP_TRY(boot_args_cuda(shift, hist, first, block, R, n));
+    TP_TRY(tp_rw_boot_args(shift, hist, first, block, R, n));
     if ((n > 0 && !x) || nbins < 1 || stride < 1 || !(hi > lo) || !isfinite(lo) || !isfinite(hi))
         return TP_ERROR(TP_ERR_ARG, "bootstrap histogram: need x, bins >= 1, stride >= 1, finite lo < hi");
     const int64_t len = (int64_t)R * nbins;
     char *base; double *d_logw, *d_hist; void *d_x;
-    TP_TRY(stage(&base, &d_logw, &d_x, &d_hist, logw, x, sizeof(double) * (size_t)n * (size_t)stride,
-                 sizeof(double) * (size_t)len, n));
-    double m;
-    TP_TRY(dev_max(&m, d_logw, logw, n, base));
-    rescale_host(hist, len, shift, m);
-    if (m == -INFINITY) return TP_OK;
+    int skip;
+    TP_TRY(stage_acc(&base, &d_logw, &d_x, &d_hist, &skip, hist, len, shift, logw, x,
+                     sizeof(double) * (size_t)n * (size_t)stride, n));
+    if (skip) return TP_OK;
     double w0;
     TP_TRY(weights_in_place(d_logw, &w0, *shift, n));
-    TP_CUDA_CHECK(cudaMemset(d_hist, 0, sizeof(double) * (size_t)len));
     dim3 grid, threads;
     int64_t tile;
     boot_grid(&grid, &threads, &tile, R, n);

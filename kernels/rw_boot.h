@@ -9,11 +9,22 @@
 #define TP_RW_BOOT_H
 
 #include <stdint.h>
+#include "common.h"
 #include "philox.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The argument checks of the bootstrap entry points (host side, both
+ * backends). */
+static inline tp_status tp_rw_boot_args(const double *shift, const void *acc, int64_t first, int64_t block, int32_t R,
+                                        int64_t n) {
+    if (!acc || !shift || n < 0) return TP_ERROR(TP_ERR_ARG, "bootstrap: NULL array or n < 0");
+    if (R < 1 || R > 100000 || block < 1 || first < 0)
+        return TP_ERROR(TP_ERR_ARG, "bootstrap: need 1 <= R <= 100000, block >= 1, first >= 0");
+    return TP_OK;
+}
 
 /* k ~ Poisson(1) by inverting the CDF with one 32-bit draw u: the
  * thresholds are floor(2^32 P(K <= k)); k > 12 has probability < 2^-32 and
