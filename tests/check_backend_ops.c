@@ -423,6 +423,20 @@ START_TEST(test_backend_table) {
 }
 END_TEST
 
+/* the device probes and the sgemm rate the benchmarks divide by */
+START_TEST(test_backend_device_probes) {
+    NEED_CUDA();
+    char name[256];
+    ck_assert_int_eq(tp_cuda_device_name(0, name, sizeof name), TP_OK);
+    ck_assert(strlen(name) > 0);
+    ck_assert_int_ne(tp_cuda_device_name(tp_cuda_device_count(), name, sizeof name), TP_OK);
+    ck_assert_int_ne(tp_cuda_device_name(0, name, 0), TP_OK);
+    ck_assert_int_ge(tp_cuda_runtime_version(), 10000);
+    double g = tp_tf_sgemm_gflops("cuda", 64, 2);
+    ck_assert_msg(g > 0 && isfinite(g), "sgemm rate %g", g);
+}
+END_TEST
+
 Suite *backend_ops_suite(void) {
     Suite *s = suite_create("backend_ops");
     TCase *tc = tp_test_tcase("cuda-vs-cpu", 120);
@@ -436,6 +450,7 @@ Suite *backend_ops_suite(void) {
     tcase_add_test(tc, test_backend_transformer_cond);
     tcase_add_test(tc, test_backend_reinforce_cond);
     tcase_add_test(tc, test_backend_inpaint);
+    tcase_add_test(tc, test_backend_device_probes);
     suite_add_tcase(s, tc);
     return s;
 }
