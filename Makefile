@@ -181,7 +181,8 @@ CXX ?= g++
 EMU_CUDA_OBJ := $(patsubst kernels/%.cu,build/emu/%.o,$(CUDA_SRC))
 EMU_OBJ      := $(EMU_CUDA_OBJ) build/emu/emu.o
 EMU_CXXFLAGS := -std=c++17 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unused-function -Wno-sign-compare \
-	-Itests/cudaemu -Iruntime -Ikernels -DTP_HAVE_CUDA -MMD -MP $(BLAS_CFLAGS)
+	-Itests/cudaemu -Iruntime -Ikernels -DTP_HAVE_CUDA -MMD -MP $(BLAS_CFLAGS) \
+	$(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer)
 EMU_SUITES   := backend_ops transformer loss optim net cond reweight
 EMU_LUA      := tests/lua/nn_cuda.lua tests/lua/analysis_backend.lua
 
@@ -203,6 +204,10 @@ build/emu/check_all: $(TEST_OBJ) $(filter-out $(patsubst %.cu,build/%.o,$(CUDA_S
 	$(Q)$(CXX) $(LDFLAGS) $(TP_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LUAJIT_LIBS) $(ZSTD_LIBS) $(BLAS_LIBS) \
 		$(EDIT_LIBS) -fopenmp -lm -lpthread -ldl
 
+build/emu/selftest: tests/cudaemu/selftest.cpp build/emu/emu.o
+	@echo "  CXX     $<"
+	$(Q)$(CXX) $(EMU_CXXFLAGS) $(LDFLAGS) -o $@ $^
+
 # the command-line program on the emulator: TEMPERA_BACKEND=cuda build/emu/tempera run R.lua
 build/emu/tempera: $(filter-out $(patsubst %.cu,build/%.o,$(CUDA_SRC)),$(OBJ)) $(EMU_OBJ)
 	@echo "  LD      $@"
@@ -213,7 +218,8 @@ build/emu/tempera: $(filter-out $(patsubst %.cu,build/%.o,$(CUDA_SRC)),$(OBJ)) $
 check: check-cuda-emu
 check-cuda-emu: bin/tempera
 ifeq ($(HAVE_CUDA),1)
-	@$(MAKE) --no-print-directory build/emu/check_all build/emu/tempera
+	@$(MAKE) --no-print-directory build/emu/check_all build/emu/tempera build/emu/selftest
+	$(Q)build/emu/selftest
 	@echo "== CUDA twins under the CPU emulator (tests/cudaemu): $(EMU_SUITES)"
 	$(Q)OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} TEMPERA_BACKEND=cpu TEMPERA_BIN=$(CURDIR)/bin/tempera \
 		TEMPERA_SRC=$(CURDIR) CK_TIMEOUT_MULTIPLIER=$(if $(SANITIZE),6,1) build/emu/check_all $(EMU_SUITES)
@@ -254,7 +260,7 @@ build/gen/check_suites.h: $(TEST_SRC)
 FLAGS_STAMP := build/flags.$(shell printf '%s' '$(CC) $(CFLAGS) $(SANITIZE) $(HAVE_CUDA) $(CUDA_ARCH) $(NVCCFLAGS)' | cksum | cut -d' ' -f1)
 $(FLAGS_STAMP):
 	@mkdir -p build && rm -f build/flags.* && touch $@
-$(OBJ) $(TEST_OBJ) build/gen/stdlib.o: $(FLAGS_STAMP)
+$(OBJ) $(TEST_OBJ) $(EMU_OBJ) build/gen/stdlib.o: $(FLAGS_STAMP)
 $(OBJ) $(TEST_OBJ): | build/gen/tempera/cdef.lua
 
 -include $(shell find build -name '*.d' 2>/dev/null)

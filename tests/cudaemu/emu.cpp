@@ -12,6 +12,11 @@
 #include <ucontext.h>
 #include <map>
 #include <vector>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define TP_EMU_ASAN 1   /* tell AddressSanitizer about every stack switch */
+#endif
 
 thread_local uint3 tp_emu_thread_idx, tp_emu_block_idx;
 thread_local dim3 tp_emu_block_dim, tp_emu_grid_dim;
@@ -86,6 +91,8 @@ struct Block {
     unsigned char slots[1024][16];  /* warp exchange: one value per thread */
     const char *kernel = "";
     bool failed = false;
+    const void *sched_lo = nullptr;   /* the scheduler's stack, for AddressSanitizer */
+    size_t sched_size = 0;
     char *take_stack() {
         if (free_stacks.empty()) {
             void *m = mmap(nullptr, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -110,11 +117,38 @@ void fail(cudaError_t e, const char *fmt, const char *kernel, const char *what) 
     if (sticky == cudaSuccess) sticky = e;
 }
 
+/* scheduler -> fiber f, back when f waits or ends */
+void enter_fiber(Block &b, Fiber &f) {
+#ifdef TP_EMU_ASAN
+    void *fake = nullptr;
+    __sanitizer_start_switch_fiber(&fake, f.stack, STACK);
+#endif
+    context_switch(b.sched, f.ctx);
+#ifdef TP_EMU_ASAN
+    __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+}
+
+/* fiber -> scheduler; returns when the fiber is resumed (never if it ends) */
+void leave_fiber(Block *b, Fiber &f) {
+#ifdef TP_EMU_ASAN
+    void *fake = nullptr;
+    __sanitizer_start_switch_fiber(f.state == DONE ? nullptr : &fake, b->sched_lo, b->sched_size);
+#endif
+    context_switch(f.ctx, b->sched);
+#ifdef TP_EMU_ASAN
+    __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+}
+
 void fiber_entry() {
     Block *b = blk;
+#ifdef TP_EMU_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &b->sched_lo, &b->sched_size);
+#endif
     (*b->body)();
     b->fibers[b->cur].state = DONE;
-    context_switch(b->fibers[b->cur].ctx, b->sched);
+    leave_fiber(b, b->fibers[b->cur]);
 }
 
 /* back to the scheduler, waiting in state s */
@@ -122,10 +156,14 @@ void wait(State s) {
     Block *b = blk;
     Fiber &f = b->fibers[b->cur];
     f.state = s;
-    context_switch(f.ctx, b->sched);
+    leave_fiber(b, f);
 }
 
 void check_guards(const char *kernel) {
+#ifdef TP_EMU_ASAN
+    (void)kernel;
+    return;   /* the guard zones are poisoned: AddressSanitizer reports the access itself */
+#endif
     for (auto &a : allocations)
         for (size_t i = 0; i < GUARD; i++)
             if ((unsigned char)a.first[a.second + i] != GUARD_BYTE) {
@@ -162,12 +200,16 @@ bool run_block(Block &b, unsigned n) {
                     fail(cudaErrorMemoryAllocation, "%s", b.kernel, "no memory for fiber stacks");
                     return false;
                 }
+#ifdef TP_EMU_ASAN
+                /* a reused stack still has the poisoned frames of the fiber that ended on it */
+                __asan_unpoison_memory_region(f.stack, STACK);
+#endif
                 context_init(f.ctx, f.stack, STACK);
                 f.started = true;
             }
             b.cur = (int)t;
             tp_emu_thread_idx = f.tid;
-            context_switch(b.sched, f.ctx);
+            enter_fiber(b, f);
             ran = true;
             if (f.state == DONE) { b.free_stacks.push_back(f.stack); f.stack = nullptr; }
             if (b.failed) { reclaim(b, n); return false; }
@@ -313,6 +355,9 @@ cudaError_t cudaMalloc(void **p, size_t n) {
     if (!m) return cudaErrorMemoryAllocation;
     memset(m, 0xff, n);
     memset(m + n, GUARD_BYTE, GUARD);
+#ifdef TP_EMU_ASAN
+    __asan_poison_memory_region(m + n, GUARD);
+#endif
     allocations[m] = n;
     *p = m;
     return cudaSuccess;
@@ -323,6 +368,9 @@ cudaError_t cudaFree(void *p) {
     auto it = allocations.find((char *)p);
     if (it == allocations.end()) return cudaErrorInvalidValue;
     check_guards("cudaFree");
+#ifdef TP_EMU_ASAN
+    __asan_unpoison_memory_region((char *)p + it->second, GUARD);
+#endif
     allocations.erase(it);
     free(p);
     return cudaSuccess;
