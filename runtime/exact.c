@@ -28,6 +28,25 @@ int64_t tp_exact_states(const tp_model *m) {
     return s;
 }
 
+tp_status tp_exact_configs(int32_t q, int32_t n, uint8_t *out, int64_t first, int64_t count) {
+    if (count > 0 && !out) return TP_ERROR(TP_ERR_ARG, "exact configs: NULL output");
+    if (q < 2 || q > 256 || n < 1) return TP_ERROR(TP_ERR_ARG, "exact configs: need 2 <= q <= 256 and n >= 1");
+    int64_t S = 1;
+    for (int32_t i = 0; i < n; i++)
+        if ((S *= q) > EXACT_MAX_STATES)
+            return TP_ERROR(TP_ERR_ARG, "exact configs: %d^%d states exceed the enumeration limit", q, n);
+    if (first < 0 || count < 0 || first > S - count)
+        return TP_ERROR(TP_ERR_ARG, "exact configs: rows %lld..%lld outside 0..%lld", (long long)first,
+                        (long long)(first + count - 1), (long long)(S - 1));
+    #pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < count; r++) {
+        int64_t s = first + r;
+        uint8_t *row = out + r * n;
+        for (int32_t i = 0; i < n; i++) { row[i] = (uint8_t)(s % q); s /= q; }
+    }
+    return TP_OK;
+}
+
 typedef struct {
     double mx, s0, s1, s2;
 } acc;

@@ -38,6 +38,11 @@ TP_FFI tp_status tp_exact_run(const tp_model *m, const double *beta, int32_t nbe
                               const int32_t *points, double *hist);
 /* number of states q^n, or -1 above the limit */
 TP_FFI int64_t tp_exact_states(const tp_model *m);
+/* out: (count, n) [out] configurations first .. first + count - 1 of n
+ * sites with q states in counting order: configuration s has site i =
+ * digit i of s in base q (site 0 fastest).  Needs 2 <= q <= 256, q^n
+ * within the enumeration limit, first >= 0 and first + count <= q^n. */
+TP_FFI tp_status tp_exact_configs(int32_t q, int32_t n, uint8_t *out, int64_t first, int64_t count);
 /* ffi:end */
 
 #ifdef __cplusplus

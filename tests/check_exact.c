@@ -190,6 +190,25 @@ START_TEST(test_exact_rejects_bad_input) {
 }
 END_TEST
 
+/* the counting-order configurations tp.report's exact reference uses */
+START_TEST(test_exact_configs) {
+    enum { q = 3, n = 4, S = 81 };
+    uint8_t all[S * n], part[5 * n];
+    ck_assert_int_eq(tp_exact_configs(q, n, all, 0, S), TP_OK);
+    for (int s = 0; s < S; s++) {
+        int v = 0;
+        for (int i = n - 1; i >= 0; i--) v = v * q + all[s * n + i];
+        ck_assert_int_eq(v, s);   /* row s is s in base q, site 0 fastest */
+    }
+    ck_assert_int_eq(tp_exact_configs(q, n, part, 70, 5), TP_OK);
+    ck_assert(memcmp(part, all + 70 * n, sizeof part) == 0);
+    ck_assert_int_eq(tp_exact_configs(q, n, part, 77, 5), TP_ERR_ARG);
+    ck_assert_int_eq(tp_exact_configs(q, n, part, -1, 1), TP_ERR_ARG);
+    ck_assert_int_eq(tp_exact_configs(1, n, part, 0, 1), TP_ERR_ARG);
+    ck_assert_int_eq(tp_exact_configs(2, 40, part, 0, 1), TP_ERR_ARG);
+}
+END_TEST
+
 Suite *exact_suite(void) {
     Suite *s = suite_create("exact");
     TCase *tc = tp_test_tcase("exact", 60);
@@ -197,6 +216,7 @@ Suite *exact_suite(void) {
     tcase_add_test(tc, test_exact_potts_and_ce_match_brute_force);
     tcase_add_test(tc, test_exact_marginal_and_threads);
     tcase_add_test(tc, test_exact_rejects_bad_input);
+    tcase_add_test(tc, test_exact_configs);
     suite_add_tcase(s, tc);
     return s;
 }

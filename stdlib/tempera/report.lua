@@ -602,17 +602,7 @@ local function exact_set(fname, model, beta, ro)
       "use reference = 'swendsen_wang' (Ising, Potts), a batch or a dump of reference samples", fname, q, N, S, max)
   end
   local x = u8_t(S * N)
-  for s = 1, S - 1 do          -- odometer: row s = row s-1 + 1 in base q, site 0 fastest
-    local row = x + s * N
-    ffi.copy(row, row - N, N)
-    local i = 0
-    while true do
-      local v = row[i] + 1
-      if v < q then row[i] = v; break end
-      row[i] = 0
-      i = i + 1
-    end
-  end
+  util.check(C.tp_exact_configs(q, N, x, 0, S))   -- site 0 fastest
   local E = model:energies(x, S)
   local logw = f64_t(S)
   util.check(C.tp_rw_scale(logw, E, -beta, S))
