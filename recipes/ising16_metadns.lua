@@ -49,6 +49,10 @@
 -- cross (P(m > 0) = 0.048 unweighted, samples in 4 of 8 CV bins) while MDNS
 -- stayed on one sign; the papers' network and budget (a GPU job) are
 -- needed for the full result.  recipes/quickstart.lua shows it at 4x4.
+-- A long run in pieces (a GPU lent for 10-minute calls, say): add
+-- --set checkpoint_every=500 --set resume=true and run the same command
+-- again with the same output directory; each method continues from its
+-- checkpoint bit for bit (CPU) and is evaluated once it reaches 'steps'.
 -- The SW reference alone takes about 10 s.  The golden test runs a 4x4
 -- lattice with a tiny network for 10 steps per method in under a second.
 local tp = require "tempera"
@@ -56,7 +60,7 @@ local tp = require "tempera"
 local P = tp.params{ L = 16, beta = 0.6, embed = 64, depth = 4, heads = 4, batch = 128, replicates = 16,
   resample_every = 10, steps = 20000, lr = 1e-4, points = 257, sigma = 0.05, bias_factor = 10, height = 0,
   replay = true, samples = 10000, chains = 128, burn_in = 1024, sw_samples = 1000, methods = "mdns,metadns",
-  seed = 1 }
+  seed = 1, checkpoint_every = 0, resume = false }
 
 local W_paper = { [0.6] = 0.1667, [0.4407] = 1.1345, [0.28] = 1.7855 }
 local W = P.height > 0 and P.height or W_paper[P.beta] or 0.5 / P.beta
@@ -82,6 +86,14 @@ for method in P.methods:gmatch("[%a_]+") do
   local opts = { net = net, model = model, beta = P.beta, batch = P.batch, replicates = P.replicates,
     resample_every = P.resample_every, steps = P.steps, lr = P.lr, seed = P.seed,
     log = tp.out(name .. "_" .. method .. ".log") }
+  if P.checkpoint_every > 0 or P.resume then
+    -- a long run in pieces: checkpoints every checkpoint_every steps, and
+    -- resume = true continues from the method's checkpoint when there is one
+    opts.checkpoint = tp.out(name .. "_" .. method .. ".ckpt")
+    opts.checkpoint_every = P.checkpoint_every
+    local f = P.resume and io.open(opts.checkpoint, "rb")
+    if f then f:close(); opts.resume = true end
+  end
   if method == "metadns" then
     opts.bias = tp.bias.grid{ cv = m, range = { -1, 1 }, points = P.points, sigma = P.sigma, height = W,
       bias_factor = P.bias_factor, beta = P.beta }

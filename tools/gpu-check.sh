@@ -22,8 +22,13 @@
 #           tests/bench/reweight.lua --set backend=cuda   -> gpu-bench.txt
 #   ising16 recipes/ising16_metadns.lua at the paper settings for STEPS
 #           training steps per method (default 200), TEMPERA_BACKEND=cuda:
-#           s/step on the GPU
-#                                                         -> gpu-ising16.txt
+#           s/step on the GPU.  It checkpoints every CKPT_EVERY steps
+#           (200) and leaves the run directory in OUTDIR/ising16-run.tar;
+#           put that file in DIR and call again to continue the run where
+#           it stopped (a run longer than one device call).  SAMPLES (1024)
+#           final samples; ISING16_ARGS adds --set options; BACKEND=cpu
+#           runs the same on the CPU (to try this stage without a GPU).
+#                                          -> gpu-ising16.txt, ising16-run.tar
 # Each stage is bounded by `timeout` (STAGE_TIMEOUT seconds, default 280) so
 # a hung kernel cannot eat a whole device call.  Exit status: non-zero when
 # a test stage failed.
@@ -99,10 +104,15 @@ for s in $stages; do
 		run_stage "reweight cuda" gpu-bench.txt "$bin" run tests/bench/reweight.lua --set backend=cuda ;;
 	ising16)
 		: >"$out/gpu-ising16.txt"
-		scratch=$(mktemp -d "${TMPDIR:-/tmp}/tempera-ising16.XXXXXX")
+		run=$(mktemp -d "${TMPDIR:-/tmp}/tempera-ising16.XXXXXX")
+		[ -f "$dir/ising16-run.tar" ] && tar -C "$run" -xf "$dir/ising16-run.tar" &&
+			echo "== continuing the run in $dir/ising16-run.tar" >>"$out/gpu-ising16.txt"
+		# shellcheck disable=SC2086
 		run_stage "ising16_metadns paper settings, ${STEPS:-200} steps" gpu-ising16.txt \
-			env TEMPERA_BACKEND=cuda "$bin" run recipes/ising16_metadns.lua --out "$scratch" \
-			--set steps="${STEPS:-200}" --set samples=1024 ;;
+			env TEMPERA_BACKEND="${BACKEND:-cuda}" "$bin" run recipes/ising16_metadns.lua --out "$run" \
+			--set steps="${STEPS:-200}" --set samples="${SAMPLES:-1024}" \
+			--set checkpoint_every="${CKPT_EVERY:-200}" --set resume=true ${ISING16_ARGS:-}
+		tar -C "$run" -cf "$out/ising16-run.tar" . ;;
 	*) echo "gpu-check: unknown stage '$s' (env tests all bench ising16)" >&2; status=2 ;;
 	esac
 done
