@@ -217,7 +217,7 @@ build/emu/tempera: $(filter-out $(patsubst %.cu,build/%.o,$(CUDA_SRC)),$(OBJ)) $
 .PHONY: check-cuda-emu
 check: check-cuda-emu
 check-cuda-emu: bin/tempera
-ifeq ($(HAVE_CUDA),1)
+ifeq ($(HAVE_CUDA)$(if $(shell command -v $(CXX) 2>/dev/null),1,0),11)
 	@$(MAKE) --no-print-directory build/emu/check_all build/emu/tempera build/emu/selftest
 	$(Q)build/emu/selftest
 	@echo "== CUDA twins under the CPU emulator (tests/cudaemu): $(EMU_SUITES)"
@@ -228,7 +228,7 @@ ifeq ($(HAVE_CUDA),1)
 		$(CURDIR)/build/emu/tempera run $(CURDIR)/$$f) >$$d.log 2>&1 || { cat $$d.log; echo "✗ $$f failed"; exit 1; }; \
 		echo "✓ $$f: $$(tail -1 $$d.log)"; rm -rf $$d $$d.log; done
 else
-	@echo "✗ HAVE_CUDA=0: the CUDA twins are not compiled, emulator run skipped"
+	@echo "✗ HAVE_CUDA=0 or no C++ compiler ($(CXX)): CUDA emulator run skipped"
 endif
 
 # The FFI surface: runtime/tp_ffi.h is compiled by C and turned into the cdef
