@@ -7,6 +7,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#if defined(__x86_64__) || defined(__SSE2__)
+#include <xmmintrin.h>
+#define TP_MXCSR_FTZ_DAZ 0x8040u
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +50,14 @@ tp_status tp_error_set_at(tp_status st, const char *file, int line, const char *
 const char *tp_last_error(void) { return err_msg; }
 const char *tp_last_error_where(void) { return err_where; }
 void tp_error_clear(void) { err_msg[0] = 0; err_where[0] = 0; }
+
+void tp_cpu_flush_subnormals(void) {
+#ifdef TP_MXCSR_FTZ_DAZ
+    _mm_setcsr(_mm_getcsr() | TP_MXCSR_FTZ_DAZ);
+    #pragma omp parallel
+    _mm_setcsr(_mm_getcsr() | TP_MXCSR_FTZ_DAZ);
+#endif
+}
 
 void tp_assert_fail(const char *expr, const char *file, int line) {
     fprintf(stderr, "tempera: internal error: assertion '%s' failed at %s:%d\n", expr, file, line);

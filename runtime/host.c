@@ -228,6 +228,7 @@ lua_State *tp_lua_init(const tp_run_opts *o) {
         lua_close(L);
         return NULL;
     }
+    tp_threads_get();   /* the default team, with subnormals flushed (kernels/common.h) */
     tp_log_set_quiet(o->quiet);
     return L;
 }

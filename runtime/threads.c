@@ -26,5 +26,6 @@ tp_status tp_threads_set(int n) {
     nthreads = n;
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
+    tp_cpu_flush_subnormals();   /* every thread of the new team */
     return TP_OK;
 }
