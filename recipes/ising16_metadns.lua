@@ -49,6 +49,18 @@
 -- cross (P(m > 0) = 0.048 unweighted, samples in 4 of 8 CV bins) while MDNS
 -- stayed on one sign; the papers' network and budget (a GPU job) are
 -- needed for the full result.  recipes/quickstart.lua shows it at 4x4.
+-- Later runs of the same small network:
+--   8x8, 6000 steps, B 64, R 4 (3 min): MDNS P(m > 0) = 0.000; MetaDNS
+--   crossed, P(m > 0) = 0.889 unweighted, samples in 5 of 8 CV bins, JS
+--   of P(m) 0.115 against MDNS's 0.229.
+--   16x16 MetaDNS alone, the paper's 20000 steps (2000 cycles, 64032
+--   hills; --set methods=metadns --set steps=20000, 54 min wall, 0.163 s
+--   per step): its batches stayed in the m ~ +0.97 bin for 12000 steps,
+--   then spread down towards m = 0 (2, 3 and 4 of 8 CV bins at steps
+--   14000, 18000 and 20000) without crossing: P(m > 0) = 0.000, NESS
+--   0.008, bias NESS 0.04, JS 0.33; Mag. 0.974 and Corr. 0.957 against SW
+--   0.974 and 0.955.  So at 16x16 the bias does move this network
+--   towards the other mode, but 2000 cycles are not enough for it.
 -- A long run in pieces (a GPU lent for 10-minute calls, say): add
 -- --set checkpoint_every=500 --set resume=true and run the same command
 -- again with the same output directory; each method continues from its
