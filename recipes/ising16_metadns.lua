@@ -115,9 +115,7 @@ for method in P.methods:gmatch("[%a_]+") do
   end
   local tr = tp.train[method](opts)
   tr:close()
-  local h = tr.history[#tr.history]
-  print(string.format("%s after %d steps: loss %.4f, batch NESS %.3f, CV coverage %.3f, %d hills",
-    method == "mdns" and "MDNS" or "MetaDNS", h.step, h.loss, h.ness, h.coverage, tr.hills))
+  print((method == "mdns" and "MDNS " or "MetaDNS ") .. tr:status())
   local r = tr:evaluate{ n = P.samples, reference = ref, L = P.L, dump = tp.out(name .. "_" .. method .. ".tpd") }
   local rmse = r.pmf_rmse_bias or r.pmf_rmse_samples
   rows[#rows + 1] = { name = method == "mdns" and "MDNS" or "MetaDNS", mag = r.mag, corr1 = r.corr1,

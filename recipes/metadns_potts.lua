@@ -67,9 +67,7 @@ for method in P.methods:gmatch("[%a_]+") do
     tr = tp.train.mdns(opts)
   end
   tr:close()
-  local last = tr.history[#tr.history]
-  print(string.format("after %d steps: loss %.4f, batch NESS %.3f, CV coverage %.3f, %d hills", last.step, last.loss,
-    last.ness, last.coverage, tr.hills))
+  print(tr:status())
 
   local r = tr:evaluate{ n = P.samples, L = P.L, reference = ref,
     dump = tp.out(bias and "metadns_potts.tpd" or "metadns_potts_mdns.tpd") }

@@ -336,6 +336,13 @@ function Trainer:close()
   if self.logfile then self.logfile:close(); self.logfile = nil end
 end
 
+-- tr:status(): "after N steps: loss, batch NESS, CV coverage, hills" of the last recorded step
+function Trainer:status()
+  local h = self.history[#self.history]
+  return string.format("after %d steps: loss %.4f, batch NESS %.3f, CV coverage %.3f, %d hills", h.step, h.loss,
+    h.ness, h.coverage, self.hills)
+end
+
 -- ---- evaluation: samples, reweighting, the summary table ---------------------
 
 -- res = tr:evaluate{ n = 1024, chunk = 256, reference = tp.exact(...) result, L = side (Ising/Potts corr),
