@@ -1,43 +1,49 @@
--- recipes/cuau444_metadns.lua -- MDNS and MetaDNS on the Cu-Au cluster
--- expansion in the papers' 4x4x4 FCC cell (64 sites, science.md 1.3, 3-5),
--- against a WT-MetaD Monte Carlo reference.
+-- recipes/cuau444_metadns.lua -- the papers' alloy experiment at full size:
+-- MDNS vs MetaDNS on the Cu-Au cluster expansion in the 4x4x4 FCC cell (64
+-- sites, 2^64 states), semi-grand-canonical at h = 0, 500 K by default,
+-- CV x_Au on 65 grid points over [0, 1], sized for 2 CPU cores.
 --
--- What it shows: the neural samplers on an alloy too large to enumerate
--- (2^64 states).  The reference is well-tempered metadynamics MCMC along
--- x_Au (tp.mc.metad: 128 semi-grand-canonical Metropolis chains at h = 0 on
--- E + V, a hill cycle every 64 sweeps, the same bias settings), then
--- sampling with that bias frozen and reweighting (log w = beta V): P(x_Au)
--- and the PMF on the 65-point grid, <E>/N and <x_Au>.  MDNS and MetaDNS
--- (the papers' settings where they apply: 65 grid points on [0, 1],
--- sigma 0.05, bias factor 10, W = 0.5 k_B T per cycle, i.e. 0.02154 /
--- 0.0293 / 0.0517 eV at 500 / 680 / 1200 K; embed 64, depth 4, B 128,
--- R 16, resample every 10, lr 1e-4, replay) train the same network for the
--- same number of steps, are sampled and reweighted to the physical
--- ensemble (log w = -beta E - log p), and the table gives NESS of the
--- likelihood and bias weights, the JS divergence of P(x_Au) against the
--- reference, the PMF RMSE in k_B T against the reference PMF (MetaDNS: its
--- bias; MDNS: its reweighted samples), log Z-hat, the wall seconds per
--- training step, <E>/N in meV/atom and <x_Au> (Mag. and Corr. are Ising
--- metrics: "-").  Final samples go to cuau444_mdns.tpd /
--- cuau444_metadns.tpd, per-step logs to cuau444_*.log.
--- Expected time: the paper network (5000 steps per method) costs about
--- 2.5-3 s per step on 2 CPU cores (64 sites, R 16), i.e. 7-8 hours for
--- both methods: a GPU job.  A CPU-sized run, measured at 9.5 minutes wall
--- on 2 cores shared with other jobs (reference 2 minutes, 0.3 s per step):
---   tempera run recipes/cuau444_metadns.lua --threads 1 --set embed=32 \
---     --set depth=2 --set batch=64 --set replicates=4 --set steps=600 \
---     --set lr=1e-3 --set samples=2048
--- At that budget neither sampler has learned the ordering yet: <E>/N
--- -0.8 (MDNS) and -0.2 (MetaDNS) meV/atom against -23.5 from the
--- reference, NESS 0.004-0.005, JS of P(x_Au) 0.10 / 0.09; the reference
--- itself gives <x_Au> 0.464 with frozen-bias NESS 0.35.  The golden test
--- runs tiny settings in about 3 seconds.
+-- Three samplers with the same network and number of optimiser steps
+-- (see recipes/ising16_metadns.lua for the same comparison on Ising):
+--   MDNS          tp.train.mdns, no bias;
+--   MetaDNS       tp.train.metadns as in the papers (uniform hills,
+--                 replay), no warm start;
+--   MetaDNS+warm  warm-started from a short classical WT-MetaD run along
+--                 x_Au (its bias, its walkers' configurations as
+--                 pretraining data and replay seed), importance-weighted
+--                 hills.
+-- Ground truth: a long semi-grand-canonical Metropolis run (128 chains,
+-- tp.mc.sample; errors from the integrated autocorrelation time) for <x_Au>
+-- and <E>/N, and a long classical WT-MetaD run along x_Au (its own seed)
+-- for the free-energy profile F(x_Au).  The table gives <x_Au> and <E>/N
+-- (meV/atom) from likelihood weights (log w = -beta E - log q) with
+-- bootstrap standard errors and z against the MC reference, NESS of the
+-- likelihood and bias weights, the RMSE in k_B T of F(x_Au) against the
+-- WT-MetaD reference (minima aligned; from the sampler's bias and from its
+-- likelihood-reweighted samples, with the grid points the samples reach),
+-- log Z-hat and the wall minutes; then the targets it checks.  Final
+-- samples (config, energy, cv, logq, logw_lik, logw_bias) go to
+-- cuau444_<method>.tpd, per-step logs to cuau444_<method>.log.
+--
+-- Settings: the CPU preset (default) is embed 32, depth 1, heads 4, B 64,
+-- R 4, resample every 10, lr 1e-3, 3000 steps per method; bias sigma 0.05,
+-- bias factor 10, W = 0.5 k_B T per cycle (0.02154 / 0.0293 / 0.0517 eV
+-- at 500 / 680 / 1200 K); warm start 400 cycles of 128 walkers (pace 16
+-- sweeps), configurations every 2 cycles from cycle 100, 600 pretraining
+-- steps.  --set preset=paper gives the papers' network (embed 64, depth
+-- 4, heads 4, B 128, R 16, lr 1e-4, 5000 steps): a GPU job.  Long runs in
+-- pieces: --set checkpoint_every=500 --set resume=true.
 local tp = require "tempera"
+local ffi = require "ffi"
 
-local P = tp.params{ T = 680, embed = 64, depth = 4, heads = 4, batch = 128, replicates = 16, resample_every = 10,
-  steps = 5000, lr = 1e-4, points = 65, sigma = 0.05, bias_factor = 10, height = 0, replay = true, samples = 4096,
-  ref_chains = 128, ref_pace = 64, ref_cycles = 300, ref_samples = 200, methods = "mdns,metadns", seed = 11 }
+local P = tp.params({ T = 500, preset = "cpu", embed = 32, depth = 1, heads = 4, batch = 64, replicates = 4,
+  resample_every = 10, steps = 3000, lr = 1e-3, points = 65, sigma = 0.05, bias_factor = 10, height = 0,
+  replay = true, samples = 10000, chains = 128, mc_burn_in = 2000, mc_samples = 2000, mc_every = 2,
+  ref_cycles = 2000, ref_pace = 16, warm_cycles = 400, warm_pace = 16, warm_from = 100, warm_every = 2,
+  pretrain = 600, methods = "mdns,metadns,warm", seed = 11, checkpoint_every = 0, resume = false },
+  { cpu = {}, paper = { embed = 64, depth = 4, heads = 4, batch = 128, replicates = 16, steps = 5000, lr = 1e-4 } })
 
+local A = tp.analysis
 local lat = tp.lattice.fcc{ n = { 4, 4, 4 } }
 local model = tp.model.cluster_expansion{ lattice = lat, ce = "cuau" }
 local cv = tp.cv.x_au(lat)
@@ -45,57 +51,133 @@ local N = lat.n
 local kT = tp.model.kB * P.T
 local beta = 1 / kT
 local W = P.height > 0 and P.height or 0.5 * kT
+local name = "cuau444"
+local t_start = tp.clock()
 local function new_bias()
   return tp.bias.grid{ cv = cv, points = P.points, range = { 0, 1 }, sigma = P.sigma, height = W,
     bias_factor = P.bias_factor, beta = beta }
 end
 
--- reference: WT-MetaD MCMC, then the frozen bias, reweighted to h = 0
-print(string.format("# Cu-Au cluster expansion, fcc 4x4x4 (%d sites) at %g K, h = 0; x_Au grid %d on [0, 1], W %.5f eV",
-  N, P.T, P.points, W))
-local run = tp.mc.metad{ model = model, cv = cv, bias = new_bias(), beta = beta, chains = P.ref_chains,
-  pace = P.ref_pace, cycles = P.ref_cycles, seed = P.seed + 100, label = "reference WT-MetaD" }
-local fr = run:frozen{ samples = P.ref_samples }
-local mg = run:marginal(fr)
-local g = {}
-for i = 1, P.points do g[i] = (i - 1) / (P.points - 1) end
-local ref = { grid = { g }, marginal = mg.p, pmf = mg.pmf }
-local w = tp.analysis.normalize(fr.logw, fr.n)
-local ref_e, ref_x = 0, 0
-for i = 0, fr.n - 1 do ref_e = ref_e + w[i] * fr.energy[i]; ref_x = ref_x + w[i] * fr.s[i] end
-print(string.format("# reference: WT-MetaD MCMC %d chains x %d cycles (pace %d sweeps), frozen %d samples per chain, NESS %.3f",
-  P.ref_chains, P.ref_cycles, P.ref_pace, P.ref_samples, mg.ness))
-print(string.format("# transformer embed %d, depth %d, heads %d; B %d, R %d, resample every %d, %d steps, lr %g",
-  P.embed, P.depth, P.heads, P.batch, P.replicates, P.resample_every, P.steps, P.lr))
+print(string.format("# Cu-Au cluster expansion, fcc 4x4x4 (%d sites) at %g K (k_B T %.5f eV), h = 0", N, P.T, kT))
+print(string.format("# preset %s: transformer embed %d, depth %d, heads %d; B %d, R %d, resample every %d, %d steps, lr %g",
+  P.preset, P.embed, P.depth, P.heads, P.batch, P.replicates, P.resample_every, P.steps, P.lr))
+print(string.format("# bias: %d points on [0, 1], sigma %g, bias factor %g, W %.5f eV per cycle; replay %s", P.points,
+  P.sigma, P.bias_factor, W, tostring(P.replay)))
 
+-- ground truth 1: long semi-grand-canonical Metropolis
+local t0 = tp.clock()
+local mc = tp.mc.sample{ model = model, beta = beta, method = "metropolis", chains = P.chains, burn_in = P.mc_burn_in,
+  samples = P.mc_samples, every = P.mc_every, seed = P.seed + 100, cv = cv, label = "reference SGC MC" }
+local ref_x, ref_xse = mc.cv[1].mean, mc.cv[1].err
+local ref_e, ref_ese = 1000 * mc.energy_per_site.mean, 1000 * mc.energy_per_site.err
+print(string.format("# SGC MC reference: %d chains, burn-in %d, %d samples every %d sweeps (%.0f s): <x_Au> %.4f(%.4f), E/N %.3f(%.3f) meV",
+  P.chains, P.mc_burn_in, P.mc_samples, P.mc_every, tp.clock() - t0, ref_x, ref_xse, ref_e, ref_ese))
+-- ground truth 2: long classical WT-MetaD for F(x_Au)
+t0 = tp.clock()
+local ref_bias = new_bias()
+tp.mc.metad{ model = model, cv = cv, bias = ref_bias, beta = beta, chains = P.chains, pace = P.ref_pace,
+  cycles = P.ref_cycles, seed = P.seed + 300, label = "reference WT-MetaD" }
+local Fref = {}
+do
+  local F = ref_bias:pmf()
+  for i = 1, ref_bias.size do Fref[i] = F[i - 1] end
+end
+local fmax = 0
+for i = 1, #Fref do fmax = math.max(fmax, Fref[i]) end
+print(string.format("# WT-MetaD reference: %d walkers, %d cycles of %d sweeps (%.0f s): F(x_Au) spans %.2f k_B T",
+  P.chains, P.ref_cycles, P.ref_pace, tp.clock() - t0, fmax * beta))
+
+-- weighted mean and bootstrap SE of v (n doubles) under log-weights lw
+local function wmean(v, lw, n)
+  local st = A.stats{ bootstrap = 200, seed = P.seed }
+  st:add(v, lw, n)
+  local s = st:summary()
+  return s.mean, s.err.mean
+end
+
+local LABEL = { mdns = "MDNS", metadns = "MetaDNS", warm = "MetaDNS+warm" }
 local rows = {}
 for method in P.methods:gmatch("[%a_]+") do
-  if method ~= "mdns" and method ~= "metadns" then error("methods: mdns and/or metadns, got " .. method) end
+  if not LABEL[method] then error("methods: mdns, metadns and/or warm, got " .. method) end
+  local tm = tp.clock()
   local net = tp.nn.transformer{ lattice = lat, states = 2, embed = P.embed, depth = P.depth, heads = P.heads,
     seed = P.seed }
   local opts = { net = net, model = model, beta = beta, batch = P.batch, replicates = P.replicates,
     resample_every = P.resample_every, steps = P.steps, lr = P.lr, seed = P.seed,
-    log = tp.out("cuau444_" .. method .. ".log") }
-  if method == "metadns" then
-    opts.bias, opts.replay = new_bias(), P.replay
-  else
-    opts.cv = cv
+    log = tp.out(name .. "_" .. method .. ".log") }
+  if P.checkpoint_every > 0 or P.resume then
+    opts.checkpoint = tp.out(name .. "_" .. method .. ".ckpt")
+    opts.checkpoint_every = P.checkpoint_every
+    local f = P.resume and io.open(opts.checkpoint, "rb")
+    if f then f:close(); opts.resume = true end
   end
-  local tr = tp.train[method](opts)
+  if method == "mdns" then
+    opts.cv = cv
+  else
+    opts.bias, opts.replay = new_bias(), P.replay
+  end
+  if method == "warm" then
+    local md = tp.mc.metad{ model = model, cv = cv, bias = opts.bias, beta = beta, chains = P.chains,
+      pace = P.warm_pace, cycles = P.warm_cycles, seed = P.seed + 200,
+      harvest = { from = P.warm_from, every = P.warm_every }, label = "warm start WT-MetaD" }
+    local data = md:harvested()
+    opts.pretrain = { x = data.x, n = data.n, steps = P.pretrain, sites = data.sites }
+    opts.deposit = "weighted"
+    print(string.format("# warm start: %d walkers, %d cycles of %d sweeps (%.0f s), %d configurations, %d pretraining steps",
+      P.chains, P.warm_cycles, P.warm_pace, tp.clock() - tm, data.n, P.pretrain))
+  end
+  local tr = tp.train[method == "mdns" and "mdns" or "metadns"](opts)
   tr:close()
-  print((method == "mdns" and "MDNS " or "MetaDNS ") .. tr:status())
-  local r = tr:evaluate{ n = P.samples, reference = ref, dump = tp.out("cuau444_" .. method .. ".tpd") }
+  local wall = (tp.clock() - tm) / 60
+  print(LABEL[method] .. " " .. tr:status())
+  local r = tr:evaluate{ n = P.samples, dump = tp.out(name .. "_" .. method .. ".tpd") }
   local s = r.samples
-  local wl = tp.analysis.normalize(s.log_rw, r.n)
-  local e, x = 0, 0
-  for i = 0, r.n - 1 do e = e + wl[i] * s.energy[i]; x = x + wl[i] * s.cv[i] end
-  local rmse = r.pmf_rmse_bias or r.pmf_rmse_samples
-  rows[#rows + 1] = { name = method == "mdns" and "MDNS" or "MetaDNS", ness_lik = r.ness_lik,
-    ness_bias = r.ness_bias, js = r.js, pmf_rmse_bias = rmse and rmse * beta, log_z = r.log_z, s_step = r.s_step,
-    e = 1000 * e / N, x = x }
+  local e = ffi.new("double[?]", s.n)
+  for i = 0, s.n - 1 do e[i] = 1000 * s.energy[i] / N end
+  local row = { name = LABEL[method], ness_lik = r.ness_lik, ness_bias = r.ness_bias, log_z = r.log_z, wall = wall }
+  row.x, row.x_se = wmean(s.cv, s.log_rw, s.n)
+  row.e, row.e_se = wmean(e, s.log_rw, s.n)
+  row.z_x = (row.x - ref_x) / math.sqrt(row.x_se ^ 2 + ref_xse ^ 2)
+  row.z_e = (row.e - ref_e) / math.sqrt(row.e_se ^ 2 + ref_ese ^ 2)
+  -- F(x_Au) from the likelihood-reweighted samples, one bin per grid point
+  local h = A.hist{ range = { 0, 1 }, step = 1 / (P.points - 1) }
+  h:add(s.cv, s.log_rw, s.n)
+  local ok, v, used = pcall(A.pmf_rmse, h:pmf(kT), Fref)
+  if ok then row.rmse_samples, row.used = v * beta, used end
+  if opts.bias then
+    local F = opts.bias:pmf()
+    local fb = {}
+    for i = 1, opts.bias.size do fb[i] = F[i - 1] end
+    row.rmse_bias = A.pmf_rmse(fb, Fref) * beta
+  end
+  rows[#rows + 1] = row
+  rows[method] = row
 end
-rows[#rows + 1] = { name = "WT-MetaD MCMC", ness_bias = mg.ness, e = 1000 * ref_e / N, x = ref_x }
-print(tp.train.summary_table(rows, { extra = { { key = "e", head = "E/N meV", fmt = "%.3f" },
-  { key = "x", head = "<x_Au>", fmt = "%.4f" } } }))
-print("(NESS/NESS_V of likelihood/bias weights, JS of P(x_Au) vs the reference, PMF RMSE in k_B T vs the")
-print(" reference PMF (MetaDNS: its bias; MDNS: reweighted samples), s/step = wall seconds per training step)")
+
+print(string.format("\n%-13s %16s %6s %18s %6s %7s %7s %7s %14s %9s %6s", "method", "<x_Au> (SE)", "z", "E/N meV (SE)",
+  "z", "NESS", "NESS_V", "F bias", "F samples (n)", "log Z", "min"))
+local function f(v, fmt) return v and string.format(fmt, v) or "-" end
+for _, r in ipairs(rows) do
+  print(string.format("%-13s %16s %6.1f %18s %6.1f %7s %7s %7s %14s %9.3f %6.1f", r.name,
+    string.format("%.4f(%.4f)", r.x, r.x_se), r.z_x, string.format("%.3f(%.3f)", r.e, r.e_se), r.z_e,
+    f(r.ness_lik, "%.3f"), f(r.ness_bias, "%.3f"), f(r.rmse_bias, "%.2f"),
+    r.rmse_samples and string.format("%.2f (%d)", r.rmse_samples, r.used) or "-", r.log_z, r.wall))
+end
+print(string.format("%-13s %16s %6s %18s", "SGC MC", string.format("%.4f(%.4f)", ref_x, ref_xse), "",
+  string.format("%.3f(%.3f)", ref_e, ref_ese)))
+print("(<x_Au>, E/N likelihood-reweighted; z against SGC MC in combined standard errors; NESS/NESS_V of")
+print(" likelihood/bias weights; F bias / F samples: RMSE in k_B T of F(x_Au) against the WT-MetaD reference,")
+print(" from the bias and from the reweighted samples (grid points used); min = wall minutes, warm start included)")
+
+local best = rows.warm or rows.metadns
+if best then
+  local function check(what, okv) print(string.format("target %-58s %s", what, okv and "met" or "MISSED")) end
+  print(string.format("\ntargets for %s:", best.name))
+  check(string.format("|z| of <x_Au> <= 3: %.1f", best.z_x), math.abs(best.z_x) <= 3)
+  check(string.format("|z| of E/N <= 3: %.1f", best.z_e), math.abs(best.z_e) <= 3)
+  check(string.format("F(x_Au) from the bias within 1 k_B T RMSE: %s", f(best.rmse_bias, "%.2f")),
+    best.rmse_bias and best.rmse_bias <= 1)
+  check(string.format("F(x_Au) from the samples within 1 k_B T RMSE: %s", f(best.rmse_samples, "%.2f")),
+    best.rmse_samples and best.rmse_samples <= 1)
+end
+print(string.format("total wall time %.1f min", (tp.clock() - t_start) / 60))

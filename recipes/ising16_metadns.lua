@@ -1,133 +1,227 @@
--- recipes/ising16_metadns.lua -- the papers' Ising experiment: MDNS vs
--- MetaDNS vs Swendsen-Wang ground truth on the 16x16 periodic Ising model
--- at beta 0.6 (science.md 3-5, 9); --set L=8 runs the 8x8 version.
+-- recipes/ising16_metadns.lua -- the papers' Ising experiment at full size:
+-- MDNS vs MetaDNS vs ground truth on the 16x16 periodic Ising model at
+-- beta 0.6 (two ordered phases, m ~ +-0.97, a free-energy barrier of about
+-- 14 k_B T between them), sized to run on 2 CPU cores in under an hour.
 --
--- What it shows: two masked-diffusion samplers trained with the same
--- network and budget, once plainly (MDNS, tp.train.mdns) and once against
--- a well-tempered bias along the magnetisation (MetaDNS, tp.train.metadns
--- with the CV-stratified replay buffer), each then sampled and reweighted
--- to the physical ensemble (likelihood weights log w = -beta E - log p;
--- bias weights log w = beta V), against 128 Swendsen-Wang chains
--- (tp.train.mc_reference).  The table gives Mag. = E|m|,
--- Corr. = <s_i s_i+1>, NESS of the likelihood and bias weights, the JS
--- divergence of P(m) (equivalently of x_up = (1 + m)/2) against the SW
--- histogram on the bias grid, the PMF RMSE in k_B T against the SW PMF on
--- the same grid (the bias PMF for MetaDNS, the reweighted samples' for
--- MDNS; only grid points SW visits count), P(m > 0) of the unweighted
--- samples (the papers' finding: MDNS collapses onto one sign, 0 or 1;
--- MetaDNS keeps both), log Z-hat and the wall seconds per training step.
--- Final samples go to ising16_mdns.tpd / ising16_metadns.tpd, per-step
--- logs to ising16_mdns.log / ising16_metadns.log in the output directory.
+-- Three samplers with the same network and the same number of optimiser
+-- steps, each then sampled and reweighted to the physical ensemble:
+--   MDNS      tp.train.mdns: no bias (collapses onto one sign of m);
+--   MetaDNS   tp.train.metadns as in the papers: a well-tempered bias
+--             along m built from the network's own samples, one hill of
+--             W/B per sample, CV-stratified replay; no warm start;
+--   MetaDNS+  the same loop warm-started from a cheap classical WT-MetaD
+--             run (tp.mc.metad, harvest =): its bias is the starting bias,
+--             its walkers' configurations are the data of 'pretrain' steps
+--             of maximum likelihood (counted in the step budget) and seed
+--             the replay buffer; hills are importance-weighted (deposit =
+--             "weighted": the cycle's height is shared out by the weights
+--             exp(-beta (E + V)) / q, so the bias follows the biased
+--             target's CV marginal even where the network misses it).
+-- Ground truth: Swendsen-Wang (128 chains) for Mag. = E|m| and
+-- Corr. = <s_i s_i+1>; a long classical WT-MetaD MC run along m (its own
+-- seed) for the free-energy profile F(m) over the whole range [-1, 1].
+-- The table: Mag. and Corr. from likelihood weights (log w = -beta E -
+-- log q) with bootstrap standard errors and z against SW; NESS of the
+-- likelihood and bias weights; P(m > 0) of the unweighted samples (0 or 1:
+-- one sign only); the RMSE in k_B T of F(m) against the WT-MetaD
+-- reference (minima aligned, the 257 grid points that are finite in both),
+-- from the sampler's bias (F = -gamma/(gamma-1) V) and from its
+-- likelihood-reweighted samples (with the number of grid points the
+-- samples reached); log Z-hat; wall minutes of training.  The targets the
+-- recipe checks are printed after the table.  Final samples (config,
+-- energy, cv, logq, logw_lik, logw_bias) go to ising16_<method>.tpd, the
+-- per-step log to ising16_<method>.log, in the output directory.
 --
--- Defaults are the paper settings: embed 64, depth 4, heads 4, B 128,
--- R 16, resample every 10, lr 1e-4, 20000 steps; bias grid 257 points on
+-- Settings: the CPU preset (default) is embed 32, depth 1, heads 4, B 64,
+-- R 4, resample every 10, lr 1e-3, 3000 steps per method; the warm start
+-- is 800 cycles of 128 walkers (pace 64 sweeps), configurations kept every
+-- 5 cycles from cycle 300 (12928), 600 pretraining steps.  The papers'
+-- settings (embed 64, depth 4, heads 4, B 128, R 16, lr 1e-4, 20000 steps,
+-- no warm start needed) are --set preset=paper: a GPU job (on 2 CPU cores
+-- about 4.5 s per step and 39 s per draw of 128).  Every setting is a --set
+-- away (e.g. --set steps=6000, --set methods=warm).  Bias: 257 points on
 -- [-1, 1], sigma 0.05, bias factor 10, W 0.1667 per cycle at beta 0.6
 -- (1.1345 at 0.4407, 1.7855 at 0.28); replay 1024 entries, 8 bins, half
--- the batch; SW 128 chains, burn-in 1024, 1000 samples.
--- Expected time: the paper settings are a GPU job.  On 2 CPU cores one
--- training step of the paper network at 16x16 costs an estimated 2
--- minutes (scaled from the measured cost of the small networks below; a
--- draw of B samples is 256 passes of the network, a WDCE step B*R rows),
--- so 2 x 20000 steps would take weeks; at 8x8 (about 2-3 s per step) about
--- 30 hours (these two estimates predate the sampling fast path of
--- tempera-nn(5), which makes drawing about 1.3x faster at depth 4).  Do
--- not run the defaults on a CPU.  CPU-sized runs on 2 cores:
---   16x16, 23 minutes wall with --threads 2 (0.14 s per MDNS step, 0.31
---   per MetaDNS step, which also scores replayed samples):
---     tempera run recipes/ising16_metadns.lua --threads 2 --set embed=16 \
---       --set depth=1 --set heads=2 --set batch=64 --set replicates=4 \
---       --set steps=3000 --set lr=1e-3 --set samples=1024
---   8x8: the same with --set L=8 (not timed; drawing costs a quarter).
--- Result of that 16x16 run (seed 1): MDNS collapses onto one sign
--- (P(m > 0) = 1.000, Mag. 0.978 and Corr. 0.959 against SW 0.974 and
--- 0.955, NESS 0.26, JS of P(m) 0.23), and MetaDNS, after 300 cycles and
--- 9632 hills, has not crossed to the other sign either (P(m > 0) = 0,
--- its samples in 1 of 8 CV bins, NESS 0.27, bias NESS 0.82, JS 0.23):
--- with a network this small and this budget tempera does not reproduce
--- the papers' MetaDNS result at 16x16.  Earlier, with the full forward
--- pass, 8x8 with 6000 steps and a batch of 32 showed MetaDNS starting to
--- cross (P(m > 0) = 0.048 unweighted, samples in 4 of 8 CV bins) while MDNS
--- stayed on one sign; the papers' network and budget (a GPU job) are
--- needed for the full result.  recipes/quickstart.lua shows it at 4x4.
--- Later runs of the same small network:
---   8x8, 6000 steps, B 64, R 4 (3 min): MDNS P(m > 0) = 0.000; MetaDNS
---   crossed, P(m > 0) = 0.889 unweighted, samples in 5 of 8 CV bins, JS
---   of P(m) 0.115 against MDNS's 0.229.
---   16x16 MetaDNS alone, the paper's 20000 steps (2000 cycles, 64032
---   hills; --set methods=metadns --set steps=20000, 54 min wall, 0.163 s
---   per step): its batches stayed in the m ~ +0.97 bin for 12000 steps,
---   then spread down towards m = 0 (2, 3 and 4 of 8 CV bins at steps
---   14000, 18000 and 20000) without crossing: P(m > 0) = 0.000, NESS
---   0.008, bias NESS 0.04, JS 0.33; Mag. 0.974 and Corr. 0.957 against SW
---   0.974 and 0.955.  So at 16x16 the bias does move this network
---   towards the other mode, but 2000 cycles are not enough for it.
--- A long run in pieces (a GPU lent for 10-minute calls, say): add
--- --set checkpoint_every=500 --set resume=true and run the same command
--- again with the same output directory; each method continues from its
--- checkpoint bit for bit (CPU) and is evaluated once it reaches 'steps'.
--- The SW reference alone takes about 10 s.  The golden test runs a 4x4
--- lattice with a tiny network for 10 steps per method in under a second.
+-- the batch.
+--
+-- Long runs in pieces: --set checkpoint_every=500 --set resume=true, then
+-- the same command again with the same --out; each method continues from
+-- its checkpoint bit for bit (CPU) and is evaluated once it reaches
+-- 'steps'.  The golden test runs this recipe on 4x4 with a tiny network.
 local tp = require "tempera"
 
-local P = tp.params{ L = 16, beta = 0.6, embed = 64, depth = 4, heads = 4, batch = 128, replicates = 16,
-  resample_every = 10, steps = 20000, lr = 1e-4, points = 257, sigma = 0.05, bias_factor = 10, height = 0,
-  replay = true, samples = 10000, chains = 128, burn_in = 1024, sw_samples = 1000, methods = "mdns,metadns",
-  seed = 1, checkpoint_every = 0, resume = false }
+local P = tp.params({ L = 16, beta = 0.6, preset = "cpu", embed = 32, depth = 1, heads = 4, batch = 64,
+  replicates = 4, resample_every = 10, steps = 3000, lr = 1e-3, points = 257, sigma = 0.05, bias_factor = 10,
+  height = 0, replay = true, samples = 20000, chains = 128, burn_in = 1024, sw_samples = 1000,
+  methods = "mdns,metadns,warm", warm_cycles = 3000, warm_from = 1000, warm_every = 10, pretrain = 600,
+  ref_cycles = 3000, ref_frozen = 200, pmf_bin = 8, seed = 1, checkpoint_every = 0, resume = false },
+  { cpu = {}, paper = { embed = 64, depth = 4, heads = 4, batch = 128, replicates = 16, steps = 20000, lr = 1e-4 } })
 
 local W_paper = { [0.6] = 0.1667, [0.4407] = 1.1345, [0.28] = 1.7855 }
 local W = P.height > 0 and P.height or W_paper[P.beta] or 0.5 / P.beta
+local A = tp.analysis
 local lat = tp.lattice.square(P.L)
 local model = tp.model.ising{ lattice = lat, J = 1, h = 0 }
 local m = tp.cv.magnetization(lat)
 local name = "ising" .. P.L
+local t_start = tp.clock()
 
-print(string.format("# Ising %dx%d, J = 1, beta %g: MDNS and MetaDNS against Swendsen-Wang", P.L, P.L, P.beta))
-local ref = tp.train.mc_reference{ model = model, beta = P.beta, cv = m, points = P.points, range = { -1, 1 },
-  method = "swendsen_wang", chains = P.chains, burn_in = P.burn_in, samples = P.sw_samples, seed = P.seed + 100 }
-print(string.format("# SW reference: %d chains, burn-in %d, %d samples each", P.chains, P.burn_in, P.sw_samples))
-print(string.format("# transformer embed %d, depth %d, heads %d; B %d, R %d, resample every %d, %d steps, lr %g",
-  P.embed, P.depth, P.heads, P.batch, P.replicates, P.resample_every, P.steps, P.lr))
+local function new_bias()
+  return tp.bias.grid{ cv = m, range = { -1, 1 }, points = P.points, sigma = P.sigma, height = W,
+    bias_factor = P.bias_factor, beta = P.beta }
+end
+
+print(string.format("# Ising %dx%d, J = 1, beta %g: MDNS and MetaDNS against Swendsen-Wang and WT-MetaD MC",
+  P.L, P.L, P.beta))
+print(string.format("# preset %s: transformer embed %d, depth %d, heads %d; B %d, R %d, resample every %d, %d steps, lr %g",
+  P.preset, P.embed, P.depth, P.heads, P.batch, P.replicates, P.resample_every, P.steps, P.lr))
 print(string.format("# bias: %d points on [-1, 1], sigma %g, bias factor %g, W %g per cycle; replay %s", P.points,
   P.sigma, P.bias_factor, W, tostring(P.replay)))
 
-local rows = {}
+-- ground truth: Swendsen-Wang for the physical observables ...
+local ref = tp.train.mc_reference{ model = model, beta = P.beta, cv = m, points = P.points, range = { -1, 1 },
+  method = "swendsen_wang", chains = P.chains, burn_in = P.burn_in, samples = P.sw_samples, seed = P.seed + 100 }
+print(string.format("# SW reference: %d chains, burn-in %d, %d samples each: Mag. %.4f(%.4f), Corr. %.4f(%.4f)",
+  P.chains, P.burn_in, P.sw_samples, ref.mag, ref.mag_se, ref.corr1, ref.corr1_se))
+-- ... and a long classical WT-MetaD run for F(m) over the whole range: its
+-- bias, then sampling under the frozen bias reweighted by exp(beta V) (exact
+-- for any bias that lets the walkers visit every m, and free of the +2 k_B T
+-- that Gaussian hills leave at the walls m = +-1)
+local t0 = tp.clock()
+local ref_bias = new_bias()
+local ref_md = tp.mc.metad{ model = model, cv = m, bias = ref_bias, beta = P.beta, chains = P.chains,
+  cycles = P.ref_cycles, seed = P.seed + 300, label = "reference WT-MetaD" }
+ref_bias:save(tp.out(name .. "_reference.bias"))
+local function grid_pmf(b)   -- F(m) of a bias in k_B T, a Lua list on the grid
+  local F, t = b:pmf(), {}
+  for i = 1, b.size do t[i] = F[i - 1] * P.beta end
+  return t
+end
+local fr = ref_md:frozen{ samples = P.ref_frozen }
+local hf = A.hist{ range = { -1, 1 }, step = 2 / (P.points - 1) }
+hf:add(fr.s, fr.logw, fr.n)
+local Fref = hf:pmf(1)
+local ref_self = A.pmf_rmse(grid_pmf(ref_bias), Fref)
+print(string.format("# WT-MetaD reference: %d walkers, %d cycles of 64 sweeps, then %d frozen-bias sweeps (%.0f s):",
+  P.chains, P.ref_cycles, P.ref_frozen, tp.clock() - t0))
+print(string.format("#   F(0) - F(min) = %.2f k_B T; its own bias PMF is %.2f k_B T RMSE from it", Fref[(P.points + 1) / 2]
+  - math.min(Fref[1], Fref[P.points]), ref_self))
+
+-- RMSE (k_B T) of a PMF on the grid against Fref, per grid point and in
+-- bins of pmf_bin points (F of a bin = -log of its summed exp(-F))
+local function binned(F, k)
+  local out = {}
+  for s0 = 1, #F, k do
+    local z = 0
+    for i = s0, math.min(#F, s0 + k - 1) do if F[i] < math.huge then z = z + math.exp(-F[i]) end end
+    out[#out + 1] = z > 0 and -math.log(z) or math.huge
+  end
+  return out
+end
+local function rmse(F)
+  local ok, v, used = pcall(A.pmf_rmse, F, Fref)
+  if not ok then return nil end
+  local vb, ub = A.pmf_rmse(binned(F, P.pmf_bin), binned(Fref, P.pmf_bin))
+  return v, used, vb, ub
+end
+
+local LABEL = { mdns = "MDNS", metadns = "MetaDNS", warm = "MetaDNS+warm" }
+local rows, results = {}, {}
 for method in P.methods:gmatch("[%a_]+") do
-  if method ~= "mdns" and method ~= "metadns" then error("methods: mdns and/or metadns, got " .. method) end
+  if not LABEL[method] then error("methods: mdns, metadns and/or warm, got " .. method) end
+  local tm = tp.clock()
   local net = tp.nn.transformer{ lattice = lat, states = 2, embed = P.embed, depth = P.depth, heads = P.heads,
     seed = P.seed }
   local opts = { net = net, model = model, beta = P.beta, batch = P.batch, replicates = P.replicates,
     resample_every = P.resample_every, steps = P.steps, lr = P.lr, seed = P.seed,
     log = tp.out(name .. "_" .. method .. ".log") }
   if P.checkpoint_every > 0 or P.resume then
-    -- a long run in pieces: checkpoints every checkpoint_every steps, and
-    -- resume = true continues from the method's checkpoint when there is one
     opts.checkpoint = tp.out(name .. "_" .. method .. ".ckpt")
     opts.checkpoint_every = P.checkpoint_every
     local f = P.resume and io.open(opts.checkpoint, "rb")
     if f then f:close(); opts.resume = true end
   end
-  if method == "metadns" then
-    opts.bias = tp.bias.grid{ cv = m, range = { -1, 1 }, points = P.points, sigma = P.sigma, height = W,
-      bias_factor = P.bias_factor, beta = P.beta }
-    opts.replay = P.replay
-  else
+  if method == "mdns" then
     opts.cv = m
+  else
+    opts.bias = new_bias()
+    opts.replay = P.replay
   end
-  local tr = tp.train[method](opts)
+  if method == "warm" then
+    -- the warm start: a short classical WT-MetaD run; its bias goes on
+    -- being built by the network's (weighted) hills, its walkers are the
+    -- pretraining data (rebuilt identically on resume, then overwritten by
+    -- the checkpoint's bias and buffer)
+    local md = tp.mc.metad{ model = model, cv = m, bias = opts.bias, beta = P.beta, chains = P.chains,
+      cycles = P.warm_cycles, seed = P.seed + 200, harvest = { from = P.warm_from, every = P.warm_every },
+      label = "warm start WT-MetaD" }
+    local data = md:harvested()
+    opts.pretrain = { x = data.x, n = data.n, steps = P.pretrain, sites = data.sites }
+    opts.deposit = "weighted"
+    print(string.format("# warm start: %d walkers, %d cycles (%.0f s), %d configurations, %d pretraining steps;",
+      P.chains, P.warm_cycles, tp.clock() - tm, data.n, P.pretrain))
+    print(string.format("#   its bias alone: F(m) %.2f k_B T RMSE from the reference", (rmse(grid_pmf(opts.bias)))))
+  end
+  local tr = tp.train[method == "mdns" and "mdns" or "metadns"](opts)
   tr:close()
-  print((method == "mdns" and "MDNS " or "MetaDNS ") .. tr:status())
+  local wall = (tp.clock() - tm) / 60
+  print(LABEL[method] .. " " .. tr:status())
   local r = tr:evaluate{ n = P.samples, reference = ref, L = P.L, dump = tp.out(name .. "_" .. method .. ".tpd") }
-  local rmse = r.pmf_rmse_bias or r.pmf_rmse_samples
-  rows[#rows + 1] = { name = method == "mdns" and "MDNS" or "MetaDNS", mag = r.mag, corr1 = r.corr1,
-    ness_lik = r.ness_lik, ness_bias = r.ness_bias, js = r.js, pmf_rmse_bias = rmse and rmse * P.beta,
-    p_plus = r.p_plus, log_z = r.log_z, s_step = r.s_step }
-  if r.pmf_rmse_bias then
-    print(string.format("MetaDNS PMF RMSE from likelihood-reweighted samples: %s k_B T",
-      r.pmf_rmse_samples and string.format("%.3f", r.pmf_rmse_samples * P.beta) or "- (no grid point in common)"))
+  local row = { name = LABEL[method], mag = r.mag, corr1 = r.corr1, ness_lik = r.ness_lik, ness_bias = r.ness_bias,
+    p_plus = r.p_plus, log_z = r.log_z, wall = wall }
+  row.z_mag = (r.mag - ref.mag) / math.sqrt(r.mag_se ^ 2 + ref.mag_se ^ 2)
+  row.z_corr = (r.corr1 - ref.corr1) / math.sqrt(r.corr1_se ^ 2 + ref.corr1_se ^ 2)
+  local Fs = {}
+  for i = 1, #r.pmf_samples do Fs[i] = r.pmf_samples[i] * P.beta end
+  row.rmse_samples, row.used, row.rmse_samples_bin, row.used_bin = rmse(Fs)
+  if opts.bias then
+    row.rmse_bias, row.used_bias, row.rmse_bias_bin = rmse(grid_pmf(opts.bias))
+    opts.bias:save(tp.out(name .. "_" .. method .. ".bias"))
+  end
+  rows[#rows + 1] = row
+  results[method] = row
+end
+
+print(string.format("\n%-13s %8s %5s %8s %5s %6s %6s %6s %11s %11s %9s %5s", "method", "Mag.", "z", "Corr.", "z",
+  "NESS", "NESS_V", "P(m>0)", "F bias", "F samples", "log Z", "min"))
+local function f(v, fmt) return v and string.format(fmt, v) or "-" end
+for _, r in ipairs(rows) do
+  print(string.format("%-13s %8.4f %5.1f %8.4f %5.1f %6.3f %6s %6.3f %11s %11s %9.3f %5.1f", r.name, r.mag, r.z_mag,
+    r.corr1, r.z_corr, r.ness_lik, f(r.ness_bias, "%.3f"), r.p_plus,
+    r.rmse_bias and string.format("%.2f/%.2f", r.rmse_bias, r.rmse_bias_bin) or "-",
+    r.rmse_samples and string.format("%.2f/%.2f", r.rmse_samples, r.rmse_samples_bin) or "-", r.log_z, r.wall))
+end
+print(string.format("%-13s %8.4f %5s %8.4f %5s %6s %6s %6.3f", "Swendsen-Wang", ref.mag, "", ref.corr1, "", "", "",
+  ref.p_plus))
+print(string.format("(SW standard errors: Mag. %.4f, Corr. %.4f.  Mag. = E|m|, Corr. = <s_i s_i+1>, likelihood-reweighted;",
+  ref.mag_se, ref.corr1_se))
+print(" z against SW in combined standard errors; NESS/NESS_V of likelihood/bias weights; P(m>0) unweighted;")
+print(string.format(" F bias / F samples: RMSE in k_B T of F(m) against the WT-MetaD reference, per grid point / in bins of %d",
+  P.pmf_bin))
+print(" grid points, from the bias and from the likelihood-reweighted samples; min = wall minutes, warm start included)")
+for _, r in ipairs(rows) do
+  if r.rmse_samples then
+    print(string.format("%s: F samples compared on %d of %d grid points (%d of %d bins)", r.name, r.used, P.points,
+      r.used_bin, #binned(Fref, P.pmf_bin)))
   end
 end
-rows[#rows + 1] = { name = "Swendsen-Wang", mag = ref.mag, corr1 = ref.corr1, p_plus = ref.p_plus }
-print(tp.train.summary_table(rows))
-print("(Mag. = E|m|, Corr. = <s_i s_i+1>, NESS/NESS_V of likelihood/bias weights, JS of P(m) i.e. of x_up vs SW,")
-print(" PMF RMSE in k_B T vs the SW PMF (MetaDNS: its bias; MDNS: reweighted samples), P(m>0) unweighted,")
-print(" s/step = wall seconds per training step)")
+
+-- the targets, checked for the best configuration
+local best = results.warm or results.metadns
+if best then
+  local function check(what, okv) print(string.format("target %-58s %s", what, okv and "met" or "MISSED")) end
+  print(string.format("\ntargets for %s:", best.name))
+  check(string.format("P(m>0) in [0.3, 0.7]: %.3f", best.p_plus), best.p_plus >= 0.3 and best.p_plus <= 0.7)
+  check(string.format("|z| of Mag. <= 3: %.1f", best.z_mag), math.abs(best.z_mag) <= 3)
+  check(string.format("|z| of Corr. <= 3: %.1f", best.z_corr), math.abs(best.z_corr) <= 3)
+  check(string.format("F(m) from the bias within 1 k_B T RMSE: %s", f(best.rmse_bias, "%.2f")),
+    best.rmse_bias and best.rmse_bias <= 1)
+  check(string.format("F(m) from the samples within 1 k_B T RMSE: %s", f(best.rmse_samples, "%.2f")),
+    best.rmse_samples and best.rmse_samples <= 1)
+  check(string.format("  the same in bins of %d grid points: %s", P.pmf_bin, f(best.rmse_samples_bin, "%.2f")),
+    best.rmse_samples_bin and best.rmse_samples_bin <= 1)
+end
+if results.mdns then
+  print(string.format("MDNS on one sign (P(m>0) 0 or 1): %.3f", results.mdns.p_plus))
+end
+print(string.format("total wall time %.1f min", (tp.clock() - t_start) / 60))

@@ -144,6 +144,14 @@ TP_FFI tp_status tp_bias_deposit(tp_bias *b, const double *s, int64_t B);
 /* One hill at s: (dim) with raw height w (before the well-tempered factor)
  * and the current sigma/kernel.  Counts as a hill, not a cycle. */
 TP_FFI tp_status tp_bias_deposit_one(tp_bias *b, const double *s, double w);
+/* One cycle of B hills at s: (B, dim), hill b of raw height
+ * W * exp(logw_b) / sum_c exp(logw_c) (current W; the heights of a cycle
+ * add up to W, as in tp_bias_deposit, which equal logw reproduces).
+ * Importance-weighted deposition: with logw the log of pi_V(x)/q(x) for
+ * samples x drawn from q, the hills follow the CV marginal of the biased
+ * target pi_V in expectation, whatever q is.  logw: (B) [in], finite or
+ * -inf (weight 0), at least one finite.  B >= 1. */
+TP_FFI tp_status tp_bias_deposit_weighted(tp_bias *b, const double *s, const double *logw, int64_t B);
 
 /* Nearest grid point of s: (dim), clamped to the box (flat index).  Pure. */
 TP_FFI int64_t tp_bias_index(const tp_bias *b, const double *s);

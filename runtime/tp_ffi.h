@@ -91,6 +91,14 @@ TP_FFI double tp_rng_normal(tp_rng *r);
 TP_FFI uint32_t tp_rng_below(tp_rng *r, uint32_t n);
 /* out[0..n) = uniform [0,1) */
 TP_FFI tp_status tp_rng_fill_uniform(tp_rng *r, double *out, int64_t n);
+/* out (count, width) [out] = rows of src (n, width) [in] chosen uniformly
+ * with replacement, row k by the k-th uniform of stream (seed, stream).
+ * n >= 1, width >= 1, count >= 0. */
+TP_FFI tp_status tp_rng_pick_rows(uint8_t *out, const uint8_t *src, int64_t n, int64_t width, int64_t count,
+                                  uint64_t seed, uint64_t stream);
+/* TP_OK when every one of the len tokens x [in] is below states, else
+ * TP_ERR_ARG naming the first that is not. */
+TP_FFI tp_status tp_tokens_check(const uint8_t *x, int64_t len, int32_t states);
 /* one raw Philox4x32-10 block (known-answer tests) */
 TP_FFI void tp_philox4x32_10(uint32_t *out4, const uint32_t *ctr4, const uint32_t *key2);
 

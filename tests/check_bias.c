@@ -85,6 +85,47 @@ START_TEST(test_bias_cycle_heights_and_kernels) {
 }
 END_TEST
 
+START_TEST(test_bias_weighted_deposit) {
+    /* equal log-weights reproduce tp_bias_deposit bit for bit (any shift) */
+    tp_bias *a = grid11(10, TP_BIAS_GAUSSIAN), *b = grid11(10, TP_BIAS_GAUSSIAN);
+    double s[3] = { -0.3, 0.1, 0.45 }, eq[3] = { 7.5, 7.5, 7.5 };
+    for (int k = 0; k < 4; k++) {
+        ck_assert_int_eq(tp_bias_deposit(a, s, 3), TP_OK);
+        ck_assert_int_eq(tp_bias_deposit_weighted(b, s, eq, 3), TP_OK);
+    }
+    ck_assert_int_eq(memcmp(tp_bias_values(a), tp_bias_values(b), 11 * sizeof(double)), 0);
+    tp_bias_info ia, ib;
+    tp_bias_get_info(a, &ia);
+    tp_bias_get_info(b, &ib);
+    ck_assert_int_eq(ib.nhills, ia.nhills);
+    ck_assert_int_eq(ib.ncycles, 4);
+    tp_bias_free(a);
+    tp_bias_free(b);
+    /* weights (1/4, 3/4) and a -inf weight: hills of W/4 and 3W/4, none at
+     * the third point; the second is tempered by the first's V there */
+    b = grid11(10, TP_BIAS_GAUSSIAN);
+    double lw[3] = { log(1.0), log(3.0), -INFINITY }, p[3] = { 0, 0.2, -0.6 }, z = 0, q = 0.2, r = -0.6;
+    ck_assert_int_eq(tp_bias_deposit_weighted(b, p, lw, 3), TP_OK);
+    double h2 = 0.75 * exp(-0.25 * exp(-0.5) / 9);
+    ck_assert(tp_close(tp_bias_value(b, &z), 0.25 + h2 * exp(-0.5), TP_TOL_F64));
+    ck_assert(tp_close(tp_bias_value(b, &q), 0.25 * exp(-0.5) + h2, TP_TOL_F64));
+    ck_assert(tp_close(tp_bias_value(b, &r), 0.25 * exp(-4.5) + h2 * exp(-8.0), TP_TOL_F64));
+    tp_bias_get_info(b, &ib);
+    ck_assert_int_eq(ib.nhills, 2);
+    /* errors: NaN or +inf weights, every weight -inf, no points */
+    double bad[2] = { 0, NAN }, inf[2] = { 0, INFINITY }, none[2] = { -INFINITY, -INFINITY };
+    ck_assert_int_eq(tp_bias_deposit_weighted(b, p, bad, 2), TP_ERR_ARG);
+    ck_assert_msg(strstr(tp_last_error(), "log-weight 2") != NULL, "%s", tp_last_error());
+    ck_assert_int_eq(tp_bias_deposit_weighted(b, p, inf, 2), TP_ERR_ARG);
+    ck_assert_int_eq(tp_bias_deposit_weighted(b, p, none, 2), TP_ERR_ARG);
+    ck_assert_int_eq(tp_bias_deposit_weighted(b, p, lw, 0), TP_ERR_ARG);
+    ck_assert_int_eq(tp_bias_deposit_weighted(b, p, NULL, 2), TP_ERR_ARG);
+    tp_bias_get_info(b, &ib);
+    ck_assert_int_eq(ib.nhills, 2);   /* nothing deposited by the failed calls */
+    tp_bias_free(b);
+}
+END_TEST
+
 START_TEST(test_bias_2d_separable) {
     double lo[2] = { -0.6, -1 }, hi[2] = { 1.1, 1 }, sigma[2] = { 0.1, 0.3 };
     int32_t pts[2] = { 18, 11 };
@@ -250,6 +291,7 @@ Suite *bias_suite(void) {
     TCase *tc = tp_test_tcase("bias", 30);
     tcase_add_test(tc, test_bias_textbook_single_hill);
     tcase_add_test(tc, test_bias_cycle_heights_and_kernels);
+    tcase_add_test(tc, test_bias_weighted_deposit);
     tcase_add_test(tc, test_bias_2d_separable);
     tcase_add_test(tc, test_bias_out_of_grid_policy);
     tcase_add_test(tc, test_bias_save_load);

@@ -189,6 +189,21 @@ START_TEST(test_params_and_seed) {
         tp_cmd_result_free(&r);
     }
 
+    /* presets: the chosen one replaces defaults, --set still wins */
+    recipe("pre.lua", "local tp = require 'tempera'\n"
+                      "local P = tp.params({ preset = 'cpu', n = 2, lr = 1e-3 }, { cpu = {}, big = { n = 64, lr = 1e-4 } })\n");
+    r = RUN("run", "pre.lua", "--set", "preset=big");
+    ck_assert_int_eq(r.status, 0);
+    ASSERT_HAS(r.out, "# params: lr=0.0001 n=64 preset=\"big\" seed=1\n");
+    tp_cmd_result_free(&r);
+    r = RUN("run", "pre.lua", "--set", "preset=big", "--set", "n=3");
+    ASSERT_HAS(r.out, "# params: lr=0.0001 n=3 preset=\"big\" seed=1\n");
+    tp_cmd_result_free(&r);
+    r = RUN("run", "pre.lua", "--set", "preset=huge");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "pre.lua:2: unknown preset 'huge' (valid: big, cpu)");
+    tp_cmd_result_free(&r);
+
     recipe("typo.lua", "local tp = require 'tempera'\nlocal P = tp.params{ beta = 1 }\nprint(P.bta)\n");
     r = RUN("run", "typo.lua");
     ck_assert_int_eq(r.status, 1);

@@ -7,6 +7,7 @@
 #include "tp_ffi.h"
 
 #include <math.h>
+#include <string.h>
 
 START_TEST(test_philox_known_answers) {
     /* ctr[4], key[2] -> out[4], from Random123's kat_vectors */
@@ -121,6 +122,40 @@ START_TEST(test_fill_rejects_bad_args) {
 }
 END_TEST
 
+START_TEST(test_pick_rows) {
+    /* rows of a 5 x 3 table, 20000 picks: each row's count within 5 SE of
+     * 4000 (binomial), every picked row intact, the k-th pick from the k-th
+     * uniform of the stream */
+    uint8_t src[15];
+    for (int i = 0; i < 15; i++) src[i] = (uint8_t)(10 * (i / 3) + i % 3);
+    enum { K = 20000 };
+    static uint8_t out[K * 3];
+    ck_assert_int_eq(tp_rng_pick_rows(out, src, 5, 3, K, 9, 4), TP_OK);
+    int cnt[5] = { 0 };
+    tp_rng r;
+    tp_rng_init(&r, 9, 4);
+    for (int k = 0; k < K; k++) {
+        int row = out[3 * k] / 10;
+        ck_assert(row >= 0 && row < 5);
+        ck_assert_int_eq(row, (int)(tp_rng_uniform(&r) * 5));
+        ck_assert(memcmp(out + 3 * k, src + 3 * row, 3) == 0);
+        cnt[row]++;
+    }
+    double se = sqrt(K * 0.2 * 0.8);
+    for (int i = 0; i < 5; i++) ck_assert_msg(fabs(cnt[i] - K * 0.2) < 5 * se, "row %d picked %d times", i, cnt[i]);
+    ck_assert_int_eq(tp_rng_pick_rows(out, src, 0, 3, 1, 9, 4), TP_ERR_ARG);
+    ck_assert_int_eq(tp_rng_pick_rows(out, NULL, 5, 3, 1, 9, 4), TP_ERR_ARG);
+    ck_assert_int_eq(tp_rng_pick_rows(out, src, 5, 3, -1, 9, 4), TP_ERR_ARG);
+    ck_assert_int_eq(tp_rng_pick_rows(NULL, NULL, 5, 3, 0, 9, 4), TP_OK);
+    /* token range check */
+    uint8_t t[4] = { 0, 1, 2, 1 };
+    ck_assert_int_eq(tp_tokens_check(t, 4, 3), TP_OK);
+    ck_assert_int_eq(tp_tokens_check(t, 4, 2), TP_ERR_ARG);
+    ck_assert_msg(strstr(tp_last_error(), "token 2 is 2") != NULL, "%s", tp_last_error());
+    ck_assert_int_eq(tp_tokens_check(NULL, 1, 2), TP_ERR_ARG);
+}
+END_TEST
+
 Suite *rng_suite(void) {
     Suite *s = suite_create("rng");
     TCase *tc = tp_test_tcase("philox", 30);
@@ -131,6 +166,7 @@ Suite *rng_suite(void) {
     tcase_add_test(tc, test_below_chi_square);
     tcase_add_test(tc, test_normal_moments);
     tcase_add_test(tc, test_fill_rejects_bad_args);
+    tcase_add_test(tc, test_pick_rows);
     suite_add_tcase(s, tc);
     return s;
 }

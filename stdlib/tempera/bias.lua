@@ -129,9 +129,17 @@ local function points(self, s, B)
   return a, n
 end
 
-function Bias:deposit(s, B)
+-- bias:deposit(s, B [, logw]): one cycle of B hills; with logw (B log-weights)
+-- the cycle's height W is shared out in proportion to exp(logw) (importance-
+-- weighted deposition, tp_bias_deposit_weighted)
+function Bias:deposit(s, B, logw)
   local a, n = points(self, s, B)
-  util.check(C.tp_bias_deposit(self.c, a, n))
+  if logw ~= nil then
+    util.check_arg(type(logw) == "cdata", "bias:deposit: logw must be a double array of B log-weights")
+    util.check(C.tp_bias_deposit_weighted(self.c, a, logw, n))
+  else
+    util.check(C.tp_bias_deposit(self.c, a, n))
+  end
   return self
 end
 

@@ -42,6 +42,10 @@ end
 
 function tp.help(x) return require("tempera.repl").help(x) end
 
+-- Wall-clock seconds (monotonic) since an arbitrary origin: differences time
+-- a recipe's phases.  Timings are printed, never used in computations.
+function tp.clock() return C.tp_clock() end
+
 util.doc(tp.seed, "tp.seed() -> the run's seed (--seed, else params.seed, else 1)")
 util.doc(tp.out, "tp.out(name) -> path of name in the output directory (--out DIR, default .)")
 util.doc(tp.params, [[
@@ -49,16 +53,22 @@ tp.params{ name = default, ... } -> P
   Declare the recipe's parameters.  --set name=value overrides a default
   (converted to the default's type: integer, number, boolean, string);
   --seed N overrides P.seed.  Prints "# params: ..." with every value.
-  Reading an undeclared P.name is an error.]])
+  Reading an undeclared P.name is an error.
+tp.params(defaults, presets) -> P
+  presets = { name = { param = value, ... }, ... }: defaults must declare
+  preset = "name"; the chosen preset (--set preset=NAME) replaces those
+  defaults before the other --set values apply.]])
 util.doc(tp.threads, "tp.threads([n]) -> CPU worker threads (results never depend on it)")
 util.doc(tp.backends, "tp.backends() -> list of usable backends, e.g. { 'cpu' }")
 util.doc(tp.check_interrupt, "tp.check_interrupt() raises 'interrupted' after Ctrl-C")
+util.doc(tp.clock, "tp.clock() -> monotonic wall-clock seconds (differences time a recipe's phases)")
 
 util.doc(tp, [[
 tempera -- lattice sampling recipes.  Core:
   tp.params{...}   parameters with --set overrides     tp.seed()
   tp.rng(stream)   Philox random streams                tp.progress{...}
   tp.out(name)     output paths (--out DIR)             tp.threads(), tp.backends()
+  tp.clock()       wall-clock seconds, for timings
 Modules load on first use; help(tp.MODULE) describes each.]])
 
 return setmetatable(tp, {

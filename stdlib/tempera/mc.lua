@@ -352,6 +352,7 @@ function M.metad(o)
     height = { type = "any" }, sigma = { type = "any" }, seed = { type = "integer" },
     start = { type = "string", default = "random" }, reference = { type = "any" },
     record_every = { type = "integer", default = 10 }, on_cycle = { type = "function" },
+    harvest = { type = "table", doc = "{ from = cycle, every = k }: keep the walkers' configurations" },
     progress = { type = "boolean", default = true }, label = { type = "string", default = "metad" },
   })
   util.check_arg(bias_mod.is_bias(o.bias), "tp.mc.metad: bias must be a tp.bias.grid")
@@ -363,6 +364,12 @@ function M.metad(o)
   util.check_arg(o.pace_unit == "sweep" or o.pace_unit == "attempt", "tp.mc.metad: pace_unit must be 'sweep' or 'attempt'")
   util.check_arg(o.cycles >= 0, "tp.mc.metad: cycles must be >= 0")
   -- a Lua CV (no C tp_cv) needs the Lua driver even for a built-in model
+  if o.harvest then
+    local h = o.harvest
+    util.check_arg(type(h.every) == "number" and h.every >= 1 and h.every == math.floor(h.every),
+      "tp.mc.metad: harvest = { from = cycle, every = k } needs every >= 1")
+    util.check_arg(h.from == nil or (type(h.from) == "number" and h.from >= 0), "tp.mc.metad: harvest.from must be >= 0")
+  end
   local ch = M.chains{ model = o.model, chains = o.chains, seed = o.seed, start = o.start, lua = o.cv.c == nil }
   local self = setmetatable({ chains = ch, bias = o.bias, cv = o.cv, beta = o.beta, model = o.model,
     history = {}, cycle = 0, opts = o }, MetaD)
@@ -406,6 +413,14 @@ function MetaD:run(cycles)
     if o.sigma then self.bias:set{ sigma = sched(o.sigma, cyc, self.bias) } end
     self.bias:deposit(s, B)
     self.cycle = cyc
+    local hv = o.harvest
+    if hv and cyc >= (hv.from or 0) and cyc % hv.every == 0 then
+      -- the walkers' configurations after this cycle (before its hills act)
+      local a = ffi.new("uint8_t[?]", B * n)
+      ffi.copy(a, self.chains:states(), B * n)
+      self._harvest = self._harvest or {}
+      self._harvest[#self._harvest + 1] = a
+    end
     if o.record_every > 0 and cyc % o.record_every == 0 then
       local h = { cycle = cyc, hills = self.bias:info().nhills, rmse = self:rmse() }
       self.history[#self.history + 1] = h
@@ -418,6 +433,18 @@ function MetaD:run(cycles)
   local rep = self.bias:out_of_grid_report()
   if rep ~= "" and C.tp_log_quiet() == 0 then io.stderr:write("tempera: ", rep, "\n") end
   return self
+end
+
+-- md:harvested() -> { x = uint8_t* (n, sites), n = count, sites = } of the
+-- walkers' configurations kept by harvest = { from =, every = } (cycle
+-- order, chains in order within a cycle); n = 0 when none was kept.  Under
+-- a converging bias they approach the biased target exp(-beta (E + V)),
+-- the data a neural sampler's warm start (tp.train, pretrain =) fits.
+function MetaD:harvested()
+  local parts, B, n = self._harvest or {}, self.chains.B, self.model.n
+  local x = ffi.new("uint8_t[?]", math.max(1, #parts * B * n))
+  for i, a in ipairs(parts) do ffi.copy(x + (i - 1) * B * n, a, B * n) end
+  return { x = x, n = #parts * B, sites = n }
 end
 
 -- Frozen-bias sampling: `samples` states per chain `every` sweeps apart

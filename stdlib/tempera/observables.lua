@@ -101,6 +101,17 @@ function M.pmf_rmse(a, b, n)
   return r[0]
 end
 
+-- counts = tp.observables.token_counts(x, n, sites, q): int32_t (n, q), how
+-- many sites of each of the n configurations x (uint8_t (n, sites)) hold
+-- each state 0..q-1
+function M.token_counts(x, n, sites, q)
+  util.check_arg(type(x) == "cdata" and type(n) == "number" and type(sites) == "number" and type(q) == "number",
+    "token_counts(x, n, sites, q): x must be a uint8_t array of n configurations")
+  local out = ffi.new("int32_t[?]", math.max(1, n * q))
+  util.check(C.tp_obs_token_counts(out, x, n, sites, q))
+  return out
+end
+
 -- "mean +- err" with the error rounded to 2 significant digits and the mean
 -- to the same decimal place
 function M.format(s, digits)
@@ -117,6 +128,6 @@ tp.observables.stats(x, B, T) -> { mean, err, tau, var, err_blocking, err_chains
   sqrt(var * 2 tau / N) with tau_int pooled over chains (Sokal window, c = 5);
   err_blocking: Flyvbjerg-Petersen; err_chains: spread of chain means.]])
 util.doc(M, [[
-tempera.observables -- stats (tau_int, blocking), corr, histogram, pmf_rmse, format.  man tempera-mc.]])
+tempera.observables -- stats (tau_int, blocking), corr, histogram, pmf_rmse, token_counts, format.  man tempera-mc.]])
 
 return M

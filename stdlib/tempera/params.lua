@@ -30,7 +30,7 @@ local function convert(name, default, text)
   return text
 end
 
-local function params(defaults)
+local function params(defaults, presets)
   if type(defaults) ~= "table" then util.raise("tp.params expects a table of defaults, e.g. tp.params{ beta = 0.6 }") end
   if run.params then util.raise("tp.params was already called in this run") end
   local values = {}
@@ -48,6 +48,24 @@ local function params(defaults)
     util.raise("tp.params: seed must be a non-negative integer")
   end
   local cli = run.cli
+  if presets ~= nil then
+    -- named sets of defaults: P.preset (default or --set preset=NAME)
+    -- picks one, applied before the other --set values
+    if type(presets) ~= "table" or type(values.preset) ~= "string" then
+      util.raise("tp.params(defaults, presets): presets must be a table and defaults must declare preset = \"name\"")
+    end
+    local pname = cli.set and cli.set.preset or values.preset
+    local ps = presets[pname]
+    if type(ps) ~= "table" then
+      util.raise("unknown preset '%s' (valid: %s)", tostring(pname), table.concat(util.sorted_keys(presets), ", "))
+    end
+    for k, v in pairs(ps) do
+      if values[k] == nil or type(values[k]) ~= type(v) then
+        util.raise("tp.params: preset '%s' sets '%s', which is not a declared parameter of that type", pname, tostring(k))
+      end
+      values[k] = v
+    end
+  end
   for name, text in pairs(cli.set or {}) do
     if values[name] == nil then
       util.raise("unknown parameter '%s' in --set (valid: %s)", name, table.concat(util.sorted_keys(values), ", "))

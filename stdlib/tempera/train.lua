@@ -46,6 +46,8 @@ local spec = {
   steps = { type = "integer", default = 1000, doc = "optimiser steps (run/metadns/mdns)" },
   replay = { type = "any", default = false, doc = "false, true or { size = 1024, bins = 8, ratio = 0.5 }" },
   anneal = { type = "table", doc = "{ beta = b0, steps = n }: beta ramps linearly from b0 over n steps" },
+  deposit = { type = "string", default = "uniform", doc = "'uniform' (one hill of W/B per sample) or 'weighted'" },
+  pretrain = { type = "table", doc = "{ x =, n =, steps = }: first fit the network to n given configurations" },
   schedule = { type = "callable", doc = "fn(tr, cycle) before every cycle (hill height, ...)" },
   lr = { type = "number", default = 1e-4 }, betas = { type = "table", default = { 0.9, 0.999 } },
   eps = { type = "number", default = 1e-8 }, ema = { type = "number", default = 0.9999, doc = "EMA cap" },
@@ -64,13 +66,25 @@ function M.trainer(opts)
   util.check_arg(o.batch >= 1 and o.replicates >= 1 and o.resample_every >= 1,
     "%s: batch, replicates and resample_every must be >= 1", fname)
   util.check_arg(o.beta > 0, "%s: beta must be > 0", fname)
+  util.check_arg(o.deposit == "uniform" or o.deposit == "weighted", "%s: deposit must be 'uniform' or 'weighted', got '%s'",
+    fname, o.deposit)
+  local pre = o.pretrain
+  if pre then
+    util.check_arg(type(pre.x) == "cdata" and type(pre.n) == "number" and pre.n >= 1 and pre.n == math.floor(pre.n),
+      "%s: pretrain = { x = uint8_t array of n configurations, n =, steps = }", fname)
+    util.check_arg(type(pre.steps) == "number" and pre.steps >= 0 and pre.steps == math.floor(pre.steps),
+      "%s: pretrain.steps must be a whole number >= 0", fname)
+    util.check_arg(pre.sites == nil or pre.sites == o.net.sites, "%s: pretrain data has %s sites per configuration, the network %d",
+      fname, tostring(pre.sites), o.net.sites)
+    util.check(C.tp_tokens_check(pre.x, pre.n * o.net.sites, o.net.states))
+  end
   local S = sampler.masked_diffusion(o.net, { model = o.model, beta = o.beta, bias = o.bias, cv = o.cv })
   local tr = setmetatable({
     net = o.net, model = o.model, beta = o.beta, bias = o.bias, cv = S.cv, sampler = S,
     batch = o.batch, replicates = o.replicates, resample_every = o.resample_every, steps = o.steps,
     anneal = o.anneal, schedule = o.schedule, seed = o.seed or require("tempera.run").seed(),
     stream = STREAM0, cycles = 0, hills = 0, history = {}, checkpoint_path = o.checkpoint,
-    checkpoint_every = o.checkpoint_every, show_progress = o.progress,
+    checkpoint_every = o.checkpoint_every, show_progress = o.progress, deposit_mode = o.deposit, pretrain = pre,
   }, Trainer)
   o.net:set_adam{ lr = o.lr, betas = o.betas, eps = o.eps, weight_decay = 0 }
   C.tp_net_set_ema_max(o.net._p, o.ema)
@@ -106,6 +120,11 @@ function M.trainer(opts)
       tr.replay = ffi.gc(util.check_ptr(C.tp_replay_init(o.net.sites, cv.dim, lo, hi, bins, rp.size)), C.tp_replay_free)
       tr.replay_ratio = rp.ratio
     end
+  end
+  if pre and tr.replay and pre.steps > 0 then
+    -- the warm start's configurations seed the CV-stratified buffer (a
+    -- resumed run restores the buffer from its checkpoint instead)
+    util.check(C.tp_replay_add(tr.replay, pre.x, S.cv:eval(pre.x, pre.n), pre.n))
   end
   if o.resume then
     local path = o.resume == true and o.checkpoint or o.resume
@@ -153,11 +172,26 @@ function Trainer:score(x, n)
   return self.sampler:score(x, n, { seed = self.seed, stream = self:streams(n), beta = self:beta_now() })
 end
 
--- tr:deposit(batch): one cycle of batch.n hills at the batch's CVs
+-- tr:deposit(batch): one cycle of batch.n hills at the batch's CVs; with
+-- deposit = "weighted" the cycle's height is shared out by the batch's
+-- weights under the biased target (log_rnd), so the hills follow the CV
+-- marginal of exp(-beta (E + V)) even where the network misses it
 function Trainer:deposit(b)
   util.check_arg(self.bias, "trainer:deposit: no bias (MDNS)")
-  self.bias:deposit(b.cv, b.n)
+  self.bias:deposit(b.cv, b.n, self.deposit_mode == "weighted" and b.log_rnd or nil)
   self.hills = self.hills + b.n
+end
+
+-- loss = tr:pretrain_step(): one maximum-likelihood step (WDCE with equal
+-- weights) on tr.batch configurations drawn uniformly from pretrain.x
+function Trainer:pretrain_step()
+  local pre, B, N = self.pretrain, self.batch, self.net.sites
+  util.check_arg(pre, "trainer:pretrain_step: no pretrain data (give pretrain = { x =, n =, steps = })")
+  self._pre_x = self._pre_x or u8_t(B * N)
+  self._pre_w = self._pre_w or f64_t(B)
+  util.check(C.tp_rng_pick_rows(self._pre_x, pre.x, pre.n, N, B, self.seed, self:streams(1)))
+  return self.net:wdce_step(self._pre_x, self._pre_w, B, { replicates = self.replicates, seed = self.seed,
+    stream = self:streams(B * self.replicates) })
 end
 
 function Trainer:replay_count()
@@ -221,6 +255,18 @@ end
 -- (once it holds anything) and only the fresh rows deposit hills.
 function Trainer:cycle()
   if self.schedule then self.schedule(self, self.cycles) end
+  if self.pretrain and self.net:steps() < self.pretrain.steps then
+    -- warm start: K maximum-likelihood steps on the given configurations
+    -- (no draws, no hills); counted as training steps
+    local d = { beta = self:beta_now(), log_z = 0 / 0, ness_lik = 0 / 0, coverage = 0 / 0 }
+    local loss
+    for _ = 1, self.resample_every do
+      loss = self:pretrain_step()
+      self:record(loss, 1, d)
+    end
+    self.cycles = self.cycles + 1
+    return loss, 1, d
+  end
   local B = self.batch
   local nrep = 0
   if self.replay and self:replay_count() > 0 then nrep = math.floor(self.replay_ratio * B + 0.5) end
@@ -360,6 +406,7 @@ function Trainer:evaluate(o)
     n = { type = "integer", default = 1024 }, chunk = { type = "integer", default = 256 },
     reference = { type = "table" }, L = { type = "integer" }, dump = { type = "string" },
     seed = { type = "integer" }, stream = { type = "number" },
+    bootstrap = { type = "integer", default = 200, doc = "bootstrap replicates for mag_se, corr1_se (0: none)" },
   })
   local A = require "tempera.analysis"
   local cv, bias, beta = self.cv, self.bias, self.beta
@@ -380,11 +427,12 @@ function Trainer:evaluate(o)
   res.ness_lik, res.log_z = wl.ness, wl.log_z
   if bias then res.ness_bias = A.weights(all.logw_bias, n).ness end
   if self.net.states == 2 and cv and cv.name == "magnetization" then
-    local st = A.stats{}
+    local st = A.stats{ bootstrap = o.bootstrap, seed = seed }
     local am = f64_t(n)
     for i = 0, n - 1 do am[i] = math.abs(all.cv[i]) end
     st:add(am, all.log_rw, n)
-    res.mag = st:summary().mean
+    local sm = st:summary()
+    res.mag, res.mag_se = sm.mean, sm.err and sm.err.mean
     -- unweighted fraction of samples with m > 0: whether the sampler itself
     -- visits both signs (0 or 1 when it collapsed onto one)
     local plus = 0
@@ -402,15 +450,29 @@ function Trainer:evaluate(o)
       for k = 0, q - 1 do if cnt[i * q + k] > mx then mx = cnt[i * q + k] end end
       mg[i] = (q * mx / N - 1) / (q - 1)
     end
-    local st = A.stats{}
+    local st = A.stats{ bootstrap = o.bootstrap, seed = seed }
     st:add(mg, all.log_rw, n)
-    res.mag = st:summary().mean
+    local sm = st:summary()
+    res.mag, res.mag_se = sm.mean, sm.err and sm.err.mean
   end
   if o.L then
     local c = A.corr{ L = o.L, q = self.net.states }
     c:add(all.x, all.log_rw, n)
     local r = c:result()
     res.corr1 = r.g[2]
+    local md = self.model
+    if (md.kind == "ising" or md.kind == "potts") and md.J and #md.J == 1 and md.h == 0 and o.bootstrap > 0 then
+      -- standard error of Corr. by the bootstrap of the per-sample bond
+      -- average, which is -E / (2 N J) (minus 1/q for Potts) on the square
+      -- lattice with one coupling and no field
+      local N, J = self.net.sites, md.J[1]
+      local cb = f64_t(n)
+      for i = 0, n - 1 do cb[i] = -all.energy[i] / (2 * N * J) end
+      local st = A.stats{ bootstrap = o.bootstrap, seed = seed }
+      st:add(cb, all.log_rw, n)
+      local sm = st:summary()
+      res.corr1_se = sm.err and sm.err.mean
+    end
   end
   local ref = o.reference
   if ref and cv and cv.dim == 1 and ref.marginal then
@@ -525,8 +587,8 @@ function M.mc_reference(opts)
   end
   local ref = { grid = { g }, marginal = h:counts(), pmf = h:pmf(1 / o.beta), n = n, p_plus = plus / n,
     cv_mean = mean / n, energy_per_site = r.energy_per_site.mean, mc = r, method = o.method }
-  if r.mag then ref.mag = r.mag.mean end
-  if corr and r.corr then ref.corr1 = r.corr[2].mean end
+  if r.mag then ref.mag, ref.mag_se = r.mag.mean, r.mag.err end
+  if corr and r.corr then ref.corr1, ref.corr1_se = r.corr[2].mean, r.corr[2].err end
   return ref
 end
 
