@@ -106,10 +106,8 @@ for method in P.methods:gmatch("[%a_]+") do
     resample_every = P.resample_every, steps = P.steps, lr = P.lr, seed = P.seed,
     log = tp.out(name .. "_" .. method .. ".log") }
   if P.checkpoint_every > 0 or P.resume then
-    opts.checkpoint = tp.out(name .. "_" .. method .. ".ckpt")
-    opts.checkpoint_every = P.checkpoint_every
-    local f = P.resume and io.open(opts.checkpoint, "rb")
-    if f then f:close(); opts.resume = true end
+    opts.checkpoint, opts.checkpoint_every = tp.out(name .. "_" .. method .. ".ckpt"), P.checkpoint_every
+    opts.resume = P.resume and "auto"
   end
   if method == "mdns" then
     opts.cv = cv
@@ -117,14 +115,12 @@ for method in P.methods:gmatch("[%a_]+") do
     opts.bias, opts.replay = new_bias(), P.replay
   end
   if method == "warm" then
-    local md = tp.mc.metad{ model = model, cv = cv, bias = opts.bias, beta = beta, chains = P.chains,
-      pace = P.warm_pace, cycles = P.warm_cycles, seed = P.seed + 200,
-      harvest = { from = P.warm_from, every = P.warm_every }, label = "warm start WT-MetaD" }
-    local data = md:harvested()
-    opts.pretrain = { x = data.x, n = data.n, steps = P.pretrain, sites = data.sites }
-    opts.deposit = "weighted"
+    local w = tp.train.warm_start{ model = model, cv = cv, bias = opts.bias, beta = beta, chains = P.chains,
+      pace = P.warm_pace, cycles = P.warm_cycles, from = P.warm_from, every = P.warm_every, steps = P.pretrain,
+      seed = P.seed + 200 }
+    opts.pretrain, opts.deposit = w.pretrain, w.deposit
     print(string.format("# warm start: %d walkers, %d cycles of %d sweeps (%.0f s), %d configurations, %d pretraining steps",
-      P.chains, P.warm_cycles, P.warm_pace, tp.clock() - tm, data.n, P.pretrain))
+      P.chains, P.warm_cycles, P.warm_pace, w.seconds, w.n, P.pretrain))
   end
   local tr = tp.train[method == "mdns" and "mdns" or "metadns"](opts)
   tr:close()

@@ -136,10 +136,8 @@ for method in P.methods:gmatch("[%a_]+") do
     resample_every = P.resample_every, steps = P.steps, lr = P.lr, seed = P.seed,
     log = tp.out(name .. "_" .. method .. ".log") }
   if P.checkpoint_every > 0 or P.resume then
-    opts.checkpoint = tp.out(name .. "_" .. method .. ".ckpt")
-    opts.checkpoint_every = P.checkpoint_every
-    local f = P.resume and io.open(opts.checkpoint, "rb")
-    if f then f:close(); opts.resume = true end
+    opts.checkpoint, opts.checkpoint_every = tp.out(name .. "_" .. method .. ".ckpt"), P.checkpoint_every
+    opts.resume = P.resume and "auto"
   end
   if method == "mdns" then
     opts.cv = m
@@ -148,18 +146,14 @@ for method in P.methods:gmatch("[%a_]+") do
     opts.replay = P.replay
   end
   if method == "warm" then
-    -- the warm start: a short classical WT-MetaD run; its bias goes on
-    -- being built by the network's (weighted) hills, its walkers are the
-    -- pretraining data (rebuilt identically on resume, then overwritten by
-    -- the checkpoint's bias and buffer)
-    local md = tp.mc.metad{ model = model, cv = m, bias = opts.bias, beta = P.beta, chains = P.chains,
-      cycles = P.warm_cycles, seed = P.seed + 200, harvest = { from = P.warm_from, every = P.warm_every },
-      label = "warm start WT-MetaD" }
-    local data = md:harvested()
-    opts.pretrain = { x = data.x, n = data.n, steps = P.pretrain, sites = data.sites }
-    opts.deposit = "weighted"
+    -- the warm start: a classical WT-MetaD run builds the bias the network's
+    -- (weighted) hills go on building; its walkers are the pretraining data
+    -- (rebuilt identically on resume, then overwritten by the checkpoint)
+    local w = tp.train.warm_start{ model = model, cv = m, bias = opts.bias, beta = P.beta, chains = P.chains,
+      cycles = P.warm_cycles, from = P.warm_from, every = P.warm_every, steps = P.pretrain, seed = P.seed + 200 }
+    opts.pretrain, opts.deposit = w.pretrain, w.deposit
     print(string.format("# warm start: %d walkers, %d cycles (%.0f s), %d configurations, %d pretraining steps;",
-      P.chains, P.warm_cycles, tp.clock() - tm, data.n, P.pretrain))
+      P.chains, P.warm_cycles, w.seconds, w.n, P.pretrain))
     print(string.format("#   its bias alone: F(m) %.2f k_B T RMSE from the reference", (rmse(grid_pmf(opts.bias)))))
   end
   local tr = tp.train[method == "mdns" and "mdns" or "metadns"](opts)
@@ -175,6 +169,11 @@ for method in P.methods:gmatch("[%a_]+") do
   for i = 1, #r.pmf_samples do Fs[i] = r.pmf_samples[i] * P.beta end
   row.rmse_samples, row.used, row.rmse_samples_bin, row.used_bin = rmse(Fs)
   if opts.bias then
+    -- the papers' cheap CV reweighting, log w = beta V: right only for
+    -- samples that follow the biased target's CV marginal
+    local hv = A.hist{ range = { -1, 1 }, step = 2 / (P.points - 1) }
+    hv:add(r.samples.cv, r.samples.logw_bias, r.n)
+    row.rmse_vw, row.used_vw, row.rmse_vw_bin = rmse(hv:pmf(1))
     row.rmse_bias, row.used_bias, row.rmse_bias_bin = rmse(grid_pmf(opts.bias))
     opts.bias:save(tp.out(name .. "_" .. method .. ".bias"))
   end
@@ -201,8 +200,9 @@ print(string.format(" F bias / F samples: RMSE in k_B T of F(m) against the WT-M
 print(" grid points, from the bias and from the likelihood-reweighted samples; min = wall minutes, warm start included)")
 for _, r in ipairs(rows) do
   if r.rmse_samples then
-    print(string.format("%s: F samples compared on %d of %d grid points (%d of %d bins)", r.name, r.used, P.points,
-      r.used_bin, #binned(Fref, P.pmf_bin)))
+    print(string.format("%s: F samples compared on %d of %d grid points (%d of %d bins)%s", r.name, r.used, P.points,
+      r.used_bin, #binned(Fref, P.pmf_bin), r.rmse_vw and string.format("; from bias-weighted samples %.2f/%.2f",
+      r.rmse_vw, r.rmse_vw_bin) or ""))
   end
 end
 

@@ -28,8 +28,8 @@
 -- Settings: the CPU preset (default) is embed 32, depth 1, heads 4, B 64,
 -- R 4, resample every 10, lr 1e-3, 3000 steps per method; bias grid 65 x
 -- 65 on [-0.6, 1.1] x [-1, 1], sigma 0.05, bias factor 10, W 0.0833 per
--- cycle (the papers' low-temperature height); warm start 800 cycles of 128
--- walkers, configurations every 5 cycles from cycle 300, 600 pretraining
+-- cycle (the papers' low-temperature height); warm start 2000 cycles of 128
+-- walkers, configurations every 10 cycles from cycle 500, 600 pretraining
 -- steps.  --set preset=paper gives the papers' network (embed 128, depth
 -- 4, heads 4, B 128, R 16, lr 1e-4, 20000 steps): a GPU job.  Long runs
 -- in pieces: --set checkpoint_every=500 --set resume=true.
@@ -39,7 +39,7 @@ local ffi = require "ffi"
 local P = tp.params({ L = 16, beta = 1.2, preset = "cpu", embed = 32, depth = 1, heads = 4, batch = 64,
   replicates = 4, resample_every = 10, steps = 3000, lr = 1e-3, points = 65, sigma = 0.05, bias_factor = 10,
   height = 0.0833, replay = true, samples = 10000, chains = 128, burn_in = 1024, sw_samples = 1000,
-  methods = "mdns,metadns,warm", warm_cycles = 800, warm_from = 300, warm_every = 5, pretrain = 600, seed = 1,
+  methods = "mdns,metadns,warm", warm_cycles = 2000, warm_from = 500, warm_every = 10, pretrain = 600, seed = 1,
   checkpoint_every = 0, resume = false },
   { cpu = {}, paper = { embed = 128, depth = 4, heads = 4, batch = 128, replicates = 16, steps = 20000, lr = 1e-4 } })
 
@@ -93,10 +93,8 @@ for method in P.methods:gmatch("[%a_]+") do
     resample_every = P.resample_every, steps = P.steps, lr = P.lr, seed = P.seed,
     log = tp.out(name .. "_" .. method .. ".log") }
   if P.checkpoint_every > 0 or P.resume then
-    opts.checkpoint = tp.out(name .. "_" .. method .. ".ckpt")
-    opts.checkpoint_every = P.checkpoint_every
-    local f = P.resume and io.open(opts.checkpoint, "rb")
-    if f then f:close(); opts.resume = true end
+    opts.checkpoint, opts.checkpoint_every = tp.out(name .. "_" .. method .. ".ckpt"), P.checkpoint_every
+    opts.resume = P.resume and "auto"
   end
   if method == "mdns" then
     opts.cv = cv
@@ -104,14 +102,11 @@ for method in P.methods:gmatch("[%a_]+") do
     opts.bias, opts.replay = new_bias(), P.replay
   end
   if method == "warm" then
-    local md = tp.mc.metad{ model = model, cv = cv, bias = opts.bias, beta = P.beta, chains = P.chains,
-      cycles = P.warm_cycles, seed = P.seed + 200, harvest = { from = P.warm_from, every = P.warm_every },
-      label = "warm start WT-MetaD" }
-    local data = md:harvested()
-    opts.pretrain = { x = data.x, n = data.n, steps = P.pretrain, sites = data.sites }
-    opts.deposit = "weighted"
+    local w = tp.train.warm_start{ model = model, cv = cv, bias = opts.bias, beta = P.beta, chains = P.chains,
+      cycles = P.warm_cycles, from = P.warm_from, every = P.warm_every, steps = P.pretrain, seed = P.seed + 200 }
+    opts.pretrain, opts.deposit = w.pretrain, w.deposit
     print(string.format("# warm start: %d walkers, %d cycles (%.0f s), %d configurations, %d pretraining steps",
-      P.chains, P.warm_cycles, tp.clock() - tm, data.n, P.pretrain))
+      P.chains, P.warm_cycles, w.seconds, w.n, P.pretrain))
   end
   local tr = tp.train[method == "mdns" and "mdns" or "metadns"](opts)
   tr:close()

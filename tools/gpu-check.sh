@@ -20,7 +20,7 @@
 #   bench   tests/bench/nn_step.lua on cuda and on cpu, tests/bench/
 #           torch_step.py --device cuda (when python3 has torch), and
 #           tests/bench/reweight.lua --set backend=cuda   -> gpu-bench.txt
-#   ising16 recipes/ising16_metadns.lua at the paper settings for STEPS
+#   ising16 recipes/ising16_metadns.lua --set preset=paper for STEPS
 #           training steps per method (default 200), TEMPERA_BACKEND=cuda:
 #           s/step on the GPU.  It checkpoints every CKPT_EVERY steps
 #           (200) and leaves the run directory in OUTDIR/ising16-run.tar;
@@ -109,7 +109,7 @@ for s in $stages; do
 			echo "== continuing the run in $dir/ising16-run.tar" >>"$out/gpu-ising16.txt"
 		# shellcheck disable=SC2086
 		run_stage "ising16_metadns paper settings, ${STEPS:-200} steps" gpu-ising16.txt \
-			env TEMPERA_BACKEND="${BACKEND:-cuda}" "$bin" run recipes/ising16_metadns.lua --out "$run" \
+			env TEMPERA_BACKEND="${BACKEND:-cuda}" "$bin" run recipes/ising16_metadns.lua --out "$run" --set preset=paper \
 			--set steps="${STEPS:-200}" --set samples="${SAMPLES:-1024}" \
 			--set checkpoint_every="${CKPT_EVERY:-200}" --set resume=true ${ISING16_ARGS:-}
 		tar -C "$run" -cf "$out/ising16-run.tar" . ;;

@@ -55,7 +55,7 @@ local spec = {
   log = { type = "string", doc = "text log, one line per step" },
   checkpoint = { type = "string", doc = "checkpoint path" },
   checkpoint_every = { type = "integer", default = 0, doc = "steps between checkpoints (0: only at the end)" },
-  resume = { type = "any", default = false, doc = "true or a path: continue from a checkpoint" },
+  resume = { type = "any", default = false, doc = "true, a path, or \"auto\" (when the checkpoint exists)" },
   progress = { type = "boolean", default = true },
 }
 
@@ -125,6 +125,13 @@ function M.trainer(opts)
     -- the warm start's configurations seed the CV-stratified buffer (a
     -- resumed run restores the buffer from its checkpoint instead)
     util.check(C.tp_replay_add(tr.replay, pre.x, S.cv:eval(pre.x, pre.n), pre.n))
+  end
+  if o.resume == "auto" then
+    -- continue when the checkpoint exists (a run in pieces), else start
+    util.check_arg(type(o.checkpoint) == "string", "%s: resume = \"auto\" needs checkpoint = path", fname)
+    local f = io.open(o.checkpoint, "rb")
+    if f then f:close() end
+    o.resume = f ~= nil
   end
   if o.resume then
     local path = o.resume == true and o.checkpoint or o.resume
@@ -621,6 +628,40 @@ function M.summary_table(rows, opts)
   return table.concat(lines, "\n")
 end
 
+-- ---- warm start from classical WT-MetaD --------------------------------------
+
+-- w = tp.train.warm_start{ model =, cv =, bias =, beta =, chains = 128,
+--   cycles = 3000, pace = 64, from = cycles/3, every = 10, steps = 600,
+--   seed =, progress = true }: runs WT-MetaD MCMC (tp.mc.metad) building
+-- 'bias', keeps the walkers' configurations from cycle 'from' on every
+-- 'every' cycles, and returns the trainer options of a warm start:
+-- { bias = bias, pretrain = { x =, n =, steps =, sites = }, deposit =
+-- "weighted" } plus n (configurations kept), seconds and the tp.mc.metad
+-- run as md.  Merge them into tp.train.metadns's options.
+function M.warm_start(opts)
+  local o = util.options("tp.train.warm_start", opts, {
+    model = { type = "table", required = true }, cv = { type = "table", required = true },
+    bias = { type = "table", required = true }, beta = { type = "number", required = true },
+    chains = { type = "integer", default = 128 }, cycles = { type = "integer", default = 3000 },
+    pace = { type = "integer", default = 64 }, from = { type = "integer" },
+    every = { type = "integer", default = 10 }, steps = { type = "integer", default = 600 },
+    seed = { type = "integer" }, progress = { type = "boolean", default = true },
+    label = { type = "string", default = "warm start WT-MetaD" },
+  })
+  local from = o.from or math.floor(o.cycles / 3)
+  util.check_arg(o.cycles >= 1 and from <= o.cycles and o.every >= 1,
+    "tp.train.warm_start: needs cycles >= 1, from <= cycles and every >= 1")
+  local t0 = C.tp_clock()
+  local md = require("tempera.mc").metad{ model = o.model, cv = o.cv, bias = o.bias, beta = o.beta, chains = o.chains,
+    pace = o.pace, cycles = o.cycles, seed = o.seed, harvest = { from = from, every = o.every },
+    progress = o.progress, label = o.label }
+  local data = md:harvested()
+  util.check_arg(data.n > 0, "tp.train.warm_start: no configuration kept (from %d, every %d, %d cycles)",
+    from, o.every, o.cycles)
+  return { bias = o.bias, deposit = "weighted", pretrain = { x = data.x, n = data.n, steps = o.steps, sites = data.sites },
+    n = data.n, seconds = C.tp_clock() - t0, md = md }
+end
+
 -- ---- the built-in loops -------------------------------------------------------
 
 -- tp.train.metadns{ trainer options } -> trainer after 'steps' steps
@@ -651,7 +692,10 @@ tp.train -- MDNS / MetaDNS training (science.md 4-5).  man tempera-train.
                  steps =, anneal = { beta =, steps = }, log =, checkpoint =,
                  checkpoint_every =, resume = } -> trainer
   tp.train.metadns{ ... as mdns, bias =, replay = { size = 1024, bins = 8, ratio = 0.5 },
-                    schedule = fn(tr, cycle) } -> trainer
+                    schedule = fn(tr, cycle), deposit = "uniform" | "weighted",
+                    pretrain = { x =, n =, steps = } } -> trainer
+  tp.train.warm_start{ model =, cv =, bias =, beta =, cycles =, ... } -> options of a
+                    warm start from classical WT-MetaD (bias, pretrain, deposit)
   tp.train.trainer{...}: primitives tr:draw(n), tr:score(x, n), tr:deposit(b),
     tr:replay_add(b), tr:replay_draw(n), tr:wdce_step(b), tr:diagnostics(b),
     tr:record(loss, ness, d), tr:cycle(), tr:run(steps), tr:checkpoint(path),
@@ -660,6 +704,12 @@ tp.train -- MDNS / MetaDNS training (science.md 4-5).  man tempera-train.
                          chains = 128, burn_in = 1024, samples = 1000 } -> reference for evaluate
   tp.train.summary_table(rows [, { extra = { { key =, head =, fmt = } } }])]])
 util.doc(M.trainer, "tp.train.trainer{...} -> trainer with the loop primitives (help(tp.train))")
+util.doc(M.warm_start, [[
+tp.train.warm_start{ model =, cv =, bias =, beta =, chains = 128, cycles = 3000, pace = 64,
+                     from = cycles/3, every = 10, steps = 600 } -> w
+  classical WT-MetaD building bias; w.bias, w.pretrain, w.deposit are
+  tp.train.metadns options (the walkers' configurations as pretraining
+  data, importance-weighted hills); w.n, w.seconds, w.md]])
 util.doc(M.mdns, "tp.train.mdns{...}: MDNS (science.md 4); see help(tp.train)")
 util.doc(M.metadns, "tp.train.metadns{...}: MetaDNS (science.md 5); see help(tp.train)")
 

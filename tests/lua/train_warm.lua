@@ -109,3 +109,31 @@ local bad = ffi.new("uint8_t[?]", N, 2)
 fails("token 0 is 2; states are 0..1", tp.train.trainer, opts(net(1), bias(), { pretrain = { x = bad, n = 1, steps = 1 } }))
 fails("harvest = { from = cycle, every = k } needs every >= 1", tp.mc.metad,
   { model = model, cv = m, bias = bias(), beta = beta, chains = 4, cycles = 1, harvest = { every = 0 }, progress = false })
+
+-- tp.train.warm_start: classical WT-MetaD, then trainer options; resume = "auto"
+local wb = bias()
+local w = tp.train.warm_start{ model = model, cv = m, bias = wb, beta = beta, chains = 8, cycles = 12, from = 4,
+  every = 4, steps = 6, seed = 2, progress = false }
+assert(w.n == 24 and w.pretrain.n == 24 and w.pretrain.steps == 6 and w.deposit == "weighted" and w.bias == wb)
+assert(wb:info().nhills == 96, "warm start deposited " .. wb:info().nhills .. " hills")
+local function wopts(n, extra)
+  local o = { net = n, model = model, beta = beta, bias = bias(), batch = 8, replicates = 2, resample_every = 3,
+    steps = 12, lr = 1e-2, seed = 5, progress = false, pretrain = w.pretrain, deposit = w.deposit,
+    checkpoint = "warm_auto.ckpt", resume = "auto" }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+os.remove("warm_auto.ckpt")
+local nf = net(1)
+local ta = tp.train.trainer(wopts(nf))
+assert(nf:steps() == 0, "resume = 'auto' resumed without a checkpoint")
+ta:run(6)
+local nr = net(1)
+tp.train.trainer(wopts(nr))
+assert(nr:steps() == 6, "resume = 'auto' did not resume from the checkpoint")
+os.remove("warm_auto.ckpt")
+local nock = wopts(net(1))
+nock.checkpoint = nil
+fails("resume = \"auto\" needs checkpoint = path", tp.train.trainer, nock)
+fails("no configuration kept", tp.train.warm_start, { model = model, cv = m, bias = bias(), beta = beta, chains = 4,
+  cycles = 3, from = 1, every = 5, progress = false })
