@@ -15,7 +15,8 @@
 -- Ground truth: a long semi-grand-canonical Metropolis run (128 chains,
 -- tp.mc.sample; errors from the integrated autocorrelation time) for <x_Au>
 -- and <E>/N, and a long classical WT-MetaD run along x_Au (its own seed)
--- for the free-energy profile F(x_Au).  The table gives <x_Au> and <E>/N
+-- followed by sampling under its frozen bias, reweighted, for the
+-- free-energy profile F(x_Au) (on the grid points its walkers reach).  The table gives <x_Au> and <E>/N
 -- (meV/atom) from likelihood weights (log w = -beta E - log q) with
 -- bootstrap standard errors and z against the MC reference, NESS of the
 -- likelihood and bias weights, the RMSE in k_B T of F(x_Au) against the
@@ -25,22 +26,22 @@
 -- samples (config, energy, cv, logq, logw_lik, logw_bias) go to
 -- cuau444_<method>.tpd, per-step logs to cuau444_<method>.log.
 --
--- Settings: the CPU preset (default) is embed 32, depth 1, heads 4, B 64,
+-- Settings: the CPU preset (default) is embed 64, depth 2, heads 4, B 64,
 -- R 4, resample every 10, lr 1e-3, 3000 steps per method; bias sigma 0.05,
 -- bias factor 10, W = 0.5 k_B T per cycle (0.02154 / 0.0293 / 0.0517 eV
--- at 500 / 680 / 1200 K); warm start 400 cycles of 128 walkers (pace 16
--- sweeps), configurations every 2 cycles from cycle 100, 600 pretraining
--- steps.  --set preset=paper gives the papers' network (embed 64, depth
+-- at 500 / 680 / 1200 K); reference and warm start 2000 cycles of 128
+-- walkers (pace 16 sweeps); the warm start keeps configurations every 10
+-- cycles from cycle 500 (19328) for 600 pretraining steps.  --set preset=paper gives the papers' network (embed 64, depth
 -- 4, heads 4, B 128, R 16, lr 1e-4, 5000 steps): a GPU job.  Long runs in
 -- pieces: --set checkpoint_every=500 --set resume=true.
 local tp = require "tempera"
 local ffi = require "ffi"
 
-local P = tp.params({ T = 500, preset = "cpu", embed = 32, depth = 1, heads = 4, batch = 64, replicates = 4,
+local P = tp.params({ T = 500, preset = "cpu", embed = 64, depth = 2, heads = 4, batch = 64, replicates = 4,
   resample_every = 10, steps = 3000, lr = 1e-3, points = 65, sigma = 0.05, bias_factor = 10, height = 0,
   replay = true, samples = 10000, chains = 128, mc_burn_in = 2000, mc_samples = 2000, mc_every = 2,
-  ref_cycles = 2000, ref_pace = 16, warm_cycles = 400, warm_pace = 16, warm_from = 100, warm_every = 2,
-  pretrain = 600, methods = "mdns,metadns,warm", seed = 11, checkpoint_every = 0, resume = false },
+  ref_cycles = 2000, ref_pace = 16, ref_frozen = 100, warm_cycles = 2000, warm_pace = 16, warm_from = 500,
+  warm_every = 10, pretrain = 600, methods = "mdns,metadns,warm", seed = 11, checkpoint_every = 0, resume = false },
   { cpu = {}, paper = { embed = 64, depth = 4, heads = 4, batch = 128, replicates = 16, steps = 5000, lr = 1e-4 } })
 
 local A = tp.analysis
@@ -72,20 +73,30 @@ local ref_x, ref_xse = mc.cv[1].mean, mc.cv[1].err
 local ref_e, ref_ese = 1000 * mc.energy_per_site.mean, 1000 * mc.energy_per_site.err
 print(string.format("# SGC MC reference: %d chains, burn-in %d, %d samples every %d sweeps (%.0f s): <x_Au> %.4f(%.4f), E/N %.3f(%.3f) meV",
   P.chains, P.mc_burn_in, P.mc_samples, P.mc_every, tp.clock() - t0, ref_x, ref_xse, ref_e, ref_ese))
--- ground truth 2: long classical WT-MetaD for F(x_Au)
+-- ground truth 2: long classical WT-MetaD for F(x_Au): the bias, then
+-- sampling under the frozen bias reweighted by exp(beta V) (exact wherever
+-- the walkers go; the bias's own PMF is off by more than 1 k_B T next to
+-- the walls and beyond where the walkers reach, x_Au < 0.08 or > 0.93)
 t0 = tp.clock()
 local ref_bias = new_bias()
-tp.mc.metad{ model = model, cv = cv, bias = ref_bias, beta = beta, chains = P.chains, pace = P.ref_pace,
-  cycles = P.ref_cycles, seed = P.seed + 300, label = "reference WT-MetaD" }
-local Fref = {}
-do
-  local F = ref_bias:pmf()
-  for i = 1, ref_bias.size do Fref[i] = F[i - 1] end
+local ref_md = tp.mc.metad{ model = model, cv = cv, bias = ref_bias, beta = beta, chains = P.chains,
+  pace = P.ref_pace, cycles = P.ref_cycles, seed = P.seed + 300, label = "reference WT-MetaD" }
+ref_bias:save(tp.out(name .. "_reference.bias"))
+local function grid_pmf(b)   -- F(x_Au) of a bias in k_B T, a Lua list on the grid
+  local F, t = b:pmf(), {}
+  for i = 1, b.size do t[i] = F[i - 1] * beta end
+  return t
 end
-local fmax = 0
-for i = 1, #Fref do fmax = math.max(fmax, Fref[i]) end
-print(string.format("# WT-MetaD reference: %d walkers, %d cycles of %d sweeps (%.0f s): F(x_Au) spans %.2f k_B T",
-  P.chains, P.ref_cycles, P.ref_pace, tp.clock() - t0, fmax * beta))
+local fr = ref_md:frozen{ samples = P.ref_frozen, every = P.ref_pace }
+local hf = A.hist{ range = { 0, 1 }, step = 1 / (P.points - 1) }
+hf:add(fr.s, fr.logw, fr.n)
+local Fref = hf:pmf(1)
+local reached, fmax = 0, 0
+for i = 1, #Fref do if Fref[i] < math.huge then reached = reached + 1; fmax = math.max(fmax, Fref[i]) end end
+print(string.format("# WT-MetaD reference: %d walkers, %d cycles of %d sweeps, then %d x %d frozen-bias sweeps (%.0f s):",
+  P.chains, P.ref_cycles, P.ref_pace, P.ref_frozen, P.ref_pace, tp.clock() - t0))
+print(string.format("#   F(x_Au) on %d of %d grid points, spanning %.2f k_B T; its own bias PMF is %.2f k_B T RMSE from it",
+  reached, P.points, fmax, A.pmf_rmse(grid_pmf(ref_bias), Fref)))
 
 -- weighted mean and bootstrap SE of v (n doubles) under log-weights lw
 local function wmean(v, lw, n)
@@ -138,13 +149,11 @@ for method in P.methods:gmatch("[%a_]+") do
   -- F(x_Au) from the likelihood-reweighted samples, one bin per grid point
   local h = A.hist{ range = { 0, 1 }, step = 1 / (P.points - 1) }
   h:add(s.cv, s.log_rw, s.n)
-  local ok, v, used = pcall(A.pmf_rmse, h:pmf(kT), Fref)
-  if ok then row.rmse_samples, row.used = v * beta, used end
+  local ok, v, used = pcall(A.pmf_rmse, h:pmf(1), Fref)
+  if ok then row.rmse_samples, row.used = v, used end
   if opts.bias then
-    local F = opts.bias:pmf()
-    local fb = {}
-    for i = 1, opts.bias.size do fb[i] = F[i - 1] end
-    row.rmse_bias = A.pmf_rmse(fb, Fref) * beta
+    row.rmse_bias = A.pmf_rmse(grid_pmf(opts.bias), Fref)
+    opts.bias:save(tp.out(name .. "_" .. method .. ".bias"))
   end
   rows[#rows + 1] = row
   rows[method] = row
