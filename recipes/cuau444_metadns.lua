@@ -135,6 +135,7 @@ for method in P.methods:gmatch("[%a_]+") do
   end
   local tr = tp.train[method == "mdns" and "mdns" or "metadns"](opts)
   tr:close()
+  if tr.resumed_step then print(string.format("# %s resumed at step %d", LABEL[method], tr.resumed_step)) end
   local wall = (tp.clock() - tm) / 60
   print(LABEL[method] .. " " .. tr:status())
   local r = tr:evaluate{ n = P.samples, dump = tp.out(name .. "_" .. method .. ".tpd") }

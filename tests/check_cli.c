@@ -451,6 +451,53 @@ START_TEST(test_abi_mismatch_is_reported) {
 }
 END_TEST
 
+/* the table rows of a paper-scale recipe (method, then numbers), each
+ * without its last field (wall minutes), one after another */
+static void table_rows(const char *out, char *buf, size_t cap) {
+    buf[0] = 0;
+    for (const char *l = out; l && *l;) {
+        const char *e = strchr(l, '\n');
+        size_t n = e ? (size_t)(e - l) : strlen(l);
+        if ((!strncmp(l, "MDNS ", 5) || !strncmp(l, "MetaDNS ", 8) || !strncmp(l, "MetaDNS+warm ", 13)) &&
+            !strstr(l, " after ")) {
+            size_t k = n;
+            while (k > 0 && l[k - 1] != ' ') k--;
+            strncat(buf, l, k < cap - strlen(buf) - 2 ? k : cap - strlen(buf) - 2);
+            strcat(buf, "\n");
+        }
+        l = e ? e + 1 : NULL;
+    }
+}
+
+START_TEST(test_recipe_in_pieces_same_table) {
+    /* ising16_metadns at tiny settings: 10 steps in one run, and 5 + 5 in
+     * two runs resuming from checkpoints, print the same table */
+    const char *r = tp_test_src_path("recipes/ising16_metadns.lua");
+#define TINY "--threads", "1", "--quiet", "--set", "L=4", "--set", "embed=8", "--set", "heads=2", "--set", "batch=16", \
+    "--set", "replicates=2", "--set", "resample_every=5", "--set", "samples=64", "--set", "chains=16",            \
+    "--set", "burn_in=100", "--set", "sw_samples=100", "--set", "warm_cycles=40", "--set", "warm_from=10",        \
+    "--set", "warm_every=5", "--set", "pretrain=5", "--set", "ref_cycles=100", "--set", "ref_frozen=20",          \
+    "--set", "checkpoint_every=5"
+    tp_cmd_result a = RUN("run", r, TINY, "--set", "steps=10", "--out", "one");
+    ck_assert_msg(a.status == 0, "%s", a.err);
+    tp_cmd_result b = RUN("run", r, TINY, "--set", "steps=5", "--set", "resume=true", "--out", "two");
+    ck_assert_msg(b.status == 0, "%s", b.err);
+    tp_cmd_result_free(&b);
+    b = RUN("run", r, TINY, "--set", "steps=10", "--set", "resume=true", "--out", "two");
+    ck_assert_msg(b.status == 0, "%s", b.err);
+    ASSERT_HAS(b.out, "# MetaDNS+warm resumed at step 5\n");
+    ASSERT_HAS(b.out, "# MDNS resumed at step 5\n");
+#undef TINY
+    static char ta[4096], tb[4096];
+    table_rows(a.out, ta, sizeof ta);
+    table_rows(b.out, tb, sizeof tb);
+    ck_assert_msg(strstr(ta, "MetaDNS+warm ") != NULL, "no table in:\n%s", a.out);
+    ck_assert_msg(strcmp(ta, tb) == 0, "one run:\n%s\nin pieces:\n%s", ta, tb);
+    tp_cmd_result_free(&a);
+    tp_cmd_result_free(&b);
+}
+END_TEST
+
 Suite *cli_suite(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tp_test_tcase("command", 60);
@@ -471,6 +518,7 @@ Suite *cli_suite(void) {
     tcase_add_test(tc, test_progress_lines);
     tcase_add_test(tc, test_stdlib_path_override);
     tcase_add_test(tc, test_abi_mismatch_is_reported);
+    tcase_add_test(tc, test_recipe_in_pieces_same_table);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -382,6 +382,7 @@ function Trainer:restore(path)
     util.raise("trainer: replay buffer in %s and in this run do not match", path)
   end
   if r then util.check(C.tp_replay_set_state(self.replay, r, nr)) end
+  self.resumed_step = self.net:steps()
   return self
 end
 

@@ -108,6 +108,19 @@ for s = 1, 6 do
   close(ra.history[s].loss, rb.history[s].loss, 1e-3 * math.abs(ra.history[s].loss), "MetaDNS loss, step " .. s)
 end
 
+-- a warm start on CUDA: pretraining steps on given configurations, then
+-- MetaDNS cycles with importance-weighted hills, against the CPU
+local wx = ffi.new("uint8_t[?]", 32 * lat.n)
+for r = 0, 31 do for i = 0, lat.n - 1 do wx[r * lat.n + i] = (r + i) % 3 == 0 and 1 or 0 end end
+ca, ga = pair({ depth = 1 })
+local pw = { x = wx, n = 32, steps = 4 }
+ra = loop("metadns", ca, { bias = bias(), replay = true, pretrain = pw, deposit = "weighted" })
+rb = loop("metadns", ga, { bias = bias(), replay = true, pretrain = pw, deposit = "weighted" })
+assert(ra.hills == rb.hills and rb.hills > 0, rb.hills)
+for s = 1, 6 do
+  close(ra.history[s].loss, rb.history[s].loss, 1e-3 * math.abs(ra.history[s].loss), "warm-start loss, step " .. s)
+end
+
 -- conditioned REINFORCE on CUDA against the CPU
 local conds = { { beta = 0.3, h = 0 }, { beta = 0.6, h = 0.5 } }
 local models = {}
