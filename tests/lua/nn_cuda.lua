@@ -139,4 +139,4 @@ for s = 1, 4 do
   end
 end
 print("CUDA backend matches the CPU: forward, draws, teacher forcing, in-painting, WDCE, checkpoint, MDNS, "
-  .. "MetaDNS, REINFORCE")
+  .. "MetaDNS, warm start, REINFORCE")
