@@ -33,6 +33,21 @@
 -- steps.  --set preset=paper gives the papers' network (embed 128, depth
 -- 4, heads 4, B 128, R 16, lr 1e-4, 20000 steps): a GPU job.  Long runs
 -- in pieces: --set checkpoint_every=500 --set resume=true.
+--
+-- Measured (defaults, seed 1, 1 thread on a 2-core Xeon shared with
+-- another run; 67.3 minutes wall in all, over the hour this recipe is
+-- meant for: not yet timed alone on 2 threads):
+--   method        phase weights (SE)                    E/N (SE)           z    NESS  NESS_V unweighted     min
+--   MDNS          1.000(0.000) 0.000(0.000) 0.000(0.000) -1.91396(0.00202) -8.1  0.052   -    1.00 0.00 0.00 19.4
+--   MetaDNS       1.000(0.000) 0.000(0.000) 0.000(0.000) -0.93327(0.01380) 69.9  0.000 0.499  1.00 0.00 0.00 19.5
+--   MetaDNS+warm  0.419(0.086) 0.133(0.081) 0.448(0.086) -1.89410(0.01067)  0.3  0.003 0.020  0.44 0.19 0.38 22.6
+--   Swendsen-Wang                                        -1.89735(0.00034)
+-- MDNS and the papers' MetaDNS stay in one ordered phase (the papers'
+-- MetaDNS with its energy far off: its bias pushed the network into
+-- disorder it cannot represent, NESS < 0.001).  Warm-started, all three
+-- phases are sampled (unweighted 0.44 / 0.19 / 0.38) and their reweighted
+-- weights are within 2.5 SE of 1/3 with E/N within 0.3 SE of SW, but the
+-- likelihood weights are poor (NESS 0.003), so the SEs are large (0.09).
 local tp = require "tempera"
 local ffi = require "ffi"
 
