@@ -51,6 +51,15 @@ const char *tp_last_error(void) { return err_msg; }
 const char *tp_last_error_where(void) { return err_where; }
 void tp_error_clear(void) { err_msg[0] = 0; err_where[0] = 0; }
 
+tp_status tp_tokens_check(const char *what, const uint8_t *x, int64_t len, int32_t states) {
+    if (!what) what = "tokens";
+    if (len < 0 || (len > 0 && !x)) return TP_ERROR(TP_ERR_ARG, "%s: NULL token array or negative length", what);
+    for (int64_t i = 0; i < len; i++)
+        if (x[i] >= states)
+            return TP_ERROR(TP_ERR_ARG, "%s: token %d at index %lld is not a real state", what, x[i], (long long)i);
+    return TP_OK;
+}
+
 void tp_cpu_flush_subnormals(void) {
 #ifdef TP_MXCSR_FTZ_DAZ
     _mm_setcsr(_mm_getcsr() | TP_MXCSR_FTZ_DAZ);

@@ -43,6 +43,10 @@ TP_FFI const char *tp_last_error(void);
 /* "file.c:123" of the C line that set the last error ("" if none). */
 TP_FFI const char *tp_last_error_where(void);
 TP_FFI void tp_error_clear(void);
+/* TP_OK when each of the len tokens x [in] is a real state (below states);
+ * else TP_ERR_ARG "WHAT: token V at index I is not a real state" for the
+ * first that is not (what: the caller's name). */
+TP_FFI tp_status tp_tokens_check(const char *what, const uint8_t *x, int64_t len, int32_t states);
 /* ffi:end */
 
 /* Set the thread's error message and return st, e.g.

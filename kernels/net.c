@@ -455,9 +455,7 @@ tp_status tp_net_wdce_grad(tp_net *n, double *loss, double *ness, const uint8_t 
     const int T = n->cfg.sites, q = n->cfg.states;
     const int64_t rows = (int64_t)B * R;
     if (rows > 0x7fffffff) return TP_ERROR(TP_ERR_ARG, "wdce: batch*replicates too large");
-    for (int64_t i = 0; i < (int64_t)B * T; i++)
-        if (tokens[i] >= q)
-            return TP_ERROR(TP_ERR_ARG, "wdce: token %d at index %lld is not a real state", tokens[i], (long long)i);
+    TP_TRY(tp_tokens_check("wdce", tokens, (int64_t)B * T, q));
     TP_TRY(ensure_host(n, rows, B));
     TP_TRY(tp_loss_softmax_weights(n->h_w, ness, log_rnd, B));
     TP_TRY(tp_loss_wdce_mask_cpu(n->h_masked, n->h_lam, tokens, seed, stream0, B, R, T, q));
@@ -506,9 +504,7 @@ tp_status tp_net_order_grad(tp_net *n, double *loss, double *logq, const uint8_t
     if (B < 1) return TP_ERROR(TP_ERR_ARG, "reinforce: batch must be >= 1 (got %d)", B);
     const int T = n->cfg.sites, q = n->cfg.states;
     if ((int64_t)B * T > 0x7fffffff) return TP_ERROR(TP_ERR_ARG, "reinforce: batch*sites too large");
-    for (int64_t i = 0; i < (int64_t)B * T; i++)
-        if (tokens[i] >= q)
-            return TP_ERROR(TP_ERR_ARG, "reinforce: token %d at index %lld is not a real state", tokens[i], (long long)i);
+    TP_TRY(tp_tokens_check("reinforce", tokens, (int64_t)B * T, q));
     for (int32_t b = 0; b < B; b++)
         if (!isfinite(a[b])) return TP_ERROR(TP_ERR_ARG, "reinforce: weight %d is %g", b, a[b]);
     const int32_t ch = n->chunk;

@@ -117,14 +117,6 @@ print(string.format("# WT-MetaD reference: %d walkers, %d cycles of %d sweeps, t
 print(string.format("#   F(x_Au) on %d of %d grid points, spanning %.2f k_B T; its own bias PMF is %.2f k_B T RMSE from it",
   reached, P.points, fmax, A.pmf_rmse(grid_pmf(ref_bias), Fref)))
 
--- weighted mean and bootstrap SE of v (n doubles) under log-weights lw
-local function wmean(v, lw, n)
-  local st = A.stats{ bootstrap = 200, seed = P.seed }
-  st:add(v, lw, n)
-  local s = st:summary()
-  return s.mean, s.err.mean
-end
-
 local LABEL = { mdns = "MDNS", metadns = "MetaDNS", warm = "MetaDNS+warm" }
 local rows = {}
 for method in P.methods:gmatch("[%a_]+") do
@@ -162,8 +154,8 @@ for method in P.methods:gmatch("[%a_]+") do
   local e = ffi.new("double[?]", s.n)
   for i = 0, s.n - 1 do e[i] = 1000 * s.energy[i] / N end
   local row = { name = LABEL[method], ness_lik = r.ness_lik, ness_bias = r.ness_bias, log_z = r.log_z, wall = wall }
-  row.x, row.x_se = wmean(s.cv, s.log_rw, s.n)
-  row.e, row.e_se = wmean(e, s.log_rw, s.n)
+  row.x, row.x_se = A.mean(s.cv, s.log_rw, s.n, { seed = P.seed })
+  row.e, row.e_se = A.mean(e, s.log_rw, s.n, { seed = P.seed })
   row.z_x = (row.x - ref_x) / math.sqrt(row.x_se ^ 2 + ref_xse ^ 2)
   row.z_e = (row.e - ref_e) / math.sqrt(row.e_se ^ 2 + ref_ese ^ 2)
   -- F(x_Au) from the likelihood-reweighted samples, one bin per grid point

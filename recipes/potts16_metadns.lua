@@ -136,17 +136,12 @@ for method in P.methods:gmatch("[%a_]+") do
   local row = { name = LABEL[method], ness_lik = r.ness_lik, ness_bias = r.ness_bias, log_z = r.log_z, wall = wall,
     phase = {}, phase_se = {}, raw = {} }
   for k = 1, 3 do
-    local st = A.stats{ bootstrap = 200, seed = P.seed }
-    st:add(ind[k], s.log_rw, s.n)
-    local su = st:summary()
-    row.phase[k], row.phase_se[k], row.raw[k] = su.mean, su.err.mean, raw[k] / s.n
+    row.phase[k], row.phase_se[k] = A.mean(ind[k], s.log_rw, s.n, { seed = P.seed })
+    row.raw[k] = raw[k] / s.n
   end
   local e = ffi.new("double[?]", s.n)
   for i = 0, s.n - 1 do e[i] = s.energy[i] / N end
-  local st = A.stats{ bootstrap = 200, seed = P.seed }
-  st:add(e, s.log_rw, s.n)
-  local su = st:summary()
-  row.e, row.e_se = su.mean, su.err.mean
+  row.e, row.e_se = A.mean(e, s.log_rw, s.n, { seed = P.seed })
   row.z_e = (row.e - ref_e) / math.sqrt(row.e_se ^ 2 + ref_se ^ 2)
   rows[#rows + 1] = row
   rows[method] = row

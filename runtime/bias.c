@@ -330,14 +330,29 @@ static tp_status check_batch(tp_bias *b, const double *s, int64_t B, const char 
     return TP_OK;
 }
 
-tp_status tp_bias_deposit(tp_bias *b, const double *s, int64_t B) {
+/* One cycle of B hills: hill i of raw height W * u_i / sum u, u_i =
+ * exp(logw_i - max logw), or W / B for all when logw is NULL. */
+static tp_status deposit_cycle(tp_bias *b, const double *s, const double *logw, int64_t B) {
     if (!b || !s) return TP_ERROR(TP_ERR_ARG, "bias: NULL argument");
     if (B < 1) return TP_ERROR(TP_ERR_ARG, "bias: deposit needs at least one point, got %lld", (long long)B);
+    double mx = -INFINITY, tot = (double)B;
+    if (logw) {
+        for (int64_t i = 0; i < B; i++) {
+            if (isnan(logw[i]) || logw[i] == INFINITY)
+                return TP_ERROR(TP_ERR_ARG, "bias: log-weight %lld is %g (finite or -inf expected)", (long long)i + 1,
+                                logw[i]);
+            if (logw[i] > mx) mx = logw[i];
+        }
+        if (mx == -INFINITY) return TP_ERROR(TP_ERR_ARG, "bias: every log-weight is -inf");
+        tot = 0.0;
+        for (int64_t i = 0; i < B; i++) tot += exp(logw[i] - mx);
+    }
     if (b->policy == TP_BIAS_OUT_ERROR) TP_TRY(check_batch(b, s, B, "deposit"));
-    double w = b->height / (double)B, t[TP_BIAS_MAX_DIM];
+    double t[TP_BIAS_MAX_DIM];
     int any = 0;
     for (int64_t i = 0; i < B; i++) {
-        if (!place(b, s + i * b->dim, t)) continue;
+        double w = logw ? b->height * exp(logw[i] - mx) / tot : b->height / tot;
+        if ((logw && w == 0.0) || !place(b, s + i * b->dim, t)) continue;   /* weight 0: no hill */
         deposit_hill(b, t, w);
         any = 1;
     }
@@ -345,28 +360,11 @@ tp_status tp_bias_deposit(tp_bias *b, const double *s, int64_t B) {
     return TP_OK;
 }
 
+tp_status tp_bias_deposit(tp_bias *b, const double *s, int64_t B) { return deposit_cycle(b, s, NULL, B); }
+
 tp_status tp_bias_deposit_weighted(tp_bias *b, const double *s, const double *logw, int64_t B) {
-    if (!b || !s || !logw) return TP_ERROR(TP_ERR_ARG, "bias: NULL argument");
-    if (B < 1) return TP_ERROR(TP_ERR_ARG, "bias: deposit needs at least one point, got %lld", (long long)B);
-    double mx = -INFINITY;
-    for (int64_t i = 0; i < B; i++) {
-        if (isnan(logw[i]) || logw[i] == INFINITY)
-            return TP_ERROR(TP_ERR_ARG, "bias: log-weight %lld is %g (finite or -inf expected)", (long long)i + 1, logw[i]);
-        if (logw[i] > mx) mx = logw[i];
-    }
-    if (mx == -INFINITY) return TP_ERROR(TP_ERR_ARG, "bias: every log-weight is -inf");
-    if (b->policy == TP_BIAS_OUT_ERROR) TP_TRY(check_batch(b, s, B, "deposit"));
-    double tot = 0.0, t[TP_BIAS_MAX_DIM];
-    for (int64_t i = 0; i < B; i++) tot += exp(logw[i] - mx);
-    int any = 0;
-    for (int64_t i = 0; i < B; i++) {
-        double w = b->height * exp(logw[i] - mx) / tot;
-        if (w == 0.0 || !place(b, s + i * b->dim, t)) continue;
-        deposit_hill(b, t, w);
-        any = 1;
-    }
-    if (any) b->ncycles++;
-    return TP_OK;
+    if (!logw) return TP_ERROR(TP_ERR_ARG, "bias: NULL argument");
+    return deposit_cycle(b, s, logw, B);
 }
 
 tp_status tp_bias_deposit_one(tp_bias *b, const double *s, double w) {

@@ -38,13 +38,6 @@ tp_status tp_rng_pick_rows(uint8_t *out, const uint8_t *src, int64_t n, int64_t 
     return TP_OK;
 }
 
-tp_status tp_tokens_check(const uint8_t *x, int64_t len, int32_t states) {
-    if (len < 0 || (len > 0 && !x)) return TP_ERROR(TP_ERR_ARG, "tokens: NULL array or negative length");
-    for (int64_t i = 0; i < len; i++)
-        if (x[i] >= states) return TP_ERROR(TP_ERR_ARG, "token %lld is %d; states are 0..%d", (long long)i, x[i], states - 1);
-    return TP_OK;
-}
-
 void tp_philox4x32_10(uint32_t *out4, const uint32_t *ctr4, const uint32_t *key2) {
     tp_philox4x32_10_block(out4, ctr4, key2);
 }

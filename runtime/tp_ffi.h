@@ -96,9 +96,6 @@ TP_FFI tp_status tp_rng_fill_uniform(tp_rng *r, double *out, int64_t n);
  * n >= 1, width >= 1, count >= 0. */
 TP_FFI tp_status tp_rng_pick_rows(uint8_t *out, const uint8_t *src, int64_t n, int64_t width, int64_t count,
                                   uint64_t seed, uint64_t stream);
-/* TP_OK when every one of the len tokens x [in] is below states, else
- * TP_ERR_ARG naming the first that is not. */
-TP_FFI tp_status tp_tokens_check(const uint8_t *x, int64_t len, int32_t states);
 /* one raw Philox4x32-10 block (known-answer tests) */
 TP_FFI void tp_philox4x32_10(uint32_t *out4, const uint32_t *ctr4, const uint32_t *key2);
 

@@ -147,12 +147,12 @@ START_TEST(test_pick_rows) {
     ck_assert_int_eq(tp_rng_pick_rows(out, NULL, 5, 3, 1, 9, 4), TP_ERR_ARG);
     ck_assert_int_eq(tp_rng_pick_rows(out, src, 5, 3, -1, 9, 4), TP_ERR_ARG);
     ck_assert_int_eq(tp_rng_pick_rows(NULL, NULL, 5, 3, 0, 9, 4), TP_OK);
-    /* token range check */
+    /* token range check (kernels/common.c) */
     uint8_t t[4] = { 0, 1, 2, 1 };
-    ck_assert_int_eq(tp_tokens_check(t, 4, 3), TP_OK);
-    ck_assert_int_eq(tp_tokens_check(t, 4, 2), TP_ERR_ARG);
-    ck_assert_msg(strstr(tp_last_error(), "token 2 is 2") != NULL, "%s", tp_last_error());
-    ck_assert_int_eq(tp_tokens_check(NULL, 1, 2), TP_ERR_ARG);
+    ck_assert_int_eq(tp_tokens_check("t", t, 4, 3), TP_OK);
+    ck_assert_int_eq(tp_tokens_check("t", t, 4, 2), TP_ERR_ARG);
+    ck_assert_msg(strstr(tp_last_error(), "t: token 2 at index 2 is not a real state") != NULL, "%s", tp_last_error());
+    ck_assert_int_eq(tp_tokens_check("t", NULL, 1, 2), TP_ERR_ARG);
 }
 END_TEST
 

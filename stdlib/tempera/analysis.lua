@@ -272,6 +272,19 @@ Stats.__tostring = function(st)
   return string.format("analysis.stats(n=%d, ness=%.4g, mean=%.6g, var=%.6g)", s.n, s.ness, s.mean, s.var)
 end
 
+-- A.mean(x, logw, n [, { bootstrap = 200, seed = 1, block =, backend = }])
+-- -> weighted mean of x and its bootstrap standard error (nil with
+-- bootstrap = 0): A.stats in one call
+function M.mean(x, logw, n, o)
+  o = o or {}
+  util.check_arg(type(o) == "table", "analysis.mean: the last argument is an options table")
+  local st = M.stats{ bootstrap = o.bootstrap == nil and 200 or o.bootstrap, seed = o.seed, block = o.block,
+    backend = o.backend }
+  st:add(x, logw, n)
+  local s = st:summary()
+  return s.mean, s.err and s.err.mean
+end
+
 -- ---- histograms ----------------------------------------------------------------
 
 local Hist = {}
@@ -588,6 +601,7 @@ util.doc(M, [[
 tp.analysis -- reweighting and metrics (science.md 5, 9; man tempera-analysis)
   A.stats{bootstrap=R, seed=, block=, backend=}  st:add(x, logw, n)  st:summary()
       -> { n, ness, ess, log_z, mean, var, sd, err = {mean, var, log_z, ness} }
+  A.mean(x, logw, n [, {bootstrap=200, seed=, block=, backend=}]) -> mean, bootstrap err
   A.hist{range={lo,hi}, bins=n | step=d, bootstrap=R}  h:add(x, logw, n [, stride])
       h:counts() h:centers() h:density() h:pmf(kT) -> F, dF  h:rebin(k) h:nonempty() h:plot()
   A.hist2d{range={{xlo,xhi},{ylo,yhi}}, bins={nx,ny}}  h:add(xy, logw, n)  h:counts()

@@ -76,7 +76,7 @@ function M.trainer(opts)
       "%s: pretrain.steps must be a whole number >= 0", fname)
     util.check_arg(pre.sites == nil or pre.sites == o.net.sites, "%s: pretrain data has %s sites per configuration, the network %d",
       fname, tostring(pre.sites), o.net.sites)
-    util.check(C.tp_tokens_check(pre.x, pre.n * o.net.sites, o.net.states))
+    util.check(C.tp_tokens_check(fname .. ": pretrain", pre.x, pre.n * o.net.sites, o.net.states))
   end
   local S = sampler.masked_diffusion(o.net, { model = o.model, beta = o.beta, bias = o.bias, cv = o.cv })
   local tr = setmetatable({
@@ -121,11 +121,6 @@ function M.trainer(opts)
       tr.replay_ratio = rp.ratio
     end
   end
-  if pre and tr.replay and pre.steps > 0 then
-    -- the warm start's configurations seed the CV-stratified buffer (a
-    -- resumed run restores the buffer from its checkpoint instead)
-    util.check(C.tp_replay_add(tr.replay, pre.x, S.cv:eval(pre.x, pre.n), pre.n))
-  end
   if o.resume == "auto" then
     -- continue when the checkpoint exists (a run in pieces), else start
     util.check_arg(type(o.checkpoint) == "string", "%s: resume = \"auto\" needs checkpoint = path", fname)
@@ -137,6 +132,10 @@ function M.trainer(opts)
     local path = o.resume == true and o.checkpoint or o.resume
     util.check_arg(type(path) == "string", "%s: resume = true needs checkpoint = path", fname)
     tr:restore(path)
+  elseif pre and tr.replay and pre.steps > 0 then
+    -- the warm start's configurations seed the CV-stratified buffer (a
+    -- resumed run restores the buffer from its checkpoint instead)
+    util.check(C.tp_replay_add(tr.replay, pre.x, S.cv:eval(pre.x, pre.n), pre.n))
   end
   if o.log then
     local f, err = io.open(o.log, o.resume and "a" or "w")
@@ -435,12 +434,9 @@ function Trainer:evaluate(o)
   res.ness_lik, res.log_z = wl.ness, wl.log_z
   if bias then res.ness_bias = A.weights(all.logw_bias, n).ness end
   if self.net.states == 2 and cv and cv.name == "magnetization" then
-    local st = A.stats{ bootstrap = o.bootstrap, seed = seed }
     local am = f64_t(n)
     for i = 0, n - 1 do am[i] = math.abs(all.cv[i]) end
-    st:add(am, all.log_rw, n)
-    local sm = st:summary()
-    res.mag, res.mag_se = sm.mean, sm.err and sm.err.mean
+    res.mag, res.mag_se = A.mean(am, all.log_rw, n, { bootstrap = o.bootstrap, seed = seed })
     -- unweighted fraction of samples with m > 0: whether the sampler itself
     -- visits both signs (0 or 1 when it collapsed onto one)
     local plus = 0
@@ -458,10 +454,7 @@ function Trainer:evaluate(o)
       for k = 0, q - 1 do if cnt[i * q + k] > mx then mx = cnt[i * q + k] end end
       mg[i] = (q * mx / N - 1) / (q - 1)
     end
-    local st = A.stats{ bootstrap = o.bootstrap, seed = seed }
-    st:add(mg, all.log_rw, n)
-    local sm = st:summary()
-    res.mag, res.mag_se = sm.mean, sm.err and sm.err.mean
+    res.mag, res.mag_se = A.mean(mg, all.log_rw, n, { bootstrap = o.bootstrap, seed = seed })
   end
   if o.L then
     local c = A.corr{ L = o.L, q = self.net.states }
@@ -476,10 +469,7 @@ function Trainer:evaluate(o)
       local N, J = self.net.sites, md.J[1]
       local cb = f64_t(n)
       for i = 0, n - 1 do cb[i] = -all.energy[i] / (2 * N * J) end
-      local st = A.stats{ bootstrap = o.bootstrap, seed = seed }
-      st:add(cb, all.log_rw, n)
-      local sm = st:summary()
-      res.corr1_se = sm.err and sm.err.mean
+      res.corr1_se = select(2, A.mean(cb, all.log_rw, n, { bootstrap = o.bootstrap, seed = seed }))
     end
   end
   local ref = o.reference

@@ -106,7 +106,7 @@ fails("pretrain.steps must be a whole number", tp.train.trainer, opts(net(1), bi
 fails("pretrain data has 16 sites per configuration, the network 9", tp.train.trainer,
   opts(net(1), bias(), { pretrain = { x = x, n = 4, steps = 1, sites = 16 } }))
 local bad = ffi.new("uint8_t[?]", N, 2)
-fails("token 0 is 2; states are 0..1", tp.train.trainer, opts(net(1), bias(), { pretrain = { x = bad, n = 1, steps = 1 } }))
+fails("tp.train.trainer: pretrain: token 2 at index 0 is not a real state", tp.train.trainer, opts(net(1), bias(), { pretrain = { x = bad, n = 1, steps = 1 } }))
 fails("harvest = { from = cycle, every = k } needs every >= 1", tp.mc.metad,
   { model = model, cv = m, bias = bias(), beta = beta, chains = 4, cycles = 1, harvest = { every = 0 }, progress = false })
 
