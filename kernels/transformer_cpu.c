@@ -463,14 +463,35 @@ static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const 
     for (int64_t n = 0; n < N; n++)
         if (tokens[n] > q) return TP_ERROR(TP_ERR_ARG, "transformer: token %d at %lld exceeds mask %d",
                                            tokens[n], (long long)n, q);
+    /* The sampling forward of a one-block network without conditions: the
+     * block's q, k, v of a token depend on its state and position only, so
+     * the (states+1) x T table of them (computed as the full pass computes
+     * them) replaces the projection of every token of every row, and the
+     * query's attention reads keys and values straight from it: O(T d) a
+     * row and step instead of O(T d^2) (forward_tile, attn_site_table) */
+    float *kvt = NULL;
+    if (site && c->depth == 1 && !cemb && rows > 0) {
+        const int d = c->embed, V = q + 1;
+        const int64_t M = (int64_t)V * T;
+        float *a1 = malloc(sizeof(float) * (size_t)M * d);
+        kvt = malloc(sizeof(float) * (size_t)M * 3 * d);
+        if (!a1 || !kvt) {
+            free(a1); free(kvt);
+            return TP_ERROR(TP_ERR_NOMEM, "transformer: out of memory for the sampling table");
+        }
+        #pragma omp parallel for schedule(static)
+        for (int s = 0; s < V; s++) VEC(isa, site_table, kvt, a1, params, rope, c, &L, s);
+        free(a1);
+    }
     /* tiles of whole rows, about TILE_TOKENS tokens each: a tile's results
      * depend on its rows only, not on the thread count or schedule */
     const int64_t tr = T >= TILE_TOKENS ? 1 : TILE_TOKENS / T, ntiles = (rows + tr - 1) / tr;
     #pragma omp parallel for schedule(static)
     for (int64_t tl = 0; tl < ntiles; tl++) {
         const int64_t r0 = tl * tr, r1 = r0 + tr < rows ? r0 + tr : rows;
-        VEC(isa, forward_tile, acts, logp, tokens, cemb, site, params, rope, c, &L, &A, r0, r1);
+        VEC(isa, forward_tile, acts, logp, tokens, cemb, site, params, rope, kvt, c, &L, &A, r0, r1);
     }
+    free(kvt);
     return TP_OK;
 }
 

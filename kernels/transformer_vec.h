@@ -132,6 +132,48 @@ static void TFV(head_logsoftmax)(float *logp, const float *af, const float *para
     }
 }
 
+/* Attention of one query (the token at site of a row whose tokens are
+ * tok) in a one-block network, all heads, read from the sampling table:
+ * the key and value of the token at position j are row tok[j]*T + j of
+ * kvt (q, k, v; ld 3d).  Scores in sc (T floats a head), then the same
+ * softmax as attn_fwd_head; products summed in position order. */
+static void TFV(attn_site_table)(float *y, float *sc, const float *kvt, const uint8_t *tok, int site, int T, int d,
+                                 int H, float scale) {
+    const int hd = d / H;
+    const float *qr = kvt + ((int64_t)tok[site] * T + site) * 3 * d;
+    for (int h = 0; h < H; h++) {
+        float *pr = sc + (int64_t)h * T;
+        const float *Q = qr + h * hd;
+        for (int j = 0; j < T; j++) pr[j] = scale * dot8(Q, kvt + ((int64_t)tok[j] * T + j) * 3 * d + d + h * hd, hd);
+        const float mx = max8(pr, T);
+        #pragma omp simd
+        for (int u = 0; u < T; u++) pr[u] = softmax_exp(pr[u] - mx);
+        const float iz = 1.0f / sum8(pr, T);
+        float *yh = y + h * hd;
+        for (int k = 0; k < hd; k++) yh[k] = 0;
+        for (int j = 0; j < T; j++) {
+            const float *V = kvt + ((int64_t)tok[j] * T + j) * 3 * d + 2 * d + h * hd, p = pr[j] * iz;
+            #pragma omp simd
+            for (int k = 0; k < hd; k++) yh[k] += p * V[k];
+        }
+    }
+}
+
+/* Rows s*T .. s*T+T-1 of the sampling table of a one-block network: the
+ * rotated q, k, v of state s at each position, computed as the full pass
+ * computes them (LayerNorm of the state's embedding, the projection of T
+ * rows, bias and rotation); a1 is (states+1)*T*d scratch */
+static void TFV(site_table)(float *kvt, float *a1, const float *params, const float *rope, const tp_tf_config *c,
+                            const tp_tf_layout *L, int s) {
+    const int T = c->sites, d = c->embed;
+    float mu, rs, *a = a1 + (int64_t)s * T * d;
+    TFV(ln_row)(a, &mu, &rs, params + L->wte + (int64_t)s * d, params + L->blk[0].ln1_w, params + L->blk[0].ln1_b, d);
+    for (int j = 1; j < T; j++) memcpy(a + (int64_t)j * d, a, sizeof(float) * d);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, 3 * d, d, 1.0f, a, d, params + L->blk[0].wqkv, 3 * d,
+                0.0f, kvt + (int64_t)s * T * 3 * d, 3 * d);
+    TFV(bias_rope)(kvt, params + L->blk[0].bqkv, rope, (int64_t)s * T, (int64_t)(s + 1) * T, T, d, c->heads);
+}
+
 /* The whole forward pass of rows r0..r1-1 (a tile of whole rows: rows are
  * independent until the loss), on one thread: every product is one
  * single-threaded sgemm over the tile's tokens and each element-wise pass
@@ -146,7 +188,7 @@ static void TFV(head_logsoftmax)(float *logp, const float *af, const float *para
  * site at the end.  The last block's activations are then not those of
  * the full pass (no backward) and logp holds nothing else of use. */
 static void TFV(forward_tile)(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
-                              const int32_t *site, const float *params, const float *rope,
+                              const int32_t *site, const float *params, const float *rope, const float *kvt,
                               const tp_tf_config *c, const tp_tf_layout *L, const tp_tf_act_layout *A,
                               int64_t r0, int64_t r1) {
     const int T = c->sites, d = c->embed, H = c->heads, q = c->states, hd = d / H;
@@ -154,14 +196,21 @@ static void TFV(forward_tile)(float *acts, float *logp, const uint8_t *tokens, c
     const int nt = (int)(n1 - n0);
     const float scale = 1.0f / sqrtf((float)hd);
     float *x0 = acts + A->blk[0].x;
-    for (int64_t n = n0; n < n1; n++) {
-        memcpy(x0 + n * d, params + L->wte + (int64_t)tokens[n] * d, sizeof(float) * d);
-        if (cemb)   /* condition embedding of the row, added to every token */
-            for (int j = 0; j < d; j++) x0[n * d + j] += cemb[(n / T) * d + j];
-    }
-    for (int64_t n = n0; n < n1; n++)
-        TFV(ln_row)(acts + A->blk[0].a1 + n * d, acts + A->blk[0].mu1 + n, acts + A->blk[0].rs1 + n,
-                    x0 + n * d, params + L->blk[0].ln1_w, params + L->blk[0].ln1_b, d);
+    if (kvt)   /* the table path needs x at the query token only */
+        for (int64_t r = r0; r < r1; r++) {
+            const int64_t n = r * T + site[r];
+            memcpy(x0 + n * d, params + L->wte + (int64_t)tokens[n] * d, sizeof(float) * d);
+        }
+    else
+        for (int64_t n = n0; n < n1; n++) {
+            memcpy(x0 + n * d, params + L->wte + (int64_t)tokens[n] * d, sizeof(float) * d);
+            if (cemb)   /* condition embedding of the row, added to every token */
+                for (int j = 0; j < d; j++) x0[n * d + j] += cemb[(n / T) * d + j];
+        }
+    if (!kvt)
+        for (int64_t n = n0; n < n1; n++)
+            TFV(ln_row)(acts + A->blk[0].a1 + n * d, acts + A->blk[0].mu1 + n, acts + A->blk[0].rs1 + n,
+                        x0 + n * d, params + L->blk[0].ln1_w, params + L->blk[0].ln1_b, d);
     for (int l = 0; l < c->depth; l++) {
         const tp_tf_block_off *P = &L->blk[l];
         const tp_tf_act_block *B = &A->blk[l];
@@ -173,17 +222,23 @@ static void TFV(forward_tile)(float *acts, float *logp, const uint8_t *tokens, c
         const float *wn = params + (last ? L->lnf_w : L->blk[l + 1].ln1_w);
         const float *bn = params + (last ? L->lnf_b : L->blk[l + 1].ln1_b);
         float *qkv = acts + B->qkv, *y = acts + B->y, *xm = acts + B->xm;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, 3 * d, d, 1.0f, acts + B->a1 + n0 * d, d,
-                    params + P->wqkv, 3 * d, 0.0f, qkv + n0 * 3 * d, 3 * d);
-        TFV(bias_rope)(qkv, params + P->bqkv, rope, n0, n1, T, d, H);
+        if (!kvt) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, 3 * d, d, 1.0f, acts + B->a1 + n0 * d, d,
+                        params + P->wqkv, 3 * d, 0.0f, qkv + n0 * 3 * d, 3 * d);
+            TFV(bias_rope)(qkv, params + P->bqkv, rope, n0, n1, T, d, H);
+        }
         if (site && last) {
             /* packed query row m = n0 + (r - r0): attention output and the
              * residual stream at site[r] */
             for (int64_t r = r0; r < r1; r++) {
                 const int64_t m = n0 + (r - r0), at = r * T + site[r];
-                for (int hh = 0; hh < H; hh++)
-                    attn_fwd_head(y + m * d, acts + B->att + (r * H + hh) * T * T, qkv + r * T * 3 * d,
-                                  qkv + at * 3 * d, 1, T, d, hh, hd, scale);
+                if (kvt)
+                    TFV(attn_site_table)(y + m * d, acts + B->att + r * H * T * T, kvt, tokens + r * T, site[r],
+                                         T, d, H, scale);
+                else
+                    for (int hh = 0; hh < H; hh++)
+                        attn_fwd_head(y + m * d, acts + B->att + (r * H + hh) * T * T, qkv + r * T * 3 * d,
+                                      qkv + at * 3 * d, 1, T, d, hh, hd, scale);
                 memcpy(xm + m * d, acts + B->x + at * d, sizeof(float) * d);
             }
             const int64_t m1 = n0 + (r1 - r0);

@@ -73,7 +73,7 @@ local tp = require "tempera"
 
 local P = tp.params({ L = 16, beta = 0.6, preset = "cpu", embed = 32, depth = 1, heads = 4, batch = 64,
   replicates = 4, resample_every = 10, steps = 3000, lr = 1e-3, points = 257, sigma = 0.05, bias_factor = 10,
-  height = 0, replay = true, samples = 20000, chains = 128, burn_in = 1024, sw_samples = 1000,
+  height = 0, replay = true, samples = 150000, chains = 128, burn_in = 1024, sw_samples = 1000,
   methods = "mdns,metadns,warm", warm_cycles = 3000, warm_from = 1000, warm_every = 10, pretrain = 600,
   ref_cycles = 3000, ref_frozen = 200, pmf_bin = 8, seed = 1, checkpoint_every = 0, resume = false },
   { cpu = {}, paper = { embed = 64, depth = 4, heads = 4, batch = 128, replicates = 16, steps = 20000, lr = 1e-4 } })

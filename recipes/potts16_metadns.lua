@@ -55,7 +55,7 @@ local ffi = require "ffi"
 
 local P = tp.params({ L = 16, beta = 1.2, preset = "cpu", embed = 32, depth = 1, heads = 4, batch = 64,
   replicates = 4, resample_every = 10, steps = 3000, lr = 1e-3, points = 65, sigma = 0.05, bias_factor = 10,
-  height = 0.0833, replay = true, samples = 10000, chains = 128, burn_in = 1024, sw_samples = 1000,
+  height = 0.0833, replay = true, samples = 40000, chains = 128, burn_in = 1024, sw_samples = 1000,
   methods = "mdns,metadns,warm", warm_cycles = 2000, warm_from = 500, warm_every = 10, pretrain = 600, seed = 1,
   checkpoint_every = 0, resume = false },
   { cpu = {}, paper = { embed = 128, depth = 4, heads = 4, batch = 128, replicates = 16, steps = 20000, lr = 1e-4 } })

@@ -332,6 +332,10 @@ function Trainer:checkpoint(path)
   local slots = { train = { CKPT_KIND, 1, self.stream, self.cycles, self.hills, self.seed,
     self.batch, self.replicates, self.resample_every, self.net.sites } }
   if self.bias then slots.bias = bias_state(self.bias) end
+  local h = self.history[#self.history] or self.resumed_last
+  if h then   -- the last step's record: tr:status() after a resume that takes no step
+    slots.last = { h.step, h.cycle, h.beta, h.loss, h.ness, h.log_z or 0 / 0, h.ness_lik or 0 / 0, h.coverage, h.hills }
+  end
   if self.replay then
     local n = tonumber(C.tp_replay_state_size(self.replay))
     local a = f64_t(n)
@@ -381,6 +385,11 @@ function Trainer:restore(path)
     util.raise("trainer: replay buffer in %s and in this run do not match", path)
   end
   if r then util.check(C.tp_replay_set_state(self.replay, r, nr)) end
+  local l, nl = slot("last")
+  if l and nl == 9 then
+    self.resumed_last = { step = l[0], cycle = l[1], beta = l[2], loss = l[3], ness = l[4], log_z = l[5],
+      ness_lik = l[6], coverage = l[7], hills = l[8] }
+  end
   self.resumed_step = self.net:steps()
   return self
 end
@@ -391,7 +400,8 @@ end
 
 -- tr:status(): "after N steps: loss, batch NESS, CV coverage, hills" of the last recorded step
 function Trainer:status()
-  local h = self.history[#self.history]
+  local h = self.history[#self.history] or self.resumed_last
+  if not h then return string.format("after %d steps (no step recorded)", self.net:steps()) end
   return string.format("after %d steps: loss %.4f, batch NESS %.3f, CV coverage %.3f, %d hills", h.step, h.loss,
     h.ness, h.coverage, self.hills)
 end
@@ -421,11 +431,15 @@ function Trainer:evaluate(o)
   local stream = o.stream or (STREAM0 + 2 ^ 44)   -- apart from training streams
   -- collect the batches (n samples) with their weights
   local parts, done = {}, 0
+  local p = self.show_progress and o.n > o.chunk and require("tempera.progress"){ label = "evaluation samples",
+    total = o.n } or nil
   while done < o.n do
     local k = math.min(o.chunk, o.n - done)
     parts[#parts + 1] = self.sampler:sample(k, { seed = seed, stream = stream + done, beta = beta })
     done = done + k
+    if p then p:update(done) end
   end
+  if p then p:finish() end
   local all = parts[1]
   for i = 2, #parts do all = sampler.concat(all, parts[i]) end
   local n = all.n

@@ -57,6 +57,12 @@ for k = 1, 12 do
   local ha, hb = A.history[12 + k], B2.history[k]
   assert(ha.loss == hb.loss and ha.ness == hb.ness and ha.step == hb.step, "history differs at step " .. ha.step)
 end
+-- a resume that finds the run complete takes no step and reports the last
+-- step's status (a run in pieces stopped after training, before its report)
+B2:checkpoint("resume_c.ckpt")
+local B3 = tp.train.metadns(opts(net(5), bias(), { checkpoint = "resume_c.ckpt", resume = true }))
+assert(B3.resumed_step == 24 and #B3.history == 0)
+assert(B3:status() == A:status(), B3:status() .. " vs " .. A:status())
 local function slurp(p) local f = assert(io.open(p)); local s = f:read("*a"); f:close(); return s end
 local la, lb = slurp("resume_a.log"), slurp("resume_b.log")
 assert(la == lb, "logs differ:\n" .. la .. "\n---\n" .. lb)
