@@ -2,8 +2,14 @@
 -- embed 64, depth 4, heads 4, Adam + EMA) and drawing 128 samples, for
 -- Ising 8x8 and 16x16: time, tokens/s and achieved GFLOP/s against the
 -- BLAS's own sgemm rate measured in the same run (OpenBLAS on the CPU
--- backend, cuBLAS on CUDA).  Run: bin/tempera run tests/bench/nn_step.lua
+-- backend, cuBLAS on CUDA).  Then drawing with the paper-scale recipes'
+-- CPU network (embed 32, depth 1, heads 4), which samples from the
+-- one-block table (man/tempera-nn.5): its GFLOP/s count the work of the
+-- site forward without the table, so the ratio to the sgemm rate above
+-- 100% is what the table saves.  Run: bin/tempera run tests/bench/nn_step.lua
 --   [--set sizes=8,16] [--set steps=2] [--set samples=128] [--set backend=cpu]
+-- At 32x32 (T = 1024) use fewer samples: --set sizes=32 --set samples=8
+-- (drawing with the depth-4 network is T site passes of three full blocks).
 -- The PyTorch equivalent is tests/bench/torch_step.py (optional).
 local tp = require "tempera"
 local ffi = require "ffi"
@@ -40,5 +46,18 @@ for Ls in P.sizes:gmatch("%d+") do
   dt = C.tp_clock() - t0
   flops = T * C.tp_tf_flops(net._cfg, P.samples, 0)
   print(string.format("ising %2dx%-2d sample     n=%d:     %8.3f s  %10.0f tokens/s  %7.1f GFLOP/s  (%.0f%% of sgemm peak)",
+    L, L, P.samples, dt, P.samples * T / dt, flops / dt * 1e-9, 100 * flops / dt * 1e-9 / peak))
+  -- the recipes' CPU network: one block, the sampling table
+  local n1 = tp.nn.transformer{ lattice_shape = { L, L }, states = 2, embed = 32, depth = 1, heads = 4,
+                                seed = P.seed, backend = backend }
+  n1:sample(8, { seed = 2, stream = 0 })   -- warm-up
+  t0 = C.tp_clock()
+  n1:sample(P.samples, { seed = 2, stream = 0 })
+  dt = C.tp_clock() - t0
+  -- the site forward without the table: the q/k/v product of every token
+  -- (6 d^2 flops a token), then one token through the rest of the block
+  local d1 = 32
+  flops = T * P.samples * (T * 6 * d1 * d1 + 4 * T * d1 + 18 * d1 * d1 + 2 * d1 * 2)
+  print(string.format("ising %2dx%-2d sample 1blk n=%d:     %8.3f s  %10.0f tokens/s  %7.1f GFLOP/s  (%.0f%% of sgemm peak, equivalent)",
     L, L, P.samples, dt, P.samples * T / dt, flops / dt * 1e-9, 100 * flops / dt * 1e-9 / peak))
 end
