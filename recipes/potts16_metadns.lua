@@ -26,30 +26,35 @@
 -- potts16_<method>.tpd, per-step logs to potts16_<method>.log.
 --
 -- Settings: the CPU preset (default) is embed 32, depth 1, heads 4, B 64,
--- R 4, resample every 10, lr 1e-3, 3000 steps per method; bias grid 65 x
--- 65 on [-0.6, 1.1] x [-1, 1], sigma 0.05, bias factor 10, W 0.0833 per
--- cycle (the papers' low-temperature height); warm start 2000 cycles of 128
--- walkers, configurations every 10 cycles from cycle 500, 600 pretraining
--- steps.  --set preset=paper gives the papers' network (embed 128, depth
--- 4, heads 4, B 128, R 16, lr 1e-4, 20000 steps): a GPU job.  Long runs
--- in pieces: --set checkpoint_every=500 --set resume=true.
+-- R 4, resample every 10, lr 1e-3, 3000 steps per method, 40000 final
+-- samples; bias grid 65 x 65 on [-0.6, 1.1] x [-1, 1], sigma 0.05, bias
+-- factor 10, W 0.0833 per cycle (the papers' low-temperature height); warm
+-- start 2000 cycles of 128 walkers, configurations every 10 cycles from
+-- cycle 500, 600 pretraining steps.  --set preset=paper gives the papers'
+-- network (embed 128, depth 4, heads 4, B 128, R 16, lr 1e-4, 20000
+-- steps): a GPU job.  Long runs in pieces: --set checkpoint_every=500
+-- --set resume=true.
 --
--- Measured (defaults, seed 1, 1 thread on a 2-core Xeon shared with
--- another run; 67.3 minutes wall in all, over the hour this recipe is
--- meant for: not yet timed alone on 2 threads):
+-- Measured (defaults, seed 1, 2 threads on the 2 otherwise idle cores of a
+-- Xeon with AVX-512; 34.9 minutes wall in all):
 --   method        phase weights (SE)                    E/N (SE)           z    NESS  NESS_V unweighted     min
---   MDNS          1.000(0.000) 0.000(0.000) 0.000(0.000) -1.91396(0.00202) -8.1  0.052   -    1.00 0.00 0.00 19.4
---   MetaDNS       1.000(0.000) 0.000(0.000) 0.000(0.000) -0.93327(0.01380) 69.9  0.000 0.499  1.00 0.00 0.00 19.5
---   MetaDNS+warm  0.419(0.086) 0.133(0.081) 0.448(0.086) -1.89410(0.01067)  0.3  0.003 0.020  0.44 0.19 0.38 22.6
+--   MDNS          1.000(0.000) 0.000(0.000) 0.000(0.000) -1.90639(0.00288) -3.1  0.011   -    1.00 0.00 0.00  9.6
+--   MetaDNS       1.000(0.000) 0.000(0.000) 0.000(0.000) -0.93313(0.01580) 61.0  0.000 0.496  1.00 0.00 0.00 10.1
+--   MetaDNS+warm  0.176(0.031) 0.261(0.061) 0.562(0.061) -1.88987(0.00555)  1.3  0.002 0.026  0.38 0.26 0.36 11.5
 --   Swendsen-Wang                                        -1.89735(0.00034)
 -- MDNS and the papers' MetaDNS stay in one ordered phase (the papers'
 -- MetaDNS with its energy far off: its bias pushed the network into
 -- disorder it cannot represent, NESS < 0.001).  Warm-started, all three
--- phases are sampled (unweighted 0.44 / 0.19 / 0.38) and their reweighted
--- weights are within 2.5 SE of 1/3 with E/N within 0.3 SE of SW, but the
--- likelihood weights are poor (NESS 0.003), so the SEs are large (0.09).
--- One WDCE step takes 0.179 s on 2 threads and 0.351 s on 1 (measured
--- alone): about 35-40 minutes expected for the whole run on 2 idle cores.
+-- phases are sampled in nearly equal parts (unweighted 0.38 / 0.26 /
+-- 0.36) and E/N is within 1.3 SE of SW, but the phase weights MISS their
+-- target (z -5.1, -1.2, +3.7): the likelihood weights are too uneven
+-- (NESS 0.002, about 80 effective samples of 40000) for the reweighted
+-- weights, and for their bootstrap SEs, to mean much.  An earlier run with
+-- 10000 final samples met the target with SEs of 0.09, by the width of
+-- its errors; 300 more steps on the unbiased target (bias zeroed) left
+-- NESS at 0.002.  A network that fits the ordered phases at beta 1.2
+-- (more capacity than one block, hence a cheaper sampling path for deeper
+-- networks) is what would close it.
 local tp = require "tempera"
 local ffi = require "ffi"
 

@@ -4,9 +4,8 @@
 -- BLAS's own sgemm rate measured in the same run (OpenBLAS on the CPU
 -- backend, cuBLAS on CUDA).  Then drawing with the paper-scale recipes'
 -- CPU network (embed 32, depth 1, heads 4), which samples from the
--- one-block table (man/tempera-nn.5): its GFLOP/s count the work of the
--- site forward without the table, so the ratio to the sgemm rate above
--- 100% is what the table saves.  Run: bin/tempera run tests/bench/nn_step.lua
+-- one-block table (man/tempera-nn.5): its GFLOP/s ("equivalent") count
+-- the work the site forward would do without the table.  Run: bin/tempera run tests/bench/nn_step.lua
 --   [--set sizes=8,16] [--set steps=2] [--set samples=128] [--set backend=cpu]
 -- At 32x32 (T = 1024) use fewer samples: --set sizes=32 --set samples=8
 -- (drawing with the depth-4 network is T site passes of three full blocks).

@@ -3,7 +3,8 @@
 tests/bench/nn_step.lua: the same lattice transformer (pre-LayerNorm, periodic
 RoPE, GELU MLP, log-softmax over real states), one MDNS training step (WDCE,
 B=128, R=8, Adam lr 1e-4 + EMA) and drawing 128 samples one site at a time,
-for Ising 8x8 and 16x16.  Optional: never part of `make test`; needs torch.
+for Ising 8x8 and 16x16; then drawing with the paper-scale recipes' CPU
+network (embed 32, depth 1, heads 4).  Optional: never part of `make test`; needs torch.
 
     python3 tests/bench/torch_step.py [--sizes 8,16] [--steps 2] [--samples 128]
                                       [--device cpu|cuda] [--threads N]
@@ -127,10 +128,10 @@ def run_tempera(exe, L, a):
     rate = {}
     for line in out.splitlines():
         print("  tempera: " + line)
-        m = re.search(r"(train step|sample) .*?([0-9.]+) s +([0-9]+) tokens/s", line)
+        m = re.search(r"(train step|sample 1blk|sample) .*?([0-9.]+) s +([0-9]+) tokens/s", line)
         if m:
             rate[m.group(1)] = float(m.group(3))
-    return rate.get("train step"), rate.get("sample")
+    return rate.get("train step"), rate.get("sample"), rate.get("sample 1blk")
 
 
 @torch.no_grad()
@@ -186,11 +187,22 @@ def main():
         dt = time.perf_counter() - t0
         samp = a.samples * T / dt
         print(f"ising {L:2d}x{L:<2d} sample     n={a.samples}:     {dt:8.3f} s  {samp:10.0f} tokens/s", flush=True)
+        # the paper-scale recipes' CPU network (embed 32, depth 1): tempera
+        # samples it from its one-block table, PyTorch eager runs the net
+        net1 = Net(L, d=32, depth=1, heads=4).to(dev)
+        sample(net1, 8, T)
+        sync()
+        t0 = time.perf_counter()
+        sample(net1, a.samples, T)
+        sync()
+        dt = time.perf_counter() - t0
+        samp1 = a.samples * T / dt
+        print(f"ising {L:2d}x{L:<2d} sample 1blk n={a.samples}:     {dt:8.3f} s  {samp1:10.0f} tokens/s", flush=True)
         if a.tempera:
-            tt, ts = run_tempera(a.tempera, L, a)
+            tt, ts, ts1 = run_tempera(a.tempera, L, a)
             if tt and ts:
-                print(f"ratio tempera/torch ising {L}x{L}: train {tt / train:.2f}x  sample {ts / samp:.2f}x",
-                      flush=True)
+                print(f"ratio tempera/torch ising {L}x{L}: train {tt / train:.2f}x  sample {ts / samp:.2f}x"
+                      + (f"  sample 1blk {ts1 / samp1:.2f}x" if ts1 else ""), flush=True)
 
 
 if __name__ == "__main__":
