@@ -472,15 +472,13 @@ static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const 
     float *kvt = NULL;
     if (site && c->depth == 1 && !cemb && rows > 0) {
         const int d = c->embed, V = q + 1;
-        const int64_t M = (int64_t)V * T;
-        float *a1 = malloc(sizeof(float) * (size_t)M * d);
-        kvt = malloc(sizeof(float) * (size_t)M * 3 * d);
+        float *a1 = malloc(sizeof(float) * (size_t)V * 4 * d);
+        kvt = malloc(sizeof(float) * (size_t)V * T * 3 * d);
         if (!a1 || !kvt) {
             free(a1); free(kvt);
             return TP_ERROR(TP_ERR_NOMEM, "transformer: out of memory for the sampling table");
         }
-        #pragma omp parallel for schedule(static)
-        for (int s = 0; s < V; s++) VEC(isa, site_table, kvt, a1, params, rope, c, &L, s);
+        VEC(isa, site_table, kvt, a1, params, rope, c, &L);
         free(a1);
     }
     /* tiles of whole rows, about TILE_TOKENS tokens each: a tile's results

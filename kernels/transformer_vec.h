@@ -159,19 +159,24 @@ static void TFV(attn_site_table)(float *y, float *sc, const float *kvt, const ui
     }
 }
 
-/* Rows s*T .. s*T+T-1 of the sampling table of a one-block network: the
- * rotated q, k, v of state s at each position, computed as the full pass
- * computes them (LayerNorm of the state's embedding, the projection of T
- * rows, bias and rotation); a1 is (states+1)*T*d scratch */
+/* The sampling table of a one-block network (rows s*T + j: the rotated
+ * q, k, v of state s at position j), computed as the full pass computes
+ * them: LayerNorm of each state's embedding and its projection (one row a
+ * state, in a1: (states+1) x 4d scratch), copied to every position, then
+ * bias and rotation */
 static void TFV(site_table)(float *kvt, float *a1, const float *params, const float *rope, const tp_tf_config *c,
-                            const tp_tf_layout *L, int s) {
-    const int T = c->sites, d = c->embed;
-    float mu, rs, *a = a1 + (int64_t)s * T * d;
-    TFV(ln_row)(a, &mu, &rs, params + L->wte + (int64_t)s * d, params + L->blk[0].ln1_w, params + L->blk[0].ln1_b, d);
-    for (int j = 1; j < T; j++) memcpy(a + (int64_t)j * d, a, sizeof(float) * d);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, 3 * d, d, 1.0f, a, d, params + L->blk[0].wqkv, 3 * d,
-                0.0f, kvt + (int64_t)s * T * 3 * d, 3 * d);
-    TFV(bias_rope)(kvt, params + L->blk[0].bqkv, rope, (int64_t)s * T, (int64_t)(s + 1) * T, T, d, c->heads);
+                            const tp_tf_layout *L) {
+    const int T = c->sites, d = c->embed, V = c->states + 1;
+    float mu, rs, *proj = a1 + (int64_t)V * d;
+    for (int s = 0; s < V; s++)
+        TFV(ln_row)(a1 + (int64_t)s * d, &mu, &rs, params + L->wte + (int64_t)s * d, params + L->blk[0].ln1_w,
+                    params + L->blk[0].ln1_b, d);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, V, 3 * d, d, 1.0f, a1, d, params + L->blk[0].wqkv, 3 * d,
+                0.0f, proj, 3 * d);
+    for (int s = 0; s < V; s++)
+        for (int j = 0; j < T; j++)
+            memcpy(kvt + ((int64_t)s * T + j) * 3 * d, proj + (int64_t)s * 3 * d, sizeof(float) * 3 * d);
+    TFV(bias_rope)(kvt, params + L->blk[0].bqkv, rope, 0, (int64_t)V * T, T, d, c->heads);
 }
 
 /* The whole forward pass of rows r0..r1-1 (a tile of whole rows: rows are
@@ -196,21 +201,21 @@ static void TFV(forward_tile)(float *acts, float *logp, const uint8_t *tokens, c
     const int nt = (int)(n1 - n0);
     const float scale = 1.0f / sqrtf((float)hd);
     float *x0 = acts + A->blk[0].x;
-    if (kvt)   /* the table path needs x at the query token only */
+    if (kvt) {   /* the table path needs x at the query token only, and no LayerNorm */
         for (int64_t r = r0; r < r1; r++) {
             const int64_t n = r * T + site[r];
             memcpy(x0 + n * d, params + L->wte + (int64_t)tokens[n] * d, sizeof(float) * d);
         }
-    else
+    } else {
         for (int64_t n = n0; n < n1; n++) {
             memcpy(x0 + n * d, params + L->wte + (int64_t)tokens[n] * d, sizeof(float) * d);
             if (cemb)   /* condition embedding of the row, added to every token */
                 for (int j = 0; j < d; j++) x0[n * d + j] += cemb[(n / T) * d + j];
         }
-    if (!kvt)
         for (int64_t n = n0; n < n1; n++)
             TFV(ln_row)(acts + A->blk[0].a1 + n * d, acts + A->blk[0].mu1 + n, acts + A->blk[0].rs1 + n,
                         x0 + n * d, params + L->blk[0].ln1_w, params + L->blk[0].ln1_b, d);
+    }
     for (int l = 0; l < c->depth; l++) {
         const tp_tf_block_off *P = &L->blk[l];
         const tp_tf_act_block *B = &A->blk[l];

@@ -150,6 +150,16 @@ def sample(net, n, T):
     return x, logq
 
 
+def time_sample(net, n, T, sync, label):
+    """draw n samples, print the label, the time and tokens/s; return tokens/s"""
+    t0 = time.perf_counter()
+    sample(net, n, T)
+    sync()
+    dt = time.perf_counter() - t0
+    print(f"{label}     {dt:8.3f} s  {n * T / dt:10.0f} tokens/s", flush=True)
+    return n * T / dt
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="8,16")
@@ -181,23 +191,12 @@ def main():
         dt = (time.perf_counter() - t0) / a.steps
         train = B * R * T / dt
         print(f"ising {L:2d}x{L:<2d} train step  B={B} R={R}: {dt:8.3f} s  {train:10.0f} tokens/s")
-        t0 = time.perf_counter()
-        sample(ema, a.samples, T)
-        sync()
-        dt = time.perf_counter() - t0
-        samp = a.samples * T / dt
-        print(f"ising {L:2d}x{L:<2d} sample     n={a.samples}:     {dt:8.3f} s  {samp:10.0f} tokens/s", flush=True)
+        samp = time_sample(ema, a.samples, T, sync, f"ising {L:2d}x{L:<2d} sample     n={a.samples}:")
         # the paper-scale recipes' CPU network (embed 32, depth 1): tempera
         # samples it from its one-block table, PyTorch eager runs the net
         net1 = Net(L, d=32, depth=1, heads=4).to(dev)
-        sample(net1, 8, T)
-        sync()
-        t0 = time.perf_counter()
-        sample(net1, a.samples, T)
-        sync()
-        dt = time.perf_counter() - t0
-        samp1 = a.samples * T / dt
-        print(f"ising {L:2d}x{L:<2d} sample 1blk n={a.samples}:     {dt:8.3f} s  {samp1:10.0f} tokens/s", flush=True)
+        sample(net1, 8, T)   # warm-up
+        samp1 = time_sample(net1, a.samples, T, sync, f"ising {L:2d}x{L:<2d} sample 1blk n={a.samples}:")
         if a.tempera:
             tt, ts, ts1 = run_tempera(a.tempera, L, a)
             if tt and ts:
