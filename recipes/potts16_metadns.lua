@@ -60,10 +60,10 @@ local ffi = require "ffi"
 
 local P = tp.params({ L = 16, beta = 1.2, preset = "cpu", embed = 32, depth = 1, heads = 4, batch = 64,
   replicates = 4, resample_every = 10, steps = 3000, lr = 1e-3, points = 65, sigma = 0.05, bias_factor = 10,
-  height = 0.0833, replay = true, samples = 40000, chains = 128, burn_in = 1024, sw_samples = 1000,
+  height = 0.0833, replay = true, finish = 1800, finish_lr = 1e-3, samples = 60000, chains = 128, burn_in = 1024, sw_samples = 1000,
   methods = "mdns,metadns,warm", warm_cycles = 2000, warm_from = 500, warm_every = 10, pretrain = 600, seed = 1,
   checkpoint_every = 0, resume = false },
-  { cpu = {}, paper = { embed = 128, depth = 4, heads = 4, batch = 128, replicates = 16, steps = 20000, lr = 1e-4 } })
+  { cpu = {}, paper = { embed = 128, depth = 4, heads = 4, batch = 128, replicates = 16, steps = 20000, lr = 1e-4, finish = 0 } })
 
 local A = tp.analysis
 local lat = tp.lattice.square(P.L)
@@ -80,7 +80,8 @@ end
 
 print(string.format("# Potts q = 3, %dx%d, J = 1, beta %g: MDNS and MetaDNS against Swendsen-Wang", P.L, P.L, P.beta))
 print(string.format("# preset %s: transformer embed %d, depth %d, heads %d; B %d, R %d, resample every %d, %d steps, lr %g",
-  P.preset, P.embed, P.depth, P.heads, P.batch, P.replicates, P.resample_every, P.steps, P.lr))
+  P.preset, P.embed, P.depth, P.heads, P.batch, P.replicates, P.resample_every, P.steps + P.finish, P.lr))
+print(string.format("# MetaDNS+warm: the last %d of them on the unbiased target (finish, lr %g)", P.finish, P.finish_lr))
 print(string.format("# bias: %d x %d points on [-0.6, 1.1] x [-1, 1], sigma %g, bias factor %g, W %g per cycle; replay %s",
   P.points, P.points, P.sigma, P.bias_factor, P.height, tostring(P.replay)))
 
@@ -111,8 +112,10 @@ for method in P.methods:gmatch("[%a_]+") do
   local tm = tp.clock()
   local net = tp.nn.transformer{ lattice = lat, states = 3, embed = P.embed, depth = P.depth, heads = P.heads,
     seed = P.seed }
+  -- every method takes steps + finish optimiser steps; MetaDNS+warm's last
+  -- 'finish' of them are on the unbiased target
   local opts = { net = net, model = model, beta = P.beta, batch = P.batch, replicates = P.replicates,
-    resample_every = P.resample_every, steps = P.steps, lr = P.lr, seed = P.seed,
+    resample_every = P.resample_every, steps = P.steps + P.finish, lr = P.lr, seed = P.seed,
     log = tp.out(name .. "_" .. method .. ".log") }
   if P.checkpoint_every > 0 or P.resume then
     opts.checkpoint, opts.checkpoint_every = tp.out(name .. "_" .. method .. ".ckpt"), P.checkpoint_every
@@ -127,6 +130,7 @@ for method in P.methods:gmatch("[%a_]+") do
     local w = tp.train.warm_start{ model = model, cv = cv, bias = opts.bias, beta = P.beta, chains = P.chains,
       cycles = P.warm_cycles, from = P.warm_from, every = P.warm_every, steps = P.pretrain, seed = P.seed + 200 }
     opts.pretrain, opts.deposit = w.pretrain, w.deposit
+    if P.finish > 0 then opts.steps, opts.finish = P.steps, { steps = P.finish, lr = P.finish_lr } end
     print(string.format("# warm start: %d walkers, %d cycles (%.0f s), %d configurations, %d pretraining steps",
       P.chains, P.warm_cycles, w.seconds, w.n, P.pretrain))
   end

@@ -48,6 +48,7 @@ local spec = {
   anneal = { type = "table", doc = "{ beta = b0, steps = n }: beta ramps linearly from b0 over n steps" },
   deposit = { type = "string", default = "uniform", doc = "'uniform' (one hill of W/B per sample) or 'weighted'" },
   pretrain = { type = "table", doc = "{ x =, n =, steps = }: first fit the network to n given configurations" },
+  finish = { type = "table", doc = "{ steps = n [, lr = ] }: n more steps on the unbiased target (MetaDNS; no hills)" },
   schedule = { type = "callable", doc = "fn(tr, cycle) before every cycle (hill height, ...)" },
   lr = { type = "number", default = 1e-4 }, betas = { type = "table", default = { 0.9, 0.999 } },
   eps = { type = "number", default = 1e-8 }, ema = { type = "number", default = 0.9999, doc = "EMA cap" },
@@ -78,10 +79,20 @@ function M.trainer(opts)
       fname, tostring(pre.sites), o.net.sites)
     util.check(C.tp_tokens_check(fname .. ": pretrain", pre.x, pre.n * o.net.sites, o.net.states))
   end
+  local fin = o.finish
+  if fin then
+    util.check_arg(o.bias, "%s: finish = { steps = n } needs a bias (MetaDNS): MDNS trains on the unbiased target", fname)
+    fin = util.options(fname .. ": finish", fin, {
+      steps = { type = "integer", required = true, check = function(v) return v >= 0, "must be >= 0" end },
+      lr = { type = "number", check = function(v) return v > 0, "must be > 0" end },
+    })
+    fin.from = o.steps
+  end
   local S = sampler.masked_diffusion(o.net, { model = o.model, beta = o.beta, bias = o.bias, cv = o.cv })
   local tr = setmetatable({
     net = o.net, model = o.model, beta = o.beta, bias = o.bias, cv = S.cv, sampler = S,
-    batch = o.batch, replicates = o.replicates, resample_every = o.resample_every, steps = o.steps,
+    batch = o.batch, replicates = o.replicates, resample_every = o.resample_every,
+    steps = o.steps + (fin and fin.steps or 0), finish = fin,
     anneal = o.anneal, schedule = o.schedule, seed = o.seed or require("tempera.run").seed(),
     stream = STREAM0, cycles = 0, hills = 0, history = {}, checkpoint_path = o.checkpoint,
     checkpoint_every = o.checkpoint_every, show_progress = o.progress, deposit_mode = o.deposit, pretrain = pre,
@@ -166,16 +177,38 @@ function Trainer:beta_now()
   return a.beta + (self.beta - a.beta) * t
 end
 
+-- true when the next step is in the finish stage (finish = { steps = }):
+-- the target is the unbiased one, the bias stays as it is (for the PMF)
+function Trainer:finishing()
+  local f = self.finish
+  return f ~= nil and self.net:steps() >= f.from
+end
+
+-- the bias the network is trained towards now: the bias, or false (none)
+-- in MDNS and in the finish stage
+function Trainer:target_bias()
+  return self.bias ~= nil and not self:finishing() and self.bias
+end
+
+-- the bias the last step was trained towards (false: none), for the bias
+-- weights of an evaluation: none once a finish step has been taken
+function Trainer:trained_bias()
+  local f = self.finish
+  return self.bias ~= nil and not (f and self.net:steps() > f.from) and self.bias
+end
+
 -- batch = tr:draw(n): n samples from the EMA model, log-weights under the
--- current (annealed) beta and the bias as it is now
+-- current (annealed) beta and the bias as it is now (none while finishing)
 function Trainer:draw(n)
   util.check_arg(type(n) == "number" and n >= 1, "trainer:draw: n must be >= 1")
-  return self.sampler:sample(n, { seed = self.seed, stream = self:streams(n), beta = self:beta_now() })
+  return self.sampler:sample(n, { seed = self.seed, stream = self:streams(n), beta = self:beta_now(),
+    bias = self:target_bias() })
 end
 
 -- batch = tr:score(x, n): teacher-forced batch (EMA model, same target as draw)
 function Trainer:score(x, n)
-  return self.sampler:score(x, n, { seed = self.seed, stream = self:streams(n), beta = self:beta_now() })
+  return self.sampler:score(x, n, { seed = self.seed, stream = self:streams(n), beta = self:beta_now(),
+    bias = self:target_bias() })
 end
 
 -- tr:deposit(batch): one cycle of batch.n hills at the batch's CVs; with
@@ -273,13 +306,15 @@ function Trainer:cycle()
     self.cycles = self.cycles + 1
     return loss, 1, d
   end
+  local fin = self:finishing()
+  if fin and self.finish.lr then self.net:set_adam{ lr = self.finish.lr } end
   local B = self.batch
   local nrep = 0
   if self.replay and self:replay_count() > 0 then nrep = math.floor(self.replay_ratio * B + 0.5) end
   local fresh = self:draw(B - nrep)
   local batch = fresh
   if nrep > 0 then batch = sampler.concat(fresh, self:score(self:replay_draw(nrep), nrep)) end
-  if self.bias then self:deposit(fresh) end
+  if self.bias and not fin then self:deposit(fresh) end
   if self.replay then self:replay_add(fresh) end
   local d = self:diagnostics(fresh)
   local loss, ness
@@ -410,7 +445,8 @@ end
 
 -- res = tr:evaluate{ n = 1024, chunk = 256, reference = tp.exact(...) result, L = side (Ising/Potts corr),
 --                    dump = path }: draws n samples from the EMA model (target beta,
--- unbiased log-weights; bias weights from the current bias) and returns
+-- unbiased log-weights; bias weights from the current bias, none after a
+-- finish stage) and returns
 -- { n, mag, corr1, ness_lik, ness_bias, log_z, js, pmf_rmse_bias, pmf_rmse_samples, pmf_samples,
 --   p_plus (Ising: unweighted fraction with m > 0), s_step (wall s per training step), samples }.
 -- The reference is anything shaped like tp.exact's result with a CV
@@ -427,6 +463,9 @@ function Trainer:evaluate(o)
   })
   local A = require "tempera.analysis"
   local cv, bias, beta = self.cv, self.bias, self.beta
+  -- the bias the network was last trained towards gives the bias weights
+  -- (none after a finish stage: logw_bias 0, no NESS_V)
+  local tb = self:trained_bias()
   local seed = o.seed or self.seed
   local stream = o.stream or (STREAM0 + 2 ^ 44)   -- apart from training streams
   -- collect the batches (n samples) with their weights
@@ -435,7 +474,7 @@ function Trainer:evaluate(o)
     total = o.n } or nil
   while done < o.n do
     local k = math.min(o.chunk, o.n - done)
-    parts[#parts + 1] = self.sampler:sample(k, { seed = seed, stream = stream + done, beta = beta })
+    parts[#parts + 1] = self.sampler:sample(k, { seed = seed, stream = stream + done, beta = beta, bias = tb })
     done = done + k
     if p then p:update(done) end
   end
@@ -446,7 +485,7 @@ function Trainer:evaluate(o)
   local res = { n = n }
   local wl = A.weights(all.log_rw, n)
   res.ness_lik, res.log_z = wl.ness, wl.log_z
-  if bias then res.ness_bias = A.weights(all.logw_bias, n).ness end
+  if tb then res.ness_bias = A.weights(all.logw_bias, n).ness end
   if self.net.states == 2 and cv and cv.name == "magnetization" then
     local am = f64_t(n)
     for i = 0, n - 1 do am[i] = math.abs(all.cv[i]) end
@@ -698,7 +737,9 @@ tp.train -- MDNS / MetaDNS training (science.md 4-5).  man tempera-train.
                  checkpoint_every =, resume = } -> trainer
   tp.train.metadns{ ... as mdns, bias =, replay = { size = 1024, bins = 8, ratio = 0.5 },
                     schedule = fn(tr, cycle), deposit = "uniform" | "weighted",
-                    pretrain = { x =, n =, steps = } } -> trainer
+                    pretrain = { x =, n =, steps = },
+                    finish = { steps = n, lr = } } -> trainer
+    (finish: n more steps on the unbiased target, bias kept, no hills)
   tp.train.warm_start{ model =, cv =, bias =, beta =, cycles =, ... } -> options of a
                     warm start from classical WT-MetaD (bias, pretrain, deposit)
   tp.train.trainer{...}: primitives tr:draw(n), tr:score(x, n), tr:deposit(b),
