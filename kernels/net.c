@@ -25,6 +25,7 @@ struct tp_net {
     tp_adam_config adam;
     int64_t step;
     double ema_max;
+    int32_t tiled;                 /* tiled attention (tp_tf_tiled) when the activations were sized */
     float *coords;                 /* host (T, A) */
     /* backend memory */
     float *rope;                   /* (T, hd/2, 2) */
@@ -97,6 +98,7 @@ tp_net *tp_net_init(const tp_tf_config *cfg, const float *coords, uint64_t seed,
     const int T = cfg->sites, A = cfg->axes, q = cfg->states, np2 = cfg->embed / cfg->heads / 2;
     tp_tf_act_layout al;
     tp_tf_act_layout_init(&al, cfg, chunk);
+    n->tiled = al.tiled;
     tp_device d = n->dev;
     n->coords = malloc(sizeof(float) * T * A);
     float *h_rope = malloc(sizeof(float) * T * np2 * 2);
@@ -217,9 +219,20 @@ tp_status tp_net_set_conditions(tp_net *n, const float *cond, int64_t count) {
 
 int32_t tp_net_conditions(const tp_net *n) { return n->cfg.conds; }
 
+/* the activations were sized for the attention layout of the network's
+ * creation: refuse to run with another (tp_tf_set_tiled_min since) */
+static tp_status same_layout(const tp_net *n) {
+    if (tp_tf_tiled(&n->cfg) != n->tiled)
+        return TP_ERROR(TP_ERR_ARG, "network: tiled attention was %s when the network was created and is %s now "
+                        "(tp_tf_set_tiled_min): create the network again", n->tiled ? "on" : "off",
+                        n->tiled ? "off" : "on");
+    return TP_OK;
+}
+
 /* forward of nr rows in n->tok; row r of the chunk has global index g0 + r
  * and takes condition (g0 + r) / div (conditioned networks) */
 static tp_status fwd(tp_net *n, const float *P, int32_t nr, int64_t g0, int64_t div) {
+    TP_TRY(same_layout(n));
     if (n->cfg.conds < 1) return n->be->tf_forward(n->acts, n->logp, n->tok, P, n->rope, &n->cfg, nr);
     const int k = n->cfg.conds;
     if (nr > 0 && (g0 + nr - 1) / div >= n->n_cond)
@@ -236,6 +249,7 @@ static tp_status fwd(tp_net *n, const float *P, int32_t nr, int64_t g0, int64_t 
  * sites in n->site), so the backend's site forward when it has one and the
  * network is unconditioned; else the full forward */
 static tp_status fwd_site(tp_net *n, const float *P, int32_t nr, int64_t g0) {
+    TP_TRY(same_layout(n));
     if (n->cfg.conds < 1 && n->be->tf_forward_site)
         return n->be->tf_forward_site(n->acts, n->logp, n->tok, n->site, P, n->rope, &n->cfg, nr);
     return fwd(n, P, nr, g0, 1);
@@ -243,6 +257,7 @@ static tp_status fwd_site(tp_net *n, const float *P, int32_t nr, int64_t g0) {
 
 /* backward matching the last fwd (same chunk) */
 static tp_status bwd(tp_net *n, const float *P, float *G, int32_t nr) {
+    TP_TRY(same_layout(n));
     if (n->cfg.conds < 1)
         return n->be->tf_backward(G, n->scratch, n->dlogp, n->logp, n->acts, n->tok, P, n->rope, &n->cfg, nr);
     TP_TRY(n->be->tf_backward_cond(G, n->dcemb, n->scratch, n->dlogp, n->logp, n->acts, n->tok, P, n->rope,

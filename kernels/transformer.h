@@ -60,6 +60,11 @@ TP_FFI double tp_tf_flops(const tp_tf_config *cfg, int32_t rows, int32_t backwar
  * backend uses ("cpu": OpenBLAS cblas_sgemm, "cuda": cuBLAS) on n x n
  * matrices, best of reps; 0 when the backend is unavailable. */
 TP_FFI double tp_tf_sgemm_gflops(const char *backend, int32_t n, int32_t reps);
+/* The number of sites from which attention is tiled (below) and its
+ * setter, for tests and benchmarks: networks created before a change
+ * refuse to run after it (0 restores the default). */
+TP_FFI int32_t tp_tf_tiled_min(void);
+TP_FFI void tp_tf_set_tiled_min(int32_t sites);
 /* ffi:end */
 
 /* Offsets (in floats) of each tensor in the parameter slab. */
@@ -83,7 +88,7 @@ typedef struct tp_tf_act_block {
     int64_t x;        /* (N,d) block input (residual stream) */
     int64_t a1, mu1, rs1;   /* LN1 out (N,d), mean (N), 1/std (N) */
     int64_t qkv;      /* (N,3d), q and k after RoPE */
-    int64_t att;      /* (rows,H,T,T) softmax probabilities */
+    int64_t att;      /* (rows,H,T,T) softmax probabilities; tiled: (rows,H,T) log-sum-exp */
     int64_t y;        /* (N,d) attention output before Wo */
     int64_t po;       /* (N,d) y Wo + bo (kept for the LayerScale gradient) */
     int64_t xm;       /* (N,d) residual after attention */
@@ -95,10 +100,25 @@ typedef struct tp_tf_act_block {
 
 typedef struct tp_tf_act_layout {
     tp_tf_act_block blk[TP_TF_MAX_DEPTH];
+    int32_t tiled;           /* attention keeps no T x T matrix (tp_tf_tiled) */
     int64_t xf;              /* (N,d) final residual */
     int64_t af, muf, rsf;    /* final LN */
     int64_t n_acts;
 } tp_tf_act_layout;
+
+/* Tiled attention, for long rows: from tp_tf_tiled_min() sites on (default
+ * TP_TF_TILED_MIN), attention keeps no (T, T) matrix of probabilities.
+ * The forward stores each query's log-sum-exp of scores instead (att:
+ * (rows, H, T)) and the backward recomputes the probabilities from it,
+ * one query at a time against the head's keys and values held transposed
+ * (hd, T): O(T hd) memory a row and head instead of O(T^2), and the
+ * products run as vector loops over keys, in a fixed order (the same bits
+ * on every ISA and thread count).  Results agree with the full pass to
+ * float rounding, not bit for bit.  tp_tf_set_tiled_min (above) is for
+ * tests and benchmarks: it changes the activation layout, so call it only
+ * while no activations exist (0 restores the default). */
+#define TP_TF_TILED_MIN 512
+int tp_tf_tiled(const tp_tf_config *cfg);
 
 /* Validate cfg (TP_ERR_ARG with a message naming the field). */
 tp_status tp_tf_config_check(const tp_tf_config *cfg);

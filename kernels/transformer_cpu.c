@@ -85,9 +85,16 @@ void tp_tf_layout_init(tp_tf_layout *lay, const tp_tf_config *c) {
     lay->n_params = o;
 }
 
+static int32_t tiled_min = TP_TF_TILED_MIN;
+int32_t tp_tf_tiled_min(void) { return tiled_min; }
+void tp_tf_set_tiled_min(int32_t sites) { tiled_min = sites > 0 ? sites : TP_TF_TILED_MIN; }
+int tp_tf_tiled(const tp_tf_config *c) { return c->sites >= tiled_min; }
+
 void tp_tf_act_layout_init(tp_tf_act_layout *al, const tp_tf_config *c, int32_t rows) {
     int64_t T = c->sites, d = c->embed, N = (int64_t)rows * T, o = 0;
     memset(al, 0, sizeof *al);
+    al->tiled = tp_tf_tiled(c);
+    const int64_t att_per_query = al->tiled ? 1 : T;
     for (int l = 0; l < c->depth; l++) {
         tp_tf_act_block *b = &al->blk[l];
         b->x = o;   o += N * d;
@@ -95,7 +102,7 @@ void tp_tf_act_layout_init(tp_tf_act_layout *al, const tp_tf_config *c, int32_t 
         b->mu1 = o; o += N;
         b->rs1 = o; o += N;
         b->qkv = o; o += N * 3 * d;
-        b->att = o; o += (int64_t)rows * c->heads * T * T;
+        b->att = o; o += (int64_t)rows * c->heads * T * att_per_query;
         b->y = o;   o += N * d;
         b->po = o;  o += N * d;
         b->xm = o;  o += N * d;
@@ -279,6 +286,15 @@ ALWAYS_INLINE float max8(const float *a, int n) {
  * sampling forward); keys and values: the T rows at base. */
 #define ATT_QB 64
 #define ATT_VB 128
+
+/* Tiled attention (transformer.h): queries in groups of TQB, keys in
+ * strips of 16 held in GCC vector registers (one zmm with AVX-512, two
+ * ymm with AVX2, four xmm on the baseline: element-wise IEEE operations
+ * either way, so the same bits) */
+#define TQB 4
+typedef float tf_v16 __attribute__((vector_size(64)));
+#define LD16(v, p) memcpy(&(v), (p), sizeof(tf_v16))
+#define ST16(p, v) memcpy((p), &(v), sizeof(tf_v16))
 ALWAYS_INLINE void attn_fwd_head(float *yr, float *P, const float *base, const float *qbase, int nq, int T,
                                  int d, int h, int hd, float scale) {
     const float *Q = qbase + h * hd, *K = base + d + h * hd, *V = base + 2 * d + h * hd;
@@ -481,14 +497,26 @@ static tp_status forward(float *acts, float *logp, const uint8_t *tokens, const 
         VEC(isa, site_table, kvt, a1, params, rope, c, &L);
         free(a1);
     }
+    /* tiled attention: per-thread scratch, kt and vt (hd, T) and scores (TQB, T) */
+    float *tws = NULL;
+    const int64_t twsz = (2LL * (c->embed / c->heads) + TQB) * T;
+    if (A.tiled && rows > 0 && !kvt) {
+        tws = malloc(sizeof(float) * (size_t)(twsz * omp_get_max_threads()));
+        if (!tws) {
+            free(kvt);
+            return TP_ERROR(TP_ERR_NOMEM, "transformer: out of memory for tiled attention");
+        }
+    }
     /* tiles of whole rows, about TILE_TOKENS tokens each: a tile's results
      * depend on its rows only, not on the thread count or schedule */
     const int64_t tr = T >= TILE_TOKENS ? 1 : TILE_TOKENS / T, ntiles = (rows + tr - 1) / tr;
     #pragma omp parallel for schedule(static)
     for (int64_t tl = 0; tl < ntiles; tl++) {
         const int64_t r0 = tl * tr, r1 = r0 + tr < rows ? r0 + tr : rows;
-        VEC(isa, forward_tile, acts, logp, tokens, cemb, site, params, rope, kvt, c, &L, &A, r0, r1);
+        VEC(isa, forward_tile, acts, logp, tokens, cemb, site, params, rope, kvt,
+            tws ? tws + twsz * omp_get_thread_num() : NULL, c, &L, &A, r0, r1);
     }
+    free(tws);
     free(kvt);
     return TP_OK;
 }
@@ -510,8 +538,15 @@ static tp_status backward(float *grads, float *dcemb, float *scratch, const floa
     float *dlogits = dbig + N * 4 * d;
     /* row-block partials of every column reduction: (RB, up to max(4d, q)) */
     const int V = q + 1, pw = 4 * d > V * d ? 4 * d : V * d;
+    /* attention scratch a thread: dS (T, T), or with tiled attention
+     * kt, vt, dkt, dvt (hd, T) and 2 TQB rows of T */
+    const int64_t hd = d / H, awsz = A.tiled ? (4 * hd + 2 * TQB) * T : (int64_t)T * T;
     double *part = malloc(sizeof(double) * RB * pw);
-    if (!part) return TP_ERROR(TP_ERR_NOMEM, "transformer backward: out of memory");
+    float *aws = malloc(sizeof(float) * (size_t)(awsz * omp_get_max_threads()));
+    if (!part || !aws) {
+        free(part); free(aws);
+        return TP_ERROR(TP_ERR_NOMEM, "transformer backward: out of memory");
+    }
 
     /* log-softmax: dz = dlogp - softmax * sum(dlogp); head bias gradient */
     #pragma omp parallel for schedule(static)
@@ -555,7 +590,8 @@ static tp_status backward(float *grads, float *dcemb, float *scratch, const floa
         VEC(isa, branch_bwd, dpo, c->layerscale ? grads + P->ls1 : NULL, grads + P->bo, dx, acts + B->po,
             ls1, N, d, part);
         matmul_bwd(dtmp, grads + P->wo, ls1 ? dpo : dx, acts + B->y, params + P->wo, N, d, d);
-        VEC(isa, attention_bwd, dbig, dtmp, acts + B->att, acts + B->qkv, rows, T, d, H);
+        VEC(isa, attention_bwd, dbig, dtmp, acts + B->y, acts + B->att, acts + B->qkv, aws, awsz, A.tiled,
+            rows, T, d, H);
         VEC(isa, rope_bwd_colsum, dbig, grads + P->bqkv, rope, N, T, d, H, part);
         matmul_bwd(dtmp, grads + P->wqkv, dbig, acts + B->a1, params + P->wqkv, N, d, 3 * d);
         VEC(isa, layernorm_bwd, dx, grads + P->ln1_w, grads + P->ln1_b, dtmp, acts + B->x,
@@ -587,6 +623,7 @@ static tp_status backward(float *grads, float *dcemb, float *scratch, const floa
         dwte[j] += (float)sum;
     }
     free(part);
+    free(aws);
     return TP_OK;
 }
 

@@ -203,14 +203,18 @@ __global__ void k_rope(float *v0, long long ldv, int parts, const float *rope, c
     v[1] = a * s + b * c;
 }
 
-/* one block per (row, head); threads over query positions */
-__global__ void k_attn_fwd(float *y, float *att, const float *qkv, int T, int d, int H, float scale) {
+/* one block per (row, head); threads over query positions.  att: the
+ * probabilities (rows,H,T,T), or with tiled attention (transformer.h,
+ * tp_tf_tiled) no matrix: two passes over the keys (the maximum score,
+ * then the exponentials, their sum and the output) and att (rows,H,T) =
+ * max + log(sum) of each query's scores */
+__global__ void k_attn_fwd(float *y, float *att, const float *qkv, int T, int d, int H, float scale, int tiled) {
     int hd = d / H;
     long long rh = blockIdx.x;
     long long r = rh / H;
     int h = (int)(rh % H);
     const float *base = qkv + r * T * 3 * d;
-    float *P = att + rh * T * T;
+    float *P = att + rh * T * (tiled ? 1 : T);
     for (int t = threadIdx.x; t < T; t += blockDim.x) {
         const float *qt = base + (long long)t * 3 * d + h * hd;
         float *pr = P + (long long)t * T, mx = -INFINITY;
@@ -219,14 +223,28 @@ __global__ void k_attn_fwd(float *y, float *att, const float *qkv, int T, int d,
             float s = 0;
             for (int e = 0; e < hd; e++) s += qt[e] * ku[e];
             s *= scale;
-            pr[u] = s;
+            if (!tiled) pr[u] = s;
             mx = fmaxf(mx, s);
         }
-        float z = 0;
+        float *yt = y + (r * T + t) * d + h * hd, z = 0;
+        for (int e = 0; e < hd; e++) yt[e] = 0;
+        if (tiled) {
+            for (int u = 0; u < T; u++) {
+                const float *ku = base + (long long)u * 3 * d + d + h * hd;
+                const float *vu = base + (long long)u * 3 * d + 2 * d + h * hd;
+                float s = 0;
+                for (int e = 0; e < hd; e++) s += qt[e] * ku[e];
+                float p = expf(s * scale - mx);
+                z += p;
+                for (int e = 0; e < hd; e++) yt[e] += p * vu[e];
+            }
+            float iz = 1.0f / z;
+            for (int e = 0; e < hd; e++) yt[e] *= iz;
+            P[t] = mx + logf(z);
+            continue;
+        }
         for (int u = 0; u < T; u++) { float e = expf(pr[u] - mx); pr[u] = e; z += e; }
         float iz = 1.0f / z;
-        float *yt = y + (r * T + t) * d + h * hd;
-        for (int e = 0; e < hd; e++) yt[e] = 0;
         for (int u = 0; u < T; u++) {
             float p = pr[u] * iz;
             pr[u] = p;
@@ -321,24 +339,32 @@ __global__ void k_log_softmax_site(float *logp, const int32_t *site, long long r
     for (int k = 0; k < q; k++) o[k] = z[k] - lse;
 }
 
-/* backward pass 1 (threads over queries t): sdot[t] = sum_u P dP, and dQ */
-__global__ void k_attn_bwd_q(float *dqkv, float *sdot, const float *dy, const float *att, const float *qkv,
-                             int T, int d, int H, float scale) {
+/* backward pass 1 (threads over queries t): sdot[t] = sum_u P dP, and dQ.
+ * Tiled attention (tiled = 1, att the log-sum-exp of each query): the
+ * probabilities recomputed, and sdot[t] = dy_t . y_t (the same sum). */
+__global__ void k_attn_bwd_q(float *dqkv, float *sdot, const float *dy, const float *y, const float *att,
+                             const float *qkv, int T, int d, int H, float scale, int tiled) {
     int hd = d / H;
     long long rh = blockIdx.x;
     long long r = rh / H;
     int h = (int)(rh % H);
     const float *base = qkv + r * T * 3 * d;
-    const float *P = att + rh * T * T;
+    const float *P = att + rh * T * (tiled ? 1 : T);
     for (int t = threadIdx.x; t < T; t += blockDim.x) {
         const float *dyt = dy + (r * T + t) * d + h * hd;
+        const float *qt = base + (long long)t * 3 * d + h * hd;
         const float *pr = P + (long long)t * T;
         float sd = 0;
-        for (int u = 0; u < T; u++) {
-            const float *vu = base + (long long)u * 3 * d + 2 * d + h * hd;
-            float s = 0;
-            for (int e = 0; e < hd; e++) s += dyt[e] * vu[e];
-            sd += pr[u] * s;
+        if (tiled) {
+            const float *yt = y + (r * T + t) * d + h * hd;
+            for (int e = 0; e < hd; e++) sd += dyt[e] * yt[e];
+        } else {
+            for (int u = 0; u < T; u++) {
+                const float *vu = base + (long long)u * 3 * d + 2 * d + h * hd;
+                float s = 0;
+                for (int e = 0; e < hd; e++) s += dyt[e] * vu[e];
+                sd += pr[u] * s;
+            }
         }
         sdot[rh * T + t] = sd;
         float *dqt = dqkv + (r * T + t) * 3 * d + h * hd;
@@ -346,24 +372,29 @@ __global__ void k_attn_bwd_q(float *dqkv, float *sdot, const float *dy, const fl
         for (int u = 0; u < T; u++) {
             const float *vu = base + (long long)u * 3 * d + 2 * d + h * hd;
             const float *ku = base + (long long)u * 3 * d + d + h * hd;
-            float s = 0;
+            float s = 0, sc = 0;
             for (int e = 0; e < hd; e++) s += dyt[e] * vu[e];
-            float ds = pr[u] * (s - sd) * scale;
+            if (tiled)
+                for (int e = 0; e < hd; e++) sc += qt[e] * ku[e];
+            float p = tiled ? expf(sc * scale - P[t]) : pr[u];
+            float ds = p * (s - sd) * scale;
             for (int e = 0; e < hd; e++) dqt[e] += ds * ku[e];
         }
     }
 }
 
-/* backward pass 2 (threads over keys u): dK and dV */
+/* backward pass 2 (threads over keys u): dK and dV (tiled: the
+ * probabilities recomputed from each query's log-sum-exp in att) */
 __global__ void k_attn_bwd_kv(float *dqkv, const float *sdot, const float *dy, const float *att,
-                              const float *qkv, int T, int d, int H, float scale) {
+                              const float *qkv, int T, int d, int H, float scale, int tiled) {
     int hd = d / H;
     long long rh = blockIdx.x;
     long long r = rh / H;
     int h = (int)(rh % H);
     const float *base = qkv + r * T * 3 * d;
-    const float *P = att + rh * T * T;
+    const float *P = att + rh * T * (tiled ? 1 : T);
     for (int u = threadIdx.x; u < T; u += blockDim.x) {
+        const float *ku = base + (long long)u * 3 * d + d + h * hd;
         const float *vu = base + (long long)u * 3 * d + 2 * d + h * hd;
         float *dku = dqkv + (r * T + u) * 3 * d + d + h * hd;
         float *dvu = dqkv + (r * T + u) * 3 * d + 2 * d + h * hd;
@@ -371,8 +402,11 @@ __global__ void k_attn_bwd_kv(float *dqkv, const float *sdot, const float *dy, c
         for (int t = 0; t < T; t++) {
             const float *dyt = dy + (r * T + t) * d + h * hd;
             const float *qt = base + (long long)t * 3 * d + h * hd;
-            float p = P[(long long)t * T + u], s = 0;
+            float s = 0, sc = 0;
             for (int e = 0; e < hd; e++) s += dyt[e] * vu[e];
+            if (tiled)
+                for (int e = 0; e < hd; e++) sc += qt[e] * ku[e];
+            float p = tiled ? expf(sc * scale - P[t]) : P[(long long)t * T + u];
             float ds = p * (s - sdot[rh * T + t]) * scale;
             for (int e = 0; e < hd; e++) { dku[e] += ds * qt[e]; dvu[e] += p * dyt[e]; }
         }
@@ -516,7 +550,8 @@ static tp_status trunk_fwd(float *acts, const uint8_t *tokens, const float *cemb
         TP_TRY(linear_fwd(acts + B->qkv, acts + B->a1, params + P->wqkv, params + P->bqkv, N, d, 3 * d, st));
         LAUNCH1D(k_rope, N * 2 * H * (d / H / 2), st, acts + B->qkv, 3LL * d, 2, rope, (const int32_t *)NULL,
                  N, T, d, H, 1.0f);
-        k_attn_fwd<<<rows * H, attn_threads(T), 0, st>>>(acts + B->y, acts + B->att, acts + B->qkv, T, d, H, scale);
+        k_attn_fwd<<<rows * H, attn_threads(T), 0, st>>>(acts + B->y, acts + B->att, acts + B->qkv, T, d, H, scale,
+                                                        A->tiled);
         TP_CUDA_CHECK(cudaGetLastError());
         TP_TRY(linear_fwd(acts + B->po, acts + B->y, params + P->wo, params + P->bo, N, d, d, st));
         LAUNCH1D(k_residual, N * d, st, acts + B->xm, acts + B->x, acts + B->po,
@@ -659,11 +694,11 @@ static tp_status backward(float *grads, float *dcemb, float *scratch, const floa
             dpa = dpo;
         }
         TP_TRY(linear_bwd(dtmp, grads + P->wo, grads + P->bo, dpa, acts + B->y, params + P->wo, N, d, d, st));
-        k_attn_bwd_q<<<rows * H, attn_threads(T), 0, st>>>(dbig, sdot, dtmp, acts + B->att, acts + B->qkv,
-                                                          T, d, H, scale);
+        k_attn_bwd_q<<<rows * H, attn_threads(T), 0, st>>>(dbig, sdot, dtmp, acts + B->y, acts + B->att,
+                                                          acts + B->qkv, T, d, H, scale, A.tiled);
         TP_CUDA_CHECK(cudaGetLastError());
         k_attn_bwd_kv<<<rows * H, attn_threads(T), 0, st>>>(dbig, sdot, dtmp, acts + B->att, acts + B->qkv,
-                                                           T, d, H, scale);
+                                                           T, d, H, scale, A.tiled);
         TP_CUDA_CHECK(cudaGetLastError());
         LAUNCH1D(k_rope, N * 2 * H * (d / H / 2), st, dbig, 3LL * d, 2, rope, (const int32_t *)NULL,
                  N, T, d, H, -1.0f);

@@ -179,6 +179,143 @@ static void TFV(site_table)(float *kvt, float *a1, const float *params, const fl
     TFV(bias_rope)(kvt, params + L->blk[0].bqkv, rope, 0, (int64_t)V * T, T, d, c->heads);
 }
 
+/* Tiled attention (transformer.h, tp_tf_tiled): the keys and values of
+ * head h of one row, transposed into kt, vt (hd, T) */
+ALWAYS_INLINE void TFV(kv_transpose)(float *kt, float *vt, const float *base, int T, int d, int h, int hd) {
+    const float *K = base + d + h * hd, *V = base + 2 * d + h * hd;
+    for (int u = 0; u < T; u++)
+        for (int e = 0; e < hd; e++) {
+            kt[(int64_t)e * T + u] = K[(int64_t)u * 3 * d + e];
+            vt[(int64_t)e * T + u] = V[(int64_t)u * 3 * d + e];
+        }
+}
+
+/* s (T) = scale * (Q . k_u) for every key u, summed over features in order */
+ALWAYS_INLINE void TFV(scores_t)(float *s, const float *Q, const float *kt, int T, int hd, float scale) {
+    #pragma omp simd
+    for (int u = 0; u < T; u++) s[u] = Q[0] * kt[u];
+    for (int e = 1; e < hd; e++) {
+        const float qe = Q[e];
+        const float *kr = kt + (int64_t)e * T;
+        #pragma omp simd
+        for (int u = 0; u < T; u++) s[u] += qe * kr[u];
+    }
+    #pragma omp simd
+    for (int u = 0; u < T; u++) s[u] *= scale;
+}
+
+/* scores_t for nb (1..TQB) query rows at Q (ld ldq) into s + b T: a full
+ * group runs strips of 16 keys with the TQB sums in registers, in the same
+ * order of operations as scores_t (so the same bits) */
+ALWAYS_INLINE void TFV(scores_blk)(float *s, const float *Q, int64_t ldq, int nb, const float *kt, int T, int hd,
+                                   float scale) {
+    if (nb < TQB) {
+        for (int b = 0; b < nb; b++) TFV(scores_t)(s + (int64_t)b * T, Q + b * ldq, kt, T, hd, scale);
+        return;
+    }
+    int u0 = 0;
+    for (; u0 + 16 <= T; u0 += 16) {
+        tf_v16 k, a0, a1, a2, a3;
+        LD16(k, kt + u0);
+        a0 = k * Q[0]; a1 = k * Q[ldq]; a2 = k * Q[2 * ldq]; a3 = k * Q[3 * ldq];
+        for (int e = 1; e < hd; e++) {
+            LD16(k, kt + (int64_t)e * T + u0);
+            a0 += k * Q[e]; a1 += k * Q[ldq + e]; a2 += k * Q[2 * ldq + e]; a3 += k * Q[3 * ldq + e];
+        }
+        a0 *= scale; a1 *= scale; a2 *= scale; a3 *= scale;
+        ST16(s + u0, a0); ST16(s + T + u0, a1); ST16(s + 2 * T + u0, a2); ST16(s + 3 * T + u0, a3);
+    }
+    for (int b = 0; b < TQB; b++)
+        for (int u = u0; u < T; u++) {
+            const float *Qb = Q + b * ldq;
+            float a = Qb[0] * kt[u];
+            for (int e = 1; e < hd; e++) a += Qb[e] * kt[(int64_t)e * T + u];
+            s[(int64_t)b * T + u] = a * scale;
+        }
+}
+
+/* Forward of one (row, head), queries in groups of TQB: the nq query rows
+ * at qbase (ld 3d), keys and values from kt, vt; y rows at yr (ld d),
+ * lse[t] = max + log(sum of exponentials) of query t's scores.  s (TQB T)
+ * scratch. */
+static void TFV(attn_fwd_tiled)(float *yr, float *lse, const float *qbase, const float *kt, const float *vt,
+                                float *s, int nq, int T, int d, int h, int hd, float scale) {
+    for (int t0 = 0; t0 < nq; t0 += TQB) {
+        const int nb = nq - t0 < TQB ? nq - t0 : TQB;
+        TFV(scores_blk)(s, qbase + (int64_t)t0 * 3 * d + h * hd, 3 * d, nb, kt, T, hd, scale);
+        for (int b = 0; b < nb; b++) {
+            float *sb = s + (int64_t)b * T;
+            const float mx = max8(sb, T);
+            #pragma omp simd
+            for (int u = 0; u < T; u++) sb[u] = softmax_exp(sb[u] - mx);
+            const float z = sum8(sb, T), iz = 1.0f / z;
+            float *yt = yr + (int64_t)(t0 + b) * d + h * hd;
+            for (int e = 0; e < hd; e++) yt[e] = dot8(sb, vt + (int64_t)e * T, T) * iz;
+            lse[t0 + b] = mx + logf(z);
+        }
+    }
+}
+
+/* Backward of one (row, head) from the forward's lse and output y, queries
+ * in groups of TQB (in order): the probabilities p = exp(s - lse[t])
+ * again, dp_u = dy_t . v_u, ds = p (dp - dy_t . y_t) scale; dq_t = ds K,
+ * and dK, dV accumulated over the queries in order (transposed, in w).
+ * dq, dk, dv of the head written to dbase (ld 3d).  w: (4 hd + 2 TQB) T
+ * floats. */
+static void TFV(attn_bwd_tiled)(float *dbase, const float *dyr, const float *yr, const float *lse,
+                                const float *base, float *w, int T, int d, int h, int hd, float scale) {
+    float *kt = w, *vt = kt + (int64_t)hd * T, *dkt = vt + (int64_t)hd * T, *dvt = dkt + (int64_t)hd * T;
+    float *p = dvt + (int64_t)hd * T, *ds = p + (int64_t)TQB * T;
+    TFV(kv_transpose)(kt, vt, base, T, d, h, hd);
+    memset(dkt, 0, sizeof(float) * 2 * hd * T);
+    for (int t0 = 0; t0 < T; t0 += TQB) {
+        const int nb = T - t0 < TQB ? T - t0 : TQB;
+        const float *Q = base + (int64_t)t0 * 3 * d + h * hd, *dy = dyr + (int64_t)t0 * d + h * hd;
+        TFV(scores_blk)(p, Q, 3 * d, nb, kt, T, hd, scale);
+        TFV(scores_blk)(ds, dy, d, nb, vt, T, hd, 1.0f);   /* dp */
+        for (int b = 0; b < nb; b++) {
+            const float *dyb = dy + (int64_t)b * d, *yb = yr + (int64_t)(t0 + b) * d + h * hd;
+            float D = 0;
+            for (int e = 0; e < hd; e++) D += dyb[e] * yb[e];
+            const float l = lse[t0 + b];
+            float *pb = p + (int64_t)b * T, *db = ds + (int64_t)b * T;
+            #pragma omp simd
+            for (int u = 0; u < T; u++) {
+                float pu = softmax_exp(pb[u] - l);
+                pb[u] = pu;
+                db[u] = pu * (db[u] - D) * scale;
+            }
+            float *dq = dbase + (int64_t)(t0 + b) * 3 * d + h * hd;
+            for (int e = 0; e < hd; e++) dq[e] = dot8(db, kt + (int64_t)e * T, T);
+        }
+        for (int e = 0; e < hd; e++) {
+            float *dkr = dkt + (int64_t)e * T, *dvr = dvt + (int64_t)e * T;
+            if (nb == TQB) {
+                const float q0 = Q[e], q1 = Q[3 * d + e], q2 = Q[6 * d + e], q3 = Q[9 * d + e];
+                const float g0 = dy[e], g1 = dy[d + e], g2 = dy[2 * d + e], g3 = dy[3 * d + e];
+                const float *s0 = ds, *s1 = ds + T, *s2 = ds + 2 * T, *s3 = ds + 3 * T;
+                const float *p0 = p, *p1 = p + T, *p2 = p + 2 * T, *p3 = p + 3 * T;
+                #pragma omp simd
+                for (int u = 0; u < T; u++) {
+                    dkr[u] = (((dkr[u] + s0[u] * q0) + s1[u] * q1) + s2[u] * q2) + s3[u] * q3;
+                    dvr[u] = (((dvr[u] + p0[u] * g0) + p1[u] * g1) + p2[u] * g2) + p3[u] * g3;
+                }
+            } else {
+                for (int b = 0; b < nb; b++) {
+                    const float qe = Q[b * 3 * d + e], ge = dy[b * d + e];
+                    const float *sb = ds + (int64_t)b * T, *pb = p + (int64_t)b * T;
+                    #pragma omp simd
+                    for (int u = 0; u < T; u++) { dkr[u] += sb[u] * qe; dvr[u] += pb[u] * ge; }
+                }
+            }
+        }
+    }
+    for (int u = 0; u < T; u++) {
+        float *dk = dbase + (int64_t)u * 3 * d + d + h * hd, *dv = dk + d;
+        for (int e = 0; e < hd; e++) { dk[e] = dkt[(int64_t)e * T + u]; dv[e] = dvt[(int64_t)e * T + u]; }
+    }
+}
+
 /* The whole forward pass of rows r0..r1-1 (a tile of whole rows: rows are
  * independent until the loss), on one thread: every product is one
  * single-threaded sgemm over the tile's tokens and each element-wise pass
@@ -194,9 +331,13 @@ static void TFV(site_table)(float *kvt, float *a1, const float *params, const fl
  * the full pass (no backward) and logp holds nothing else of use. */
 static void TFV(forward_tile)(float *acts, float *logp, const uint8_t *tokens, const float *cemb,
                               const int32_t *site, const float *params, const float *rope, const float *kvt,
-                              const tp_tf_config *c, const tp_tf_layout *L, const tp_tf_act_layout *A,
-                              int64_t r0, int64_t r1) {
+                              float *tws, const tp_tf_config *c, const tp_tf_layout *L,
+                              const tp_tf_act_layout *A, int64_t r0, int64_t r1) {
     const int T = c->sites, d = c->embed, H = c->heads, q = c->states, hd = d / H;
+    /* tiled attention (A->tiled): att holds T floats a (row, head); tws is
+     * this thread's scratch (kt, vt (hd, T) and scores (TQB, T)) */
+    const int64_t ast = A->tiled ? T : (int64_t)T * T;
+    float *kt = tws, *vt = tws ? tws + (int64_t)hd * T : NULL, *sc = tws ? tws + 2 * (int64_t)hd * T : NULL;
     const int64_t n0 = r0 * T, n1 = r1 * T;
     const int nt = (int)(n1 - n0);
     const float scale = 1.0f / sqrtf((float)hd);
@@ -238,11 +379,17 @@ static void TFV(forward_tile)(float *acts, float *logp, const uint8_t *tokens, c
             for (int64_t r = r0; r < r1; r++) {
                 const int64_t m = n0 + (r - r0), at = r * T + site[r];
                 if (kvt)
-                    TFV(attn_site_table)(y + m * d, acts + B->att + r * H * T * T, kvt, tokens + r * T, site[r],
+                    TFV(attn_site_table)(y + m * d, acts + B->att + r * H * ast, kvt, tokens + r * T, site[r],
                                          T, d, H, scale);
+                else if (A->tiled)
+                    for (int hh = 0; hh < H; hh++) {
+                        TFV(kv_transpose)(kt, vt, qkv + r * T * 3 * d, T, d, hh, hd);
+                        TFV(attn_fwd_tiled)(y + m * d, acts + B->att + (r * H + hh) * ast, qkv + at * 3 * d,
+                                            kt, vt, sc, 1, T, d, hh, hd, scale);
+                    }
                 else
                     for (int hh = 0; hh < H; hh++)
-                        attn_fwd_head(y + m * d, acts + B->att + (r * H + hh) * T * T, qkv + r * T * 3 * d,
+                        attn_fwd_head(y + m * d, acts + B->att + (r * H + hh) * ast, qkv + r * T * 3 * d,
                                       qkv + at * 3 * d, 1, T, d, hh, hd, scale);
                 memcpy(xm + m * d, acts + B->x + at * d, sizeof(float) * d);
             }
@@ -258,9 +405,17 @@ static void TFV(forward_tile)(float *acts, float *logp, const uint8_t *tokens, c
             return;
         }
         for (int64_t r = r0; r < r1; r++)
-            for (int hh = 0; hh < H; hh++)
-                attn_fwd_head(y + r * T * d, acts + B->att + (r * H + hh) * T * T, qkv + r * T * 3 * d,
-                              qkv + r * T * 3 * d, T, T, d, hh, hd, scale);
+            for (int hh = 0; hh < H; hh++) {
+                const float *base = qkv + r * T * 3 * d;
+                if (A->tiled) {
+                    TFV(kv_transpose)(kt, vt, base, T, d, hh, hd);
+                    TFV(attn_fwd_tiled)(y + r * T * d, acts + B->att + (r * H + hh) * ast, base, kt, vt, sc,
+                                        T, T, d, hh, hd, scale);
+                } else {
+                    attn_fwd_head(y + r * T * d, acts + B->att + (r * H + hh) * ast, base, base, T, T, d, hh, hd,
+                                  scale);
+                }
+            }
         TFV(block_tail)(xout, an, mun, rsn, wn, bn, xm, acts + B->x, y, acts + B->po, acts + B->a2,
                         acts + B->mu2, acts + B->rs2, acts + B->h, acts + B->g, acts + B->pm, params, P,
                         c->layerscale, n0, n1, d);
@@ -413,21 +568,26 @@ static void TFV(layernorm_bwd)(float *dx, float *dw, float *db, const float *dou
 }
 
 /* Attention backward: OpenMP over (row, head), the per-head products
- * through single-threaded sgemm (attn_bwd_head). */
-static void TFV(attention_bwd)(float *dqkv, const float *dy, const float *att, const float *qkv,
-                               int rows, int T, int d, int H) {
+ * through single-threaded sgemm (attn_bwd_head), or with tiled attention
+ * (tiled) recomputed from the log-sum-exp in att and the output y
+ * (attn_bwd_tiled).  ws: one scratch slice of wsz floats a thread. */
+static void TFV(attention_bwd)(float *dqkv, const float *dy, const float *y, const float *att, const float *qkv,
+                               float *ws, int64_t wsz, int tiled, int rows, int T, int d, int H) {
     int hd = d / H;
     float scale = 1.0f / sqrtf((float)hd);
     #pragma omp parallel
     {
-        float *dS = malloc(sizeof(float) * T * T);
+        float *w = ws + wsz * omp_get_thread_num();
         #pragma omp for schedule(static)
         for (int64_t rh = 0; rh < (int64_t)rows * H; rh++) {
             int64_t r = rh / H;
-            attn_bwd_head(dqkv + r * T * 3 * d, dy + r * T * d, att + rh * T * T, qkv + r * T * 3 * d,
-                          dS, T, d, (int)(rh % H), hd, scale);
+            if (tiled)
+                TFV(attn_bwd_tiled)(dqkv + r * T * 3 * d, dy + r * T * d, y + r * T * d, att + rh * T,
+                                    qkv + r * T * 3 * d, w, T, d, (int)(rh % H), hd, scale);
+            else
+                attn_bwd_head(dqkv + r * T * 3 * d, dy + r * T * d, att + rh * T * T, qkv + r * T * 3 * d,
+                              w, T, d, (int)(rh % H), hd, scale);
         }
-        free(dS);
     }
 }
 

@@ -105,6 +105,16 @@ START_TEST(test_backend_transformer) { NEED_CUDA(); transformer_case(0); }
 END_TEST
 START_TEST(test_backend_transformer_layerscale) { NEED_CUDA(); transformer_case(1); }
 END_TEST
+/* tiled attention (kernels/transformer.h, forced at T = 16): log-sum-exp
+ * instead of the (T, T) matrices, probabilities recomputed in the backward */
+START_TEST(test_backend_transformer_tiled) {
+    NEED_CUDA();
+    tp_tf_set_tiled_min(1);
+    transformer_case(1);
+    transformer_case(0);
+    tp_tf_set_tiled_min(0);
+}
+END_TEST
 
 START_TEST(test_backend_masked_nll) {
     NEED_CUDA();
@@ -443,6 +453,7 @@ Suite *backend_ops_suite(void) {
     tcase_add_test(tc, test_backend_table);
     tcase_add_test(tc, test_backend_transformer);
     tcase_add_test(tc, test_backend_transformer_layerscale);
+    tcase_add_test(tc, test_backend_transformer_tiled);
     tcase_add_test(tc, test_backend_masked_nll);
     tcase_add_test(tc, test_backend_sample_step);
     tcase_add_test(tc, test_backend_optim);

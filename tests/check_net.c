@@ -209,6 +209,30 @@ START_TEST(test_net_checkpoint_roundtrip) {
 }
 END_TEST
 
+/* Tiled attention through the net object (tp_tf_tiled, forced): sampled
+ * and teacher-forced log q agree, and a network whose activations were
+ * sized for one attention layout refuses to run under the other instead
+ * of overrunning them. */
+START_TEST(test_net_tiled_attention) {
+    enum { L = 3, T = 9, ROWS = 4 };
+    tp_tf_set_tiled_min(1);
+    tp_net *a = tiny_net(L, 3, 2, 1);
+    uint8_t x[ROWS * T];
+    double lq[ROWS], lt[ROWS];
+    float lp[ROWS * T * 3];
+    ck_assert_int_eq(tp_net_sample(a, x, lq, ROWS, 7, 300, 0, 0), TP_OK);
+    ck_assert_int_eq(tp_net_sample(a, x, lt, ROWS, 7, 300, 1, 0), TP_OK);
+    for (int r = 0; r < ROWS; r++) ck_assert(lq[r] < 0 && tp_close(lt[r], lq[r], TP_TOL_F64));
+    tp_tf_set_tiled_min(0);
+    ck_assert_int_eq(tp_net_forward(a, lp, x, ROWS, 0), TP_ERR_ARG);
+    ck_assert_msg(strstr(tp_last_error(), "tiled attention was on") != NULL, "%s", tp_last_error());
+    tp_tf_set_tiled_min(1);
+    ck_assert_int_eq(tp_net_forward(a, lp, x, ROWS, 0), TP_OK);
+    tp_tf_set_tiled_min(0);
+    tp_net_free(a);
+}
+END_TEST
+
 /* in-painting over several chunks (chunk 2, 7 rows): fully masked rows
  * equal tp_net_sample bit for bit, ragged masks equal the rows drawn one
  * at a time, given and hidden sites never change, teacher forcing returns
@@ -265,6 +289,7 @@ Suite *net_suite(void) {
     tcase_add_test(tc, test_net_training_reduces_loss);
     tcase_add_test(tc, test_net_checkpoint_roundtrip);
     tcase_add_test(tc, test_net_inpaint_chunks);
+    tcase_add_test(tc, test_net_tiled_attention);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -299,7 +299,7 @@ END_TEST
  * and must agree bit for bit; the forward pass runs in tiles of whole rows,
  * so its results do not depend on the thread count either.  rows spans
  * several tiles (256 tokens each). */
-START_TEST(test_tf_isa_and_threads_bit_identical) {
+static void isa_threads_case(void) {
     int per[2] = { 3, 4 }, T;
     float *coords = box_coords(per, 2, &T);
     tp_tf_config c = { 3, T, 16, 2, 2, 2, 1, 0 };
@@ -335,6 +335,8 @@ START_TEST(test_tf_isa_and_threads_bit_identical) {
     for (int k = 0; k < 4; k++) { free(lp[k]); free(gr[k]); }
     free(coords); free(par); free(tok); free(cw); free(rope); free(scratch);
 }
+
+START_TEST(test_tf_isa_and_threads_bit_identical) { isa_threads_case(); }
 END_TEST
 
 /* The sampling forward (tp_tf_forward_site_cpu) gives logp at each row's
@@ -504,6 +506,85 @@ START_TEST(test_tf_site_forward_cuda) {
         }
     site_cuda_case(1, 1, 2, p4, 7, 8, 1, 5, 41);
     site_cuda_case(1, 2, 2, p16, 3, 16, 1, 3, 51);
+    /* tiled attention (forced) in the shared blocks */
+    tp_tf_set_tiled_min(1);
+    site_cuda_case(0, 1, 3, p1, 3, 16, 2, 21, 61);
+    site_cuda_case(1, 3, 2, p3, 3, 24, 2, 9, 62);
+    tp_tf_set_tiled_min(0);
+}
+END_TEST
+
+/* Tiled attention (tp_tf_tiled: no (T, T) matrix kept, probabilities
+ * recomputed in the backward) forced at small sizes: the forward against
+ * the naive double model, every gradient against central differences,
+ * bit-identical results on every ISA and thread count, and the sampling
+ * forward at each row's site equal to the full pass bit for bit (the
+ * sampling table of one block as before). */
+START_TEST(test_tf_tiled_small) {
+    tp_tf_set_tiled_min(1);
+    tp_tf_config c0 = { 3, 12, 8, 1, 2, 1, 0, 0 };
+    tp_tf_act_layout al;
+    tp_tf_act_layout_init(&al, &c0, 2);
+    ck_assert_msg(al.tiled == 1, "tiled attention not selected");
+    forward_vs_naive(0, 2);
+    forward_vs_naive(1, 3);
+    backward_fd(0, 2);
+    backward_fd(1, 1);
+    isa_threads_case();
+    int p1[1] = { 12 }, p3[3] = { 4, 4, 4 };
+    const int r12[3] = { 1, 21, 50 }, r64[2] = { 1, 5 };
+    site_vs_full(0, 1, 3, p1, 16, 2, r12, 3, 51);
+    site_vs_full(1, 3, 2, p3, 24, 2, r64, 2, 52);
+    site_vs_full(0, 1, 1, p1, 16, 2, r12, 3, 53);
+    tp_tf_set_tiled_min(0);
+    ck_assert_int_eq(tp_tf_tiled_min(), TP_TF_TILED_MIN);
+}
+END_TEST
+
+/* From TP_TF_TILED_MIN sites on, attention is tiled by default: at T = 520
+ * (a 1-D chain) the activations shrink by the (T, T) matrices, and logp
+ * and every gradient agree with the full pass (forced) to float rounding. */
+START_TEST(test_tf_tiled_long_rows) {
+    int per[1] = { 520 }, T;
+    float *coords = box_coords(per, 1, &T);
+    tp_tf_config c = { 3, T, 16, 2, 2, 1, 1, 0 };
+    const int rows = 2;
+    ck_assert(tp_tf_tiled(&c));
+    int64_t np;
+    float *par = random_params(&c, 61, &np);
+    uint8_t *tok = random_tokens(rows, T, c.states, 62);
+    const int nl = rows * T * c.states;
+    float *cw = malloc(sizeof(float) * nl);
+    for (int i = 0; i < nl; i++) cw[i] = (float)(i % 7) * 0.125f - 0.375f;
+    float *rope = malloc(sizeof(float) * T * (c.embed / c.heads));
+    tp_tf_rope_table(rope, coords, &c);
+    float *scratch = malloc(sizeof(float) * tp_tf_scratch_size(&c, rows));
+    float *lp[2], *gr[2];
+    int64_t nacts[2];
+    for (int k = 0; k < 2; k++) {
+        tp_tf_set_tiled_min(k == 0 ? 0 : 100000);   /* k = 0 tiled (default), 1 the full matrices */
+        tp_tf_act_layout al;
+        tp_tf_act_layout_init(&al, &c, rows);
+        ck_assert_int_eq(al.tiled, k == 0);
+        nacts[k] = al.n_acts;
+        float *acts;
+        lp[k] = cpu_forward(par, tok, coords, &c, rows, &acts);
+        gr[k] = calloc(np, sizeof(float));
+        ck_assert_int_eq(tp_tf_backward_cpu(gr[k], scratch, cw, lp[k], acts, tok, par, rope, &c, rows), TP_OK);
+        free(acts);
+    }
+    tp_tf_set_tiled_min(0);
+    ck_assert_int_eq(nacts[1] - nacts[0], (int64_t)2 * rows * c.heads * T * (T - 1));
+    for (int i = 0; i < nl; i++)
+        ck_assert_msg(tp_close(lp[0][i], lp[1][i], TP_TOL_F32_NET), "logp[%d]: tiled %.9g, full %.9g", i,
+                      lp[0][i], lp[1][i]);
+    double gmax = 0;
+    for (int64_t i = 0; i < np; i++) gmax = fmax(gmax, fabs(gr[1][i]));
+    for (int64_t i = 0; i < np; i++)
+        ck_assert_msg(fabs(gr[0][i] - gr[1][i]) <= 1e-4 * gmax + 1e-3 * fabs(gr[1][i]),
+                      "grad[%lld]: tiled %.9g, full %.9g (max %.3g)", (long long)i, gr[0][i], gr[1][i], gmax);
+    for (int k = 0; k < 2; k++) { free(lp[k]); free(gr[k]); }
+    free(coords); free(par); free(tok); free(cw); free(rope); free(scratch);
 }
 END_TEST
 
@@ -673,6 +754,8 @@ Suite *transformer_suite(void) {
     tcase_add_test(tc, test_tf_fast_erf_accuracy);
     tcase_add_test(tc, test_tf_isa_and_threads_bit_identical);
     tcase_add_test(tc, test_tf_site_forward_matches_full);
+    tcase_add_test(tc, test_tf_tiled_small);
+    tcase_add_test(tc, test_tf_tiled_long_rows);
     tcase_add_test(tc, test_tf_backward_accumulates);
     tcase_add_test(tc, test_tf_rope_equivariance_1d);
     tcase_add_test(tc, test_tf_rope_equivariance_2d);

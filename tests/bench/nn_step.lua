@@ -9,6 +9,7 @@
 --   [--set sizes=8,16] [--set steps=2] [--set samples=128] [--set backend=cpu]
 -- At 32x32 (T = 1024) use fewer samples: --set sizes=32 --set samples=8
 -- (drawing with the depth-4 network is T site passes of three full blocks).
+-- At 16x16 it also times the other attention layout (tiled, man/tempera-nn.5).
 -- The PyTorch equivalent is tests/bench/torch_step.py (optional).
 local tp = require "tempera"
 local ffi = require "ffi"
@@ -40,12 +41,33 @@ for Ls in P.sizes:gmatch("%d+") do
   local flops = C.tp_tf_flops(net._cfg, B * R, 1)
   print(string.format("ising %2dx%-2d train step  B=%d R=%d: %8.3f s  %10.0f tokens/s  %7.1f GFLOP/s  (%.0f%% of sgemm peak)",
     L, L, B, R, dt, B * R * T / dt, flops / dt * 1e-9, 100 * flops / dt * 1e-9 / peak))
+  local dt_train = dt
   t0 = C.tp_clock()
   net:sample(P.samples, { seed = 2, stream = 0 })
   dt = C.tp_clock() - t0
+  local dt_s = dt
   flops = T * C.tp_tf_flops(net._cfg, P.samples, 0)
   print(string.format("ising %2dx%-2d sample     n=%d:     %8.3f s  %10.0f tokens/s  %7.1f GFLOP/s  (%.0f%% of sgemm peak)",
     L, L, P.samples, dt, P.samples * T / dt, flops / dt * 1e-9, 100 * flops / dt * 1e-9 / peak))
+  -- the other attention layout at the same size (man/tempera-nn.5, "Long
+  -- rows"): tiled from tp_tf_tiled_min() sites on, the (T, T) matrices
+  -- below.  Not at 32x32 and up, where the matrices take minutes a step.
+  if backend == "cpu" and T >= 256 and T < 1024 then
+    local tiled = T >= C.tp_tf_tiled_min()
+    C.tp_tf_set_tiled_min(tiled and 2 ^ 30 or 1)
+    local n2 = tp.nn.transformer{ lattice_shape = { L, L }, states = 2, embed = 64, depth = 4, heads = 4,
+                                  seed = P.seed, backend = backend }
+    n2:wdce_step(x, lr, B, { replicates = R, seed = 1, stream = 0 })   -- warm-up
+    local t1 = C.tp_clock()
+    for s = 1, P.steps do n2:wdce_step(x, lr, B, { replicates = R, seed = 1, stream = s * B * R }) end
+    local dt2 = (C.tp_clock() - t1) / P.steps
+    t1 = C.tp_clock()
+    n2:sample(P.samples, { seed = 2, stream = 0 })
+    local ds2 = C.tp_clock() - t1
+    C.tp_tf_set_tiled_min(0)
+    print(string.format("ising %2dx%-2d %s attention: train step %8.3f s, sample %8.3f s  (time %s/default: %.2f, %.2f)",
+      L, L, tiled and "full " or "tiled", dt2, ds2, tiled and "full" or "tiled", dt2 / dt_train, ds2 / dt_s))
+  end
   -- the recipes' CPU network: one block, the sampling table
   local n1 = tp.nn.transformer{ lattice_shape = { L, L }, states = 2, embed = 32, depth = 1, heads = 4,
                                 seed = P.seed, backend = backend }
