@@ -234,6 +234,59 @@ ALWAYS_INLINE void TFV(scores_blk)(float *s, const float *Q, int64_t ldq, int nb
         }
 }
 
+/* out[b ldo + e] = sum_u a[b T + u] m[e T + u] for b < nb (1..TQB), e <
+ * hd: each sum in 16 lanes (strip after strip of 16 keys, in order), the
+ * lanes added in a fixed tree, then the T % 16 last keys in order.  A full
+ * group of queries runs four features at a time with the 16 sums in vector
+ * registers (independent chains: no wait on one accumulator); any other
+ * shape runs the same operations lane by lane, so the same bits. */
+ALWAYS_INLINE float TFV(tree16)(const float *l) {
+    return (((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))) +
+           (((l[8] + l[9]) + (l[10] + l[11])) + ((l[12] + l[13]) + (l[14] + l[15])));
+}
+
+ALWAYS_INLINE void TFV(rowdot_blk)(float *out, int ldo, const float *a, int nb, const float *m, int T, int hd) {
+    const int ns = T / 16 * 16;
+    int e0 = 0;
+    if (nb == TQB)
+        for (; e0 + 4 <= hd; e0 += 4) {
+            tf_v16 acc[TQB][4], av[TQB], k;
+            #pragma GCC unroll 4
+            for (int b = 0; b < TQB; b++)
+                #pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) acc[b][j] = (tf_v16){ 0 };
+            for (int u = 0; u < ns; u += 16) {
+                #pragma GCC unroll 4
+                for (int b = 0; b < TQB; b++) LD16(av[b], a + (int64_t)b * T + u);
+                #pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    LD16(k, m + (int64_t)(e0 + j) * T + u);
+                    #pragma GCC unroll 4
+                    for (int b = 0; b < TQB; b++) acc[b][j] += av[b] * k;
+                }
+            }
+            for (int b = 0; b < TQB; b++)
+                for (int j = 0; j < 4; j++) {
+                    float l[16];
+                    ST16(l, acc[b][j]);
+                    float sum = TFV(tree16)(l);
+                    const float *ab = a + (int64_t)b * T, *me = m + (int64_t)(e0 + j) * T;
+                    for (int u = ns; u < T; u++) sum += ab[u] * me[u];
+                    out[b * ldo + e0 + j] = sum;
+                }
+        }
+    for (int b = 0; b < nb; b++)
+        for (int e = (nb == TQB ? e0 : 0); e < hd; e++) {
+            const float *ab = a + (int64_t)b * T, *me = m + (int64_t)e * T;
+            float l[16] = { 0 };
+            for (int u = 0; u < ns; u += 16)
+                for (int k2 = 0; k2 < 16; k2++) l[k2] += ab[u + k2] * me[u + k2];
+            float sum = TFV(tree16)(l);
+            for (int u = ns; u < T; u++) sum += ab[u] * me[u];
+            out[b * ldo + e] = sum;
+        }
+}
+
 /* Forward of one (row, head), queries in groups of TQB: the nq query rows
  * at qbase (ld 3d), keys and values from kt, vt; y rows at yr (ld d),
  * lse[t] = max + log(sum of exponentials) of query t's scores.  s (TQB T)
@@ -243,15 +296,21 @@ static void TFV(attn_fwd_tiled)(float *yr, float *lse, const float *qbase, const
     for (int t0 = 0; t0 < nq; t0 += TQB) {
         const int nb = nq - t0 < TQB ? nq - t0 : TQB;
         TFV(scores_blk)(s, qbase + (int64_t)t0 * 3 * d + h * hd, 3 * d, nb, kt, T, hd, scale);
+        float z[TQB];
         for (int b = 0; b < nb; b++) {
             float *sb = s + (int64_t)b * T;
             const float mx = max8(sb, T);
             #pragma omp simd
             for (int u = 0; u < T; u++) sb[u] = softmax_exp(sb[u] - mx);
-            const float z = sum8(sb, T), iz = 1.0f / z;
-            float *yt = yr + (int64_t)(t0 + b) * d + h * hd;
-            for (int e = 0; e < hd; e++) yt[e] = dot8(sb, vt + (int64_t)e * T, T) * iz;
-            lse[t0 + b] = mx + logf(z);
+            z[b] = sum8(sb, T);
+            lse[t0 + b] = mx + logf(z[b]);
+        }
+        /* y = (p V) / z, the products straight into y */
+        float *yt = yr + (int64_t)t0 * d + h * hd;
+        TFV(rowdot_blk)(yt, d, s, nb, vt, T, hd);
+        for (int b = 0; b < nb; b++) {
+            const float iz = 1.0f / z[b];
+            for (int e = 0; e < hd; e++) yt[(int64_t)b * d + e] *= iz;
         }
     }
 }
@@ -285,9 +344,8 @@ static void TFV(attn_bwd_tiled)(float *dbase, const float *dyr, const float *yr,
                 pb[u] = pu;
                 db[u] = pu * (db[u] - D) * scale;
             }
-            float *dq = dbase + (int64_t)(t0 + b) * 3 * d + h * hd;
-            for (int e = 0; e < hd; e++) dq[e] = dot8(db, kt + (int64_t)e * T, T);
         }
+        TFV(rowdot_blk)(dbase + (int64_t)t0 * 3 * d + h * hd, 3 * d, ds, nb, kt, T, hd);   /* dq = ds K */
         for (int e = 0; e < hd; e++) {
             float *dkr = dkt + (int64_t)e * T, *dvr = dvt + (int64_t)e * T;
             if (nb == TQB) {
