@@ -249,9 +249,10 @@ static tp_status fwd(tp_net *n, const float *P, int32_t nr, int64_t g0, int64_t 
  * sites in n->site), so the backend's site forward when it has one and the
  * network is unconditioned; else the full forward */
 static tp_status fwd_site(tp_net *n, const float *P, int32_t nr, int64_t g0) {
-    TP_TRY(same_layout(n));
-    if (n->cfg.conds < 1 && n->be->tf_forward_site)
+    if (n->cfg.conds < 1 && n->be->tf_forward_site) {
+        TP_TRY(same_layout(n));
         return n->be->tf_forward_site(n->acts, n->logp, n->tok, n->site, P, n->rope, &n->cfg, nr);
+    }
     return fwd(n, P, nr, g0, 1);
 }
 

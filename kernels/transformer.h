@@ -110,8 +110,8 @@ typedef struct tp_tf_act_layout {
  * TP_TF_TILED_MIN), attention keeps no (T, T) matrix of probabilities.
  * The forward stores each query's log-sum-exp of scores instead (att:
  * (rows, H, T)) and the backward recomputes the probabilities from it,
- * one query at a time against the head's keys and values held transposed
- * (hd, T): O(T hd) memory a row and head instead of O(T^2), and the
+ * four queries at a time against the head's keys and values held
+ * transposed (hd, T): O(T hd) memory a row and head instead of O(T^2), and the
  * products run as vector loops over keys, in a fixed order (the same bits
  * on every ISA and thread count).  Results agree with the full pass to
  * float rounding, not bit for bit.  tp_tf_set_tiled_min (above) is for

@@ -217,7 +217,7 @@ __global__ void k_attn_fwd(float *y, float *att, const float *qkv, int T, int d,
     float *P = att + rh * T * (tiled ? 1 : T);
     for (int t = threadIdx.x; t < T; t += blockDim.x) {
         const float *qt = base + (long long)t * 3 * d + h * hd;
-        float *pr = P + (long long)t * T, mx = -INFINITY;
+        float *pr = tiled ? NULL : P + (long long)t * T, mx = -INFINITY;
         for (int u = 0; u < T; u++) {
             const float *ku = base + (long long)u * 3 * d + d + h * hd;
             float s = 0;
@@ -339,6 +339,16 @@ __global__ void k_log_softmax_site(float *logp, const int32_t *site, long long r
     for (int k = 0; k < q; k++) o[k] = z[k] - lse;
 }
 
+/* the probability of key u for query t: from the matrix P (rows of T),
+ * or with tiled attention recomputed from the query's log-sum-exp P[t] */
+__device__ float attn_prob(const float *P, int tiled, int t, int u, int T, const float *qt, const float *ku, int hd,
+                           float scale) {
+    if (!tiled) return P[(long long)t * T + u];
+    float s = 0;
+    for (int e = 0; e < hd; e++) s += qt[e] * ku[e];
+    return expf(s * scale - P[t]);
+}
+
 /* backward pass 1 (threads over queries t): sdot[t] = sum_u P dP, and dQ.
  * Tiled attention (tiled = 1, att the log-sum-exp of each query): the
  * probabilities recomputed, and sdot[t] = dy_t . y_t (the same sum). */
@@ -353,7 +363,6 @@ __global__ void k_attn_bwd_q(float *dqkv, float *sdot, const float *dy, const fl
     for (int t = threadIdx.x; t < T; t += blockDim.x) {
         const float *dyt = dy + (r * T + t) * d + h * hd;
         const float *qt = base + (long long)t * 3 * d + h * hd;
-        const float *pr = P + (long long)t * T;
         float sd = 0;
         if (tiled) {
             const float *yt = y + (r * T + t) * d + h * hd;
@@ -363,7 +372,7 @@ __global__ void k_attn_bwd_q(float *dqkv, float *sdot, const float *dy, const fl
                 const float *vu = base + (long long)u * 3 * d + 2 * d + h * hd;
                 float s = 0;
                 for (int e = 0; e < hd; e++) s += dyt[e] * vu[e];
-                sd += pr[u] * s;
+                sd += P[(long long)t * T + u] * s;
             }
         }
         sdot[rh * T + t] = sd;
@@ -372,12 +381,9 @@ __global__ void k_attn_bwd_q(float *dqkv, float *sdot, const float *dy, const fl
         for (int u = 0; u < T; u++) {
             const float *vu = base + (long long)u * 3 * d + 2 * d + h * hd;
             const float *ku = base + (long long)u * 3 * d + d + h * hd;
-            float s = 0, sc = 0;
+            float s = 0;
             for (int e = 0; e < hd; e++) s += dyt[e] * vu[e];
-            if (tiled)
-                for (int e = 0; e < hd; e++) sc += qt[e] * ku[e];
-            float p = tiled ? expf(sc * scale - P[t]) : pr[u];
-            float ds = p * (s - sd) * scale;
+            float ds = attn_prob(P, tiled, t, u, T, qt, ku, hd, scale) * (s - sd) * scale;
             for (int e = 0; e < hd; e++) dqt[e] += ds * ku[e];
         }
     }
@@ -402,11 +408,9 @@ __global__ void k_attn_bwd_kv(float *dqkv, const float *sdot, const float *dy, c
         for (int t = 0; t < T; t++) {
             const float *dyt = dy + (r * T + t) * d + h * hd;
             const float *qt = base + (long long)t * 3 * d + h * hd;
-            float s = 0, sc = 0;
+            float s = 0;
             for (int e = 0; e < hd; e++) s += dyt[e] * vu[e];
-            if (tiled)
-                for (int e = 0; e < hd; e++) sc += qt[e] * ku[e];
-            float p = tiled ? expf(sc * scale - P[t]) : P[(long long)t * T + u];
+            float p = attn_prob(P, tiled, t, u, T, qt, ku, hd, scale);
             float ds = p * (s - sdot[rh * T + t]) * scale;
             for (int e = 0; e < hd; e++) { dku[e] += ds * qt[e]; dvu[e] += p * dyt[e]; }
         }

@@ -240,9 +240,13 @@ ALWAYS_INLINE void TFV(scores_blk)(float *s, const float *Q, int64_t ldq, int nb
  * group of queries runs four features at a time with the 16 sums in vector
  * registers (independent chains: no wait on one accumulator); any other
  * shape runs the same operations lane by lane, so the same bits. */
-ALWAYS_INLINE float TFV(tree16)(const float *l) {
-    return (((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))) +
-           (((l[8] + l[9]) + (l[10] + l[11])) + ((l[12] + l[13]) + (l[14] + l[15])));
+/* the 16 lane sums l added in a fixed tree, then a[u] m[u] for the keys
+ * u = ns..T-1 past the last strip, in order */
+ALWAYS_INLINE float TFV(lanes_sum)(const float *l, const float *a, const float *m, int ns, int T) {
+    float sum = (((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))) +
+                (((l[8] + l[9]) + (l[10] + l[11])) + ((l[12] + l[13]) + (l[14] + l[15])));
+    for (int u = ns; u < T; u++) sum += a[u] * m[u];
+    return sum;
 }
 
 ALWAYS_INLINE void TFV(rowdot_blk)(float *out, int ldo, const float *a, int nb, const float *m, int T, int hd) {
@@ -269,10 +273,7 @@ ALWAYS_INLINE void TFV(rowdot_blk)(float *out, int ldo, const float *a, int nb, 
                 for (int j = 0; j < 4; j++) {
                     float l[16];
                     ST16(l, acc[b][j]);
-                    float sum = TFV(tree16)(l);
-                    const float *ab = a + (int64_t)b * T, *me = m + (int64_t)(e0 + j) * T;
-                    for (int u = ns; u < T; u++) sum += ab[u] * me[u];
-                    out[b * ldo + e0 + j] = sum;
+                    out[b * ldo + e0 + j] = TFV(lanes_sum)(l, a + (int64_t)b * T, m + (int64_t)(e0 + j) * T, ns, T);
                 }
         }
     for (int b = 0; b < nb; b++)
@@ -281,18 +282,18 @@ ALWAYS_INLINE void TFV(rowdot_blk)(float *out, int ldo, const float *a, int nb, 
             float l[16] = { 0 };
             for (int u = 0; u < ns; u += 16)
                 for (int k2 = 0; k2 < 16; k2++) l[k2] += ab[u + k2] * me[u + k2];
-            float sum = TFV(tree16)(l);
-            for (int u = ns; u < T; u++) sum += ab[u] * me[u];
-            out[b * ldo + e] = sum;
+            out[b * ldo + e] = TFV(lanes_sum)(l, ab, me, ns, T);
         }
 }
 
 /* Forward of one (row, head), queries in groups of TQB: the nq query rows
- * at qbase (ld 3d), keys and values from kt, vt; y rows at yr (ld d),
- * lse[t] = max + log(sum of exponentials) of query t's scores.  s (TQB T)
- * scratch. */
-static void TFV(attn_fwd_tiled)(float *yr, float *lse, const float *qbase, const float *kt, const float *vt,
-                                float *s, int nq, int T, int d, int h, int hd, float scale) {
+ * at qbase (ld 3d) against the T keys and values at base (ld 3d), held
+ * transposed; y rows at yr (ld d), lse[t] = max + log(sum of
+ * exponentials) of query t's scores.  w: (2 hd + TQB) T floats scratch. */
+static void TFV(attn_fwd_tiled)(float *yr, float *lse, const float *base, const float *qbase, float *w, int nq,
+                                int T, int d, int h, int hd, float scale) {
+    float *kt = w, *vt = kt + (int64_t)hd * T, *s = vt + (int64_t)hd * T;
+    TFV(kv_transpose)(kt, vt, base, T, d, h, hd);
     for (int t0 = 0; t0 < nq; t0 += TQB) {
         const int nb = nq - t0 < TQB ? nq - t0 : TQB;
         TFV(scores_blk)(s, qbase + (int64_t)t0 * 3 * d + h * hd, 3 * d, nb, kt, T, hd, scale);
@@ -393,9 +394,8 @@ static void TFV(forward_tile)(float *acts, float *logp, const uint8_t *tokens, c
                               const tp_tf_act_layout *A, int64_t r0, int64_t r1) {
     const int T = c->sites, d = c->embed, H = c->heads, q = c->states, hd = d / H;
     /* tiled attention (A->tiled): att holds T floats a (row, head); tws is
-     * this thread's scratch (kt, vt (hd, T) and scores (TQB, T)) */
+     * this thread's scratch for attn_fwd_tiled */
     const int64_t ast = A->tiled ? T : (int64_t)T * T;
-    float *kt = tws, *vt = tws ? tws + (int64_t)hd * T : NULL, *sc = tws ? tws + 2 * (int64_t)hd * T : NULL;
     const int64_t n0 = r0 * T, n1 = r1 * T;
     const int nt = (int)(n1 - n0);
     const float scale = 1.0f / sqrtf((float)hd);
@@ -440,11 +440,9 @@ static void TFV(forward_tile)(float *acts, float *logp, const uint8_t *tokens, c
                     TFV(attn_site_table)(y + m * d, acts + B->att + r * H * ast, kvt, tokens + r * T, site[r],
                                          T, d, H, scale);
                 else if (A->tiled)
-                    for (int hh = 0; hh < H; hh++) {
-                        TFV(kv_transpose)(kt, vt, qkv + r * T * 3 * d, T, d, hh, hd);
-                        TFV(attn_fwd_tiled)(y + m * d, acts + B->att + (r * H + hh) * ast, qkv + at * 3 * d,
-                                            kt, vt, sc, 1, T, d, hh, hd, scale);
-                    }
+                    for (int hh = 0; hh < H; hh++)
+                        TFV(attn_fwd_tiled)(y + m * d, acts + B->att + (r * H + hh) * ast, qkv + r * T * 3 * d,
+                                            qkv + at * 3 * d, tws, 1, T, d, hh, hd, scale);
                 else
                     for (int hh = 0; hh < H; hh++)
                         attn_fwd_head(y + m * d, acts + B->att + (r * H + hh) * ast, qkv + r * T * 3 * d,
@@ -465,14 +463,12 @@ static void TFV(forward_tile)(float *acts, float *logp, const uint8_t *tokens, c
         for (int64_t r = r0; r < r1; r++)
             for (int hh = 0; hh < H; hh++) {
                 const float *base = qkv + r * T * 3 * d;
-                if (A->tiled) {
-                    TFV(kv_transpose)(kt, vt, base, T, d, hh, hd);
-                    TFV(attn_fwd_tiled)(y + r * T * d, acts + B->att + (r * H + hh) * ast, base, kt, vt, sc,
-                                        T, T, d, hh, hd, scale);
-                } else {
+                if (A->tiled)
+                    TFV(attn_fwd_tiled)(y + r * T * d, acts + B->att + (r * H + hh) * ast, base, base, tws, T, T,
+                                        d, hh, hd, scale);
+                else
                     attn_fwd_head(y + r * T * d, acts + B->att + (r * H + hh) * ast, base, base, T, T, d, hh, hd,
                                   scale);
-                }
             }
         TFV(block_tail)(xout, an, mun, rsn, wn, bn, xm, acts + B->x, y, acts + B->po, acts + B->a2,
                         acts + B->mu2, acts + B->rs2, acts + B->h, acts + B->g, acts + B->pm, params, P,

@@ -177,25 +177,27 @@ function Trainer:beta_now()
   return a.beta + (self.beta - a.beta) * t
 end
 
--- true when the next step is in the finish stage (finish = { steps = }):
--- the target is the unbiased one, the bias stays as it is (for the PMF)
-function Trainer:finishing()
-  local f = self.finish
-  return f ~= nil and self.net:steps() >= f.from
+-- whether optimiser step k (1, 2, ...) is a finish step (finish = { steps = }):
+-- its target is the unbiased one, the bias stays as it is (for the PMF)
+local function finish_step(tr, k)
+  return tr.finish ~= nil and k > tr.finish.from
 end
 
--- the bias the network is trained towards now: the bias, or false (none)
--- in MDNS and in the finish stage
-function Trainer:target_bias()
-  return self.bias ~= nil and not self:finishing() and self.bias
+-- the bias step k trains towards: the bias, or false (none) in MDNS and
+-- in the finish stage
+local function bias_of_step(tr, k)
+  return tr.bias ~= nil and not finish_step(tr, k) and tr.bias
 end
+
+-- true when the next step is in the finish stage
+function Trainer:finishing() return finish_step(self, self.net:steps() + 1) end
+
+-- the bias the next step trains towards (false: none)
+function Trainer:target_bias() return bias_of_step(self, self.net:steps() + 1) end
 
 -- the bias the last step was trained towards (false: none), for the bias
 -- weights of an evaluation: none once a finish step has been taken
-function Trainer:trained_bias()
-  local f = self.finish
-  return self.bias ~= nil and not (f and self.net:steps() > f.from) and self.bias
-end
+function Trainer:trained_bias() return bias_of_step(self, self.net:steps()) end
 
 -- batch = tr:draw(n): n samples from the EMA model, log-weights under the
 -- current (annealed) beta and the bias as it is now (none while finishing)
