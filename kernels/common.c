@@ -72,3 +72,21 @@ void tp_assert_fail(const char *expr, const char *file, int line) {
     fprintf(stderr, "tempera: internal error: assertion '%s' failed at %s:%d\n", expr, file, line);
     abort();
 }
+
+int tp_cpu_isa(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    static int hw = -1;
+    if (hw < 0) {
+        __builtin_cpu_init();
+        hw = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") ? 2
+           : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+    }
+    const char *e = getenv("TEMPERA_CPU_BASELINE");
+    if (e && strcmp(e, "avx2") == 0) return hw < 1 ? hw : 1;
+    if (e && *e && strcmp(e, "0") != 0) return 0;
+    return hw;
+#else
+    return 0;
+#endif
+}

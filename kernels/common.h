@@ -72,6 +72,13 @@ void tp_assert_fail(const char *expr, const char *file, int line);
  * and ran 5x slower without this.  Results change only where a value
  * would have been subnormal. */
 void tp_cpu_flush_subnormals(void);
+
+/* The widest vector instruction set the CPU offers for tempera's
+ * per-instruction-set kernels: 0 baseline x86-64, 1 AVX2+FMA, 2 AVX-512
+ * (F, VL, BW, DQ).  TEMPERA_CPU_BASELINE caps it (tests): "1" the
+ * baseline, "avx2" at most AVX2.  Those kernels give the same results on
+ * each. */
+int tp_cpu_isa(void);
 #define TP_ASSERT(x) do { if (!(x)) tp_assert_fail(#x, __FILE__, __LINE__); } while (0)
 
 /* Long-running kernels poll this flag between steps and return TP_ABORTED

@@ -381,22 +381,7 @@ ALWAYS_INLINE void attn_bwd_head(float *dbase, const float *dyr, const float *P,
 #undef TFV_SUFFIX
 #pragma GCC pop_options
 
-/* 0 baseline, 1 AVX2+FMA, 2 AVX-512, as the CPU allows; the environment
- * variable TEMPERA_CPU_BASELINE caps it (tests): "1" the baseline, "avx2"
- * at most AVX2.  All give the same results (transformer_vec.h). */
-static int tf_isa(void) {
-    static int hw = -1;
-    if (hw < 0) {
-        __builtin_cpu_init();
-        hw = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") ? 2
-           : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
-    }
-    const char *e = getenv("TEMPERA_CPU_BASELINE");
-    if (e && strcmp(e, "avx2") == 0) return hw < 1 ? hw : 1;
-    if (e && *e && strcmp(e, "0") != 0) return 0;
-    return hw;
-}
+static int tf_isa(void) { return tp_cpu_isa(); }
 #define VEC(isa, fn, ...) ((isa) == 2 ? fn##_avx512(__VA_ARGS__) : (isa) == 1 ? fn##_avx2(__VA_ARGS__) \
                                                                          : fn##_base(__VA_ARGS__))
 #else

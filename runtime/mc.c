@@ -112,18 +112,8 @@ double tp_mc_acceptance(const tp_mc *mc) {
 
 /* ---- single-site and swap attempts ---------------------------------------- */
 
-/* Tables for single-shell Ising and Potts (no exp in the hot loop):
- *   Ising Metropolis: p[a][sum + z], a = token of the site, sum = sum of
- *     neighbour spins (self-images excluded) in [-z, z];
- *   Ising heat bath: p[0][sum + z] = P(token 1 | neighbours);
- *   Potts Metropolis: p[f + 1][d + z], d = (neighbours equal to the new
- *     state) - (equal to the old one) in [-z, z], f = delta(b,0) - delta(a,0). */
-typedef struct {
-    int on, z;
-    double p[3][65];
-} site_table;
-
-static void site_table_init(site_table *tb, const tp_model *m, int32_t method, double beta) {
+/* Acceptance thresholds for single-shell Ising and Potts (mc_impl.h). */
+void tp_mc_site_table_init(tp_mc_site_table *tb, const tp_model *m, int32_t method, double beta) {
     tb->on = 0;
     if (m->nshell != 1 || m->lat->shell_z[0] > 32) return;
     int z = tb->z = m->lat->shell_z[0];
@@ -132,44 +122,52 @@ static void site_table_init(site_table *tb, const tp_model *m, int32_t method, d
         for (int a = 0; a < 2; a++)
             for (int s = -z; s <= z; s++) {
                 double de = 2.0 * (2 * a - 1) * (J * s + h);
-                tb->p[a][s + z] = de <= 0 ? 1.0 : exp(-beta * de);
+                tb->thr[a][s + z] = tp_mc_threshold(de <= 0 ? 1.0 : exp(-beta * de));
             }
         tb->on = 1;
     } else if (m->kind == TP_MODEL_ISING && method == TP_MC_HEATBATH) {
-        for (int s = -z; s <= z; s++) tb->p[0][s + z] = 1.0 / (1.0 + exp(-2.0 * beta * (J * s + h)));
+        for (int s = -z; s <= z; s++) tb->thr[0][s + z] = tp_mc_threshold(1.0 / (1.0 + exp(-2.0 * beta * (J * s + h))));
         tb->on = 1;
     } else if (m->kind == TP_MODEL_POTTS && method == TP_MC_METROPOLIS) {
         for (int f = -1; f <= 1; f++)
             for (int d = -z; d <= z; d++) {
                 double de = -J * d - h * f;
-                tb->p[f + 1][d + z] = de <= 0 ? 1.0 : exp(-beta * de);
+                tb->thr[f + 1][d + z] = tp_mc_threshold(de <= 0 ? 1.0 : exp(-beta * de));
             }
         tb->on = 1;
     }
 }
 
-/* Ising Metropolis needs one 32-bit word per attempt: attempt t uses word
- * t & 3 of the block (t >> 2) under its own key (TP_MC_KEY_SITE4), cached
- * here so one Philox call serves four attempts.  Per thread. */
+/* Single-shell Ising needs one 32-bit word per attempt: attempt t uses
+ * word t & 3 of block t >> 2 under its own key (TP_MC_KEY_SITE4); single-
+ * shell Potts Metropolis two (proposal, acceptance): words 2 (t & 1) and
+ * 2 (t & 1) + 1 of block t >> 1 (TP_MC_KEY_SITE2).  The block is cached
+ * here, so one Philox call serves four or two attempts.  Per thread. */
 typedef struct { uint64_t blk; uint32_t w[4]; } word_cache;
 #define WORD_CACHE_INIT { UINT64_MAX, { 0, 0, 0, 0 } }
 
-static inline uint32_t cached_word(word_cache *wc, uint64_t seed, uint64_t t, uint64_t c) {
-    uint64_t blk = t >> 2;
+static inline const uint32_t *cached_words(word_cache *wc, uint64_t key, uint64_t blk, uint64_t c) {
     if (wc->blk != blk) {
         uint32_t ctr[4] = { (uint32_t)blk, (uint32_t)(blk >> 32), (uint32_t)c, (uint32_t)(c >> 32) };
-        uint64_t k = seed ^ TP_MC_KEY_SITE4;
-        uint32_t key[2] = { (uint32_t)k, (uint32_t)(k >> 32) };
-        tp_philox4x32_10_block(wc->w, ctr, key);
+        uint32_t k[2] = { (uint32_t)key, (uint32_t)(key >> 32) };
+        tp_philox4x32_10_block(wc->w, ctr, k);
         wc->blk = blk;
     }
-    return wc->w[t & 3];
+    return wc->w;
+}
+
+static inline uint32_t cached_word(word_cache *wc, uint64_t seed, uint64_t t, uint64_t c) {
+    return cached_words(wc, seed ^ TP_MC_KEY_SITE4, t >> 2, c)[t & 3];
+}
+
+static inline const uint32_t *cached_pair(word_cache *wc, uint64_t seed, uint64_t t, uint64_t c) {
+    return cached_words(wc, seed ^ TP_MC_KEY_SITE2, t >> 1, c) + 2 * (t & 1);
 }
 
 /* One attempt of method at site i of chain x (attempt index t).  Returns
  * 1 if the configuration changed. */
 static inline int attempt(const tp_mc *mc, uint8_t *x, int32_t i, int32_t method, double beta,
-                          const site_table *tb, uint64_t t, int64_t c, word_cache *wc) {
+                          const tp_mc_site_table *tb, uint64_t t, int64_t c, word_cache *wc) {
     const tp_model *m = mc->m;
     uint32_t r[4];
     int32_t a = x[i];
@@ -178,31 +176,31 @@ static inline int attempt(const tp_mc *mc, uint8_t *x, int32_t i, int32_t method
         int sum = 0;
         for (int k = 0; k < tb->z; k++) if (nb[k] != i) sum += 2 * x[nb[k]] - 1;
         if (method == TP_MC_HEATBATH) {
-            int32_t b = tp_mc_u01(cached_word(wc, mc->seed, t, (uint64_t)c)) < tb->p[0][sum + tb->z];
+            int32_t b = tp_mc_accept(cached_word(wc, mc->seed, t, (uint64_t)c), tb->thr[0][sum + tb->z]);
             x[i] = (uint8_t)b;
             return b != a;
         }
         /* the word is addressed by (chain, t), so a move accepted with
          * probability 1 need not draw it: same trajectory, fewer Philox calls */
-        double p = tb->p[a][sum + tb->z];
-        if (p < 1.0 && !(tp_mc_u01(cached_word(wc, mc->seed, t, (uint64_t)c)) < p)) return 0;
+        uint32_t thr = tb->thr[a][sum + tb->z];
+        if (thr != UINT32_MAX && !tp_mc_accept(cached_word(wc, mc->seed, t, (uint64_t)c), thr)) return 0;
         x[i] = (uint8_t)(1 - a);
         return 1;
     }
-    tp_mc_block(r, mc->seed, t, (uint64_t)c);
     if (tb->on) {   /* Potts Metropolis, single shell */
-        int32_t b = (a + 1 + (int32_t)tp_mc_below(r[0], (uint32_t)(m->q - 1))) % m->q;
+        const uint32_t *w = cached_pair(wc, mc->seed, t, (uint64_t)c);
+        int32_t b = (a + 1 + (int32_t)tp_mc_below(w[0], (uint32_t)(m->q - 1))) % m->q;
         const int32_t *nb = m->lat->nb[0] + (int64_t)i * tb->z;
         int d = 0;
         for (int k = 0; k < tb->z; k++) {
             int32_t j = nb[k];
             if (j != i) d += (x[j] == b) - (x[j] == a);
         }
-        double p = tb->p[(b == 0) - (a == 0) + 1][d + tb->z];
-        if (p < 1.0 && !(tp_mc_u01(r[1]) < p)) return 0;
+        if (!tp_mc_accept(w[1], tb->thr[(b == 0) - (a == 0) + 1][d + tb->z])) return 0;
         x[i] = (uint8_t)b;
         return 1;
     }
+    tp_mc_block(r, mc->seed, t, (uint64_t)c);
     if (method == TP_MC_METROPOLIS) {
         int32_t b = m->q == 2 ? 1 - a : (a + 1 + (int32_t)tp_mc_below(r[0], (uint32_t)(m->q - 1))) % m->q;
         double de = tp_mc_de(m, x, i, b);
@@ -237,7 +235,7 @@ static inline int attempt(const tp_mc *mc, uint8_t *x, int32_t i, int32_t method
 
 /* nsweeps of n attempts on chain c, sequentially. */
 static void chain_sweeps(tp_mc *mc, int64_t c, int32_t method, double beta,
-                         const site_table *tb, int64_t nsweeps) {
+                         const tp_mc_site_table *tb, int64_t nsweeps) {
     uint8_t *x = mc->x + c * mc->n;
     uint64_t t = mc->t[c];
     int64_t acc = 0, n = mc->n;
@@ -259,8 +257,10 @@ static tp_status check_beta(double beta) {
 }
 
 static tp_status single_site(tp_mc *mc, int32_t method, double beta, int64_t nsweeps) {
-    site_table tb;
-    site_table_init(&tb, mc->m, method, beta);
+    tp_mc_site_table tb;
+    tp_mc_site_table_init(&tb, mc->m, method, beta);
+    tp_status st;
+    if (tp_mc_checker(mc, method, beta, nsweeps, &tb, &st)) return st;
     int nth = tp_threads_get();
     int par = worth_threads(mc->B * (int64_t)mc->n * nsweeps), par_in = worth_threads(mc->n);
     /* within-chain checkerboard parallelism: few chains, aligned counters */

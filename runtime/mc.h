@@ -89,6 +89,9 @@ TP_FFI tp_status tp_mc_energies(const tp_mc *mc, double *out);
 /* accepted / attempted single-site or swap moves since init (cluster
  * methods: flipped sites / visited sites). */
 TP_FFI double tp_mc_acceptance(const tp_mc *mc);
+/* Sweep kernels (tests and benchmarks): 0 = the fastest that applies (the
+ * default), 1 = the scalar loop only.  Results are the same either way. */
+TP_FFI void tp_mc_set_kernel(int32_t mode);
 
 /* WT-MetaD / biased sampling: Metropolis on E + V(s(x)) for nattempts
  * single-site attempts per chain (continuing each chain's sweep order), with

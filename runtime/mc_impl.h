@@ -12,7 +12,8 @@
 #include <stdint.h>
 
 #define TP_MC_KEY_SITE    0x6d63ull   /* 'mc': per-attempt blocks */
-#define TP_MC_KEY_SITE4   0x6d34ull   /* 'm4': Ising Metropolis, 4 attempts per block */
+#define TP_MC_KEY_SITE4   0x6d34ull   /* 'm4': single-shell Ising, 4 attempts per block */
+#define TP_MC_KEY_SITE2   0x6d32ull   /* 'm2': single-shell Potts Metropolis, 2 per block */
 #define TP_MC_KEY_CLUSTER 0x636cull   /* 'cl': cluster streams */
 #define TP_MC_KEY_WL      0x776cull   /* 'wl': Wang-Landau */
 
@@ -74,6 +75,35 @@ static inline double tp_mc_de(const tp_model *m, const uint8_t *x, int32_t i, in
     }
     return tp_model_de(m, x, i, b);
 }
+
+/* Accepting with probability p by one 32-bit word w: w < threshold, where
+ * threshold = ceil(p 2^32) (the same decision as w / 2^32 < p), and
+ * UINT32_MAX stands for "always" (p >= 1; a p within 2^-32 of 1 too). */
+static inline uint32_t tp_mc_threshold(double p) {
+    if (!(p < 1.0)) return UINT32_MAX;
+    double t = ceil(p * 4294967296.0);
+    return t >= 4294967295.0 ? UINT32_MAX : t > 0 ? (uint32_t)t : 0;
+}
+static inline int tp_mc_accept(uint32_t w, uint32_t thr) { return w < thr || thr == UINT32_MAX; }
+
+/* Thresholds for single-shell Ising and Potts (no exp in the hot loop):
+ *   Ising Metropolis: thr[a][sum + z], a = token of the site, sum = sum of
+ *     neighbour spins (self-images excluded) in [-z, z];
+ *   Ising heat bath: thr[0][sum + z] for "token 1";
+ *   Potts Metropolis: thr[f + 1][d + z], d = (neighbours equal to the new
+ *     state) - (equal to the old one) in [-z, z], f = delta(b,0) - delta(a,0).
+ * on = 0 where none applies (several shells, other methods). */
+typedef struct {
+    int on, z;
+    uint32_t thr[3][65];
+} tp_mc_site_table;
+void tp_mc_site_table_init(tp_mc_site_table *tb, const tp_model *m, int32_t method, double beta);
+
+/* Checkerboard sweeps 16 sites at a time (mc_checker.c): returns 1 and sets
+ * *st when it ran the sweeps, 0 when the model, lattice or chains do not
+ * suit it (the caller then runs the scalar path, with the same results). */
+int tp_mc_checker(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const tp_mc_site_table *tb,
+                  tp_status *st);
 
 /* cluster updates (mc_cluster.c) */
 tp_status tp_mc_sw_chain(tp_mc *mc, int64_t c, double beta, int32_t *parent, int32_t *size);

@@ -43,4 +43,8 @@ char *tp_test_read_file(const char *path);
  * sorted, skipping names that start with '_'; at most max.  Returns the count. */
 int tp_test_list_dir(const char *rel, const char *suffix, int strip, char **names, int max);
 
+/* log Z of the Ising model on an m x n torus with isotropic coupling
+ * K = beta J (Kaufman 1949), in log space (no overflow at 32 x 32). */
+double tp_test_kaufman_log_z(int m, int n, double K);
+
 #endif /* TP_CHECK_UTIL_H */

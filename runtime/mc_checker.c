@@ -1,0 +1,263 @@
+/*
+ * runtime/mc_checker.c -- Metropolis and heat-bath sweeps of single-shell
+ * Ising and Potts models on square and simple-cubic lattices, 16 sites of
+ * one checkerboard colour at a time (the kernels: runtime/mc_vec.h, built
+ * once per instruction set and picked at run time).
+ *
+ * Contract: the same configurations, acceptance counts and attempt
+ * counters as the scalar path of runtime/mc.c for the same seed (each
+ * attempt keeps its random word, see mc.h), on every instruction set and
+ * thread count.  A chain is copied into two arrays, one per colour, for
+ * the sweeps of one call and copied back.  One chain uses every thread:
+ * the rows of a colour are split between threads, which wait for each
+ * other between half-sweeps on a spinning barrier (an OpenMP barrier with
+ * the passive wait policy costs more than a half-sweep of a 256 x 256
+ * lattice).  Several chains run one per thread.
+ */
+#include "mc_impl.h"
+
+#include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef uint32_t u32v __attribute__((vector_size(64)));
+typedef int32_t i32v __attribute__((vector_size(64)));
+typedef uint64_t u64v __attribute__((vector_size(64)));
+typedef uint8_t u8v __attribute__((vector_size(16)));
+typedef int8_t i8v __attribute__((vector_size(16)));
+
+typedef struct {
+    int D;          /* 2 or 3 */
+    int L0, L1, L2; /* sizes; L2 = 1 in 2D */
+    int W;          /* sites of one colour per row: L0 / 2 */
+    int64_t nc;     /* sites of one colour: W L1 L2 */
+} cb_geom;
+
+#pragma GCC push_options
+#define MCV_SUFFIX base
+#include "mc_vec.h"
+#undef MCV_SUFFIX
+#pragma GCC pop_options
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#include <immintrin.h>
+/* a macro: a vector return would change the ABI of the baseline copy */
+#define mul_even_avx2(a, m) __extension__({                              \
+        union { u64v v; __m256i h[2]; } u_ = { .v = (a) };                 \
+        const __m256i m_ = _mm256_set1_epi64x((long long)(m));             \
+        u_.h[0] = _mm256_mul_epu32(u_.h[0], m_);                           \
+        u_.h[1] = _mm256_mul_epu32(u_.h[1], m_);                           \
+        u_.v; })
+#define MCV_SUFFIX avx2
+#include "mc_vec.h"
+#undef MCV_SUFFIX
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2")
+#define MCV_SUFFIX avx512
+#include "mc_vec.h"
+#undef MCV_SUFFIX
+#pragma GCC pop_options
+#define MCVEC(isa, fn, ...) ((isa) == 2 ? fn##_avx512(__VA_ARGS__) : (isa) == 1 ? fn##_avx2(__VA_ARGS__) \
+                                                                           : fn##_base(__VA_ARGS__))
+#else
+#define MCVEC(isa, fn, ...) fn##_base(__VA_ARGS__)
+#endif
+
+/* bytes between the two colour arrays: their sizes are often multiples of
+ * 4 KiB, and equal offsets modulo 4 KiB make the CPU stall loads of one
+ * behind stores to the other */
+#define CB_GAP 1088
+
+static int32_t kernel_mode = 0;   /* 0 auto, 1 scalar only (tests, benchmarks) */
+void tp_mc_set_kernel(int32_t mode) { kernel_mode = mode; }
+
+/* Square (L x L) or simple-cubic lattice, even sizes, rows a multiple of 16
+ * sites of one colour. */
+static int geometry(const tp_lattice *lat, cb_geom *g) {
+    int sq = strcmp(lat->kind, "square") == 0 && lat->dim == 2;
+    int cu = strcmp(lat->kind, "cubic") == 0 && lat->dim == 3;
+    if (!(sq || cu) || lat->nbasis != 1 || !lat->bipartite || lat->shell_z[0] != 2 * lat->dim) return 0;
+    g->D = lat->dim;
+    g->L0 = lat->size[0]; g->L1 = lat->size[1]; g->L2 = cu ? lat->size[2] : 1;
+    if (g->L0 % 32 || g->L1 % 2 || g->L1 < 4 || (cu && (g->L2 % 2 || g->L2 < 4))) return 0;
+    g->W = g->L0 / 2;
+    g->nc = (int64_t)g->W * g->L1 * g->L2;
+    return 2 * g->nc == lat->n;
+}
+
+/* chain x <-> the colour arrays s0 (colour 0) and s1 */
+static void split(const cb_geom *g, const uint8_t *x, uint8_t *s0, uint8_t *s1) {
+    for (int64_t r = 0; r < (int64_t)g->L1 * g->L2; r++) {
+        int par = (int)((r % g->L1 + r / g->L1) & 1);
+        const uint8_t *row = x + r * g->L0;
+        for (int j = 0; j < g->W; j++) {
+            s0[r * g->W + j] = row[2 * j + par];
+            s1[r * g->W + j] = row[2 * j + 1 - par];
+        }
+    }
+}
+
+static void join(const cb_geom *g, uint8_t *x, const uint8_t *s0, const uint8_t *s1) {
+    for (int64_t r = 0; r < (int64_t)g->L1 * g->L2; r++) {
+        int par = (int)((r % g->L1 + r / g->L1) & 1);
+        uint8_t *row = x + r * g->L0;
+        for (int j = 0; j < g->W; j++) {
+            row[2 * j + par] = s0[r * g->W + j];
+            row[2 * j + 1 - par] = s1[r * g->W + j];
+        }
+    }
+}
+
+typedef struct {
+    const cb_geom *g;
+    int isa, potts, heat, q;
+    uint32_t k0, k1;
+    uint32_t ising[16];      /* Ising thresholds by a (z + 1) + up, or up (heat bath) */
+    uint32_t potts_tab[3][16];
+} cb_kernel;
+
+/* positions [p0, p1) of colour col in sweep starting at attempt t */
+static int64_t half(const cb_kernel *K, uint8_t *s[2], int col, int64_t p0, int64_t p1, uint64_t t, int64_t c) {
+    const uint64_t tbase = t + (col ? (uint64_t)K->g->nc : 0);
+    const uint32_t c0 = (uint32_t)c, c1 = (uint32_t)((uint64_t)c >> 32);
+    if (K->potts)
+        return MCVEC(K->isa, potts_half, K->g, s[col], s[1 - col], col, K->q, K->potts_tab, p0, p1, tbase, c0, c1, K->k0, K->k1);
+    return MCVEC(K->isa, ising_half, K->g, s[col], s[1 - col], col, K->heat, K->ising, p0, p1, tbase, c0, c1, K->k0, K->k1);
+}
+
+/* A sense-reversing barrier that spins (yielding now and then, so an
+ * oversubscribed machine still makes progress). */
+typedef struct {
+    atomic_int count, sense;
+    int n;
+} spin_barrier;
+
+static void barrier_wait(spin_barrier *b, int *local) {
+    int s = !*local;
+    *local = s;
+    if (atomic_fetch_add(&b->count, 1) == b->n - 1) {
+        atomic_store(&b->count, 0);
+        atomic_store(&b->sense, s);
+        return;
+    }
+    for (unsigned spins = 0; atomic_load(&b->sense) != s; spins++) {
+        if (spins > 4096) sched_yield();
+#if defined(__x86_64__)
+        else __builtin_ia32_pause();
+#endif
+    }
+}
+
+/* One chain, nsweeps sweeps on nt threads (nt >= 2). */
+static int64_t chain_threads(const cb_kernel *K, uint8_t *s[2], int64_t c, uint64_t t, int64_t nsweeps,
+                             int nt, int64_t *done) {
+    spin_barrier bar = { 0, 0, nt };
+    atomic_int stop = 0;
+    int64_t acc = 0, swept = 0;
+    const int64_t unit = K->potts ? 32 : 64, nunit = (K->g->nc + unit - 1) / unit;
+    #pragma omp parallel num_threads(nt) reduction(+:acc)
+    {
+        int me = omp_get_thread_num(), n = omp_get_num_threads(), local = 0;
+        const int64_t p0 = nunit * me / n * unit, p1e = nunit * (me + 1) / n * unit;
+        const int64_t p1 = p1e < K->g->nc ? p1e : K->g->nc;
+        #pragma omp single
+        bar.n = n;   /* the team may be smaller than asked */
+        for (int64_t w = 0; w < nsweeps; w++) {
+            const uint64_t tw = t + (uint64_t)w * (uint64_t)(2 * K->g->nc);
+            acc += half(K, s, 0, p0, p1, tw, c);
+            barrier_wait(&bar, &local);
+            acc += half(K, s, 1, p0, p1, tw, c);
+            if (me == 0) {
+                atomic_store(&stop, tp_abort_flag != 0);
+                swept = w + 1;
+            }
+            barrier_wait(&bar, &local);
+            if (atomic_load(&stop)) break;
+        }
+    }
+    *done = swept;
+    return acc;
+}
+
+int tp_mc_checker(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const tp_mc_site_table *tb,
+                  tp_status *st) {
+    (void)beta;
+    const tp_model *m = mc->m;
+    cb_geom g;
+    if (kernel_mode == 1 || !tb->on || nsweeps < 1 || !geometry(m->lat, &g)) return 0;
+    if (!(method == TP_MC_METROPOLIS || (method == TP_MC_HEATBATH && m->kind == TP_MODEL_ISING))) return 0;
+    for (int64_t c = 0; c < mc->B; c++) if (mc->t[c] % (uint64_t)mc->n) return 0;
+    cb_kernel K = { .g = &g, .isa = tp_cpu_isa(), .potts = m->kind == TP_MODEL_POTTS,
+                    .heat = method == TP_MC_HEATBATH, .q = m->q };
+    const int z = 2 * g.D;
+    uint64_t key = mc->seed ^ (K.potts ? TP_MC_KEY_SITE2 : TP_MC_KEY_SITE4);
+    K.k0 = (uint32_t)key; K.k1 = (uint32_t)(key >> 32);
+    /* Ising: up = neighbours with token 1, sum = 2 up - z */
+    for (int up = 0; up <= z; up++) {
+        if (K.heat) K.ising[up] = tb->thr[0][2 * up];
+        else { K.ising[up] = tb->thr[0][2 * up]; K.ising[z + 1 + up] = tb->thr[1][2 * up]; }
+    }
+    for (int f = 0; f < 3; f++)
+        for (int d = 0; d <= 2 * z; d++) K.potts_tab[f][d] = tb->thr[f][d];
+
+    const int nth = tp_threads_get();
+    const int64_t n = mc->n;
+    /* one chain on every thread when there are fewer chains than threads and
+     * a half-sweep is long against a barrier (~1 us); else chains in parallel */
+    const int inner = mc->B < nth && n >= 8192;
+    int failed = 0;
+    if (inner) {
+        uint8_t *buf = malloc((size_t)n + CB_GAP);
+        if (!buf) { *st = TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for %lld sites", (long long)n); return 1; }
+        uint8_t *s[2] = { buf, buf + g.nc + CB_GAP };
+        for (int64_t c = 0; c < mc->B && !tp_abort_flag; c++) {
+            uint8_t *x = mc->x + c * n;
+            int64_t done = 0;
+            split(&g, x, s[0], s[1]);
+            int64_t acc = chain_threads(&K, s, c, mc->t[c], nsweeps, nth, &done);
+            join(&g, x, s[0], s[1]);
+            mc->acc[c] += acc;
+            mc->att[c] += done * n;
+            mc->t[c] += (uint64_t)(done * n);
+            if (done < nsweeps) break;
+        }
+        free(buf);
+    } else {
+        int par = mc->B > 1 && (int64_t)mc->B * n * nsweeps >= ((int64_t)1 << 17);
+        #pragma omp parallel if (par)
+        {
+            uint8_t *buf = malloc((size_t)n + CB_GAP);
+            if (!buf) {
+                #pragma omp atomic write
+                failed = 1;
+            }
+            #pragma omp for schedule(dynamic, 1)
+            for (int64_t c = 0; c < mc->B; c++) {
+                if (!buf) continue;
+                uint8_t *s[2] = { buf, buf + g.nc + CB_GAP };
+                uint8_t *x = mc->x + c * n;
+                split(&g, x, s[0], s[1]);
+                int64_t acc = 0, w = 0;
+                for (; w < nsweeps && !tp_abort_flag; w++) {
+                    uint64_t tw = mc->t[c] + (uint64_t)(w * n);
+                    acc += half(&K, s, 0, 0, g.nc, tw, c);
+                    acc += half(&K, s, 1, 0, g.nc, tw, c);
+                }
+                join(&g, x, s[0], s[1]);
+                mc->acc[c] += acc;
+                mc->att[c] += w * n;
+                mc->t[c] += (uint64_t)(w * n);
+            }
+            free(buf);
+        }
+    }
+    if (failed) *st = TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for %lld sites", (long long)n);
+    else *st = tp_abort_flag ? TP_ABORTED : TP_OK;
+    return 1;
+}

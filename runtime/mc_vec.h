@@ -1,0 +1,244 @@
+/*
+ * runtime/mc_vec.h -- the 16-site kernels of runtime/mc_checker.c, written
+ * with GCC vector types.  mc_checker.c includes this file once per
+ * instruction set (baseline x86-64, AVX2, AVX-512) with MCV_SUFFIX naming
+ * the copy.  Everything here is integer arithmetic, so every copy gives the
+ * same bits.
+ *
+ * A half-sweep updates the sites of one colour, which on a square or
+ * simple-cubic lattice (even sizes) form rows of W = L/2 sites: row r =
+ * y + Ly z, position j, site x = 2j + ((y + z + colour) & 1).  The
+ * neighbours of a site are the other colour's sites at the same j in the
+ * rows y +- 1 (and z +- 1), and at j and j - 1 (parity 0) or j + 1
+ * (parity 1) in its own row.  Requires W % 16 == 0.
+ */
+#define MCV_CAT2(a, b) a##_##b
+#define MCV_CAT(a, b) MCV_CAT2(a, b)
+#define MCV(name) MCV_CAT(name, MCV_SUFFIX)
+
+/* 32 x 32 -> 64-bit products of the even (MUL_EVEN) 32-bit lanes of a
+ * with m: vpmuludq where there is one (the generic product is vpmullq) */
+#ifndef MCV_MUL_EVEN_base
+#define MCV_MUL_EVEN_base(a, m) (((a) & 0xFFFFFFFFull) * (uint64_t)(m))
+#define MCV_MUL_EVEN_avx512(a, m) ((u64v)_mm512_mul_epu32((__m512i)(a), _mm512_set1_epi64((long long)(m))))
+#define MCV_MUL_EVEN_avx2(a, m) mul_even_avx2((a), (m))
+#endif
+#define MCV_MUL_EVEN MCV(MCV_MUL_EVEN)
+
+/* 16 Philox4x32-10 blocks, one per lane: counters (lo + lane with carry into
+ * hi, c0, c1), key (k0, k1); the four output words of lane l in w0..w3. */
+static inline __attribute__((always_inline)) void MCV(philox16)(u32v *w0, u32v *w1, u32v *w2, u32v *w3, uint64_t blk0,
+                                 uint32_t c0, uint32_t c1, uint32_t k0, uint32_t k1) {
+    const u32v lane = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+    u32v x0 = (uint32_t)blk0 + lane;
+    u32v x1 = (uint32_t)(blk0 >> 32) + ((u32v)(x0 < (uint32_t)blk0) & 1u);   /* carry */
+    u32v x2 = (u32v){ 0 } + c0, x3 = (u32v){ 0 } + c1;
+    const u64v hi32 = (u64v){ 0 } + 0xFFFFFFFF00000000ull;
+    #pragma GCC unroll 10
+    for (int r = 0; r < 10; r++) {
+        u64v e0 = MCV_MUL_EVEN((u64v)x0, 0xD2511F53u), o0 = MCV_MUL_EVEN((u64v)x0 >> 32, 0xD2511F53u);
+        u64v e2 = MCV_MUL_EVEN((u64v)x2, 0xCD9E8D57u), o2 = MCV_MUL_EVEN((u64v)x2 >> 32, 0xCD9E8D57u);
+        u32v hi0 = (u32v)((e0 >> 32) | (o0 & hi32)), lo0 = (u32v)((e0 & ~hi32) | (o0 << 32));
+        u32v hi1 = (u32v)((e2 >> 32) | (o2 & hi32)), lo1 = (u32v)((e2 & ~hi32) | (o2 << 32));
+        u32v n0 = hi1 ^ x1 ^ (k0 + r * 0x9E3779B9u), n2 = hi0 ^ x3 ^ (k1 + r * 0xBB67AE85u);
+        x0 = n0; x1 = lo1; x2 = n2; x3 = lo0;
+    }
+    *w0 = x0; *w1 = x1; *w2 = x2; *w3 = x3;
+}
+
+/* Row walker over the positions of one colour: row r = y + L1 z, the other
+ * colour's rows that hold the neighbours, and the in-row shift. */
+typedef struct {
+    int64_t r;
+    int y, z;
+    const uint8_t *same, *ym, *yp, *zm, *zp;
+    int left;   /* in-row neighbours at j and j - 1 (else j and j + 1) */
+} MCV(rowp);
+
+static inline __attribute__((always_inline)) void MCV(row_set)(MCV(rowp) *w, const cb_geom *g, const uint8_t *other,
+                                                                int col, int64_t r) {
+    const int W = g->W, L1 = g->L1, L2 = g->L2;
+    w->r = r;
+    w->y = (int)(r % L1);
+    w->z = (int)(r / L1);
+    const int y = w->y, z = w->z;
+    const int ym = y == 0 ? L1 - 1 : y - 1, yp = y == L1 - 1 ? 0 : y + 1;
+    const int zm = z == 0 ? L2 - 1 : z - 1, zp = z == L2 - 1 ? 0 : z + 1;
+    w->same = other + r * W;
+    w->ym = other + ((int64_t)ym + (int64_t)L1 * z) * W;
+    w->yp = other + ((int64_t)yp + (int64_t)L1 * z) * W;
+    w->zm = other + ((int64_t)y + (int64_t)L1 * zm) * W;
+    w->zp = other + ((int64_t)y + (int64_t)L1 * zp) * W;
+    w->left = ((y + z + col) & 1) == 0;
+}
+
+/* The 2D neighbours of the 16 sites at offset j0 of the row (D = 2: four,
+ * D = 3: six) into nb[]. */
+#define MCV_NEIGHBOURS(nb, w, j0, W, D) do {                                                   \
+        memcpy(&nb[0], (w).same + (j0), 16);                                                   \
+        if ((w).left) {                                                                        \
+            if ((j0) > 0) memcpy(&nb[1], (w).same + (j0) - 1, 16);                             \
+            else {                                                                             \
+                u8v last_;                                                                     \
+                memcpy(&last_, (w).same + (W) - 16, 16);                                       \
+                nb[1] = __builtin_shuffle(last_, nb[0], (u8v){ 15, 16, 17, 18, 19, 20, 21, 22, \
+                                                               23, 24, 25, 26, 27, 28, 29, 30 }); \
+            }                                                                                  \
+        } else {                                                                               \
+            if ((j0) + 16 < (W)) memcpy(&nb[1], (w).same + (j0) + 1, 16);                      \
+            else {                                                                             \
+                u8v first_;                                                                    \
+                memcpy(&first_, (w).same, 16);                                                 \
+                nb[1] = __builtin_shuffle(nb[0], first_, (u8v){ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, \
+                                                                11, 12, 13, 14, 15, 16 });     \
+            }                                                                                  \
+        }                                                                                      \
+        memcpy(&nb[2], (w).ym + (j0), 16);                                                     \
+        memcpy(&nb[3], (w).yp + (j0), 16);                                                     \
+        if ((D) == 3) {                                                                        \
+            memcpy(&nb[4], (w).zm + (j0), 16);                                                 \
+            memcpy(&nb[5], (w).zp + (j0), 16);                                                 \
+        }                                                                                      \
+    } while (0)
+
+/* Is the 32-bit word below the threshold (UINT32_MAX: always)? -1 / 0
+ * per lane (a macro: vector arguments would change the baseline ABI) */
+#ifndef MCV_ACCEPT
+#define MCV_ACCEPT(w, thr) ((i32v)((w) < (thr)) | (i32v)((thr) == 0xFFFFFFFFu))
+#endif
+
+/* Ising, Metropolis (heat == 0) or heat bath (heat == 1): the positions
+ * [p0, p1) of colour col, p0 % 64 == 0.  Words: attempt t = tbase + p uses
+ * word t & 3 of block t >> 2 (tbase % 4 == 0), as the scalar path does.
+ * tab: thresholds, index a (z + 1) + (neighbours up) for Metropolis, the
+ * count of neighbours up for the heat bath.  Returns the changed sites. */
+static inline __attribute__((always_inline)) int64_t MCV(ising_body)(
+        const cb_geom *g, uint8_t *self, const uint8_t *other, int col, const int heat, const int D,
+        const uint32_t tab[16], int64_t p0, int64_t p1, uint64_t tbase,
+        uint32_t c0, uint32_t c1, uint32_t k0, uint32_t k1) {
+    u32v tv, V[4];
+    memcpy(&tv, tab, sizeof tv);
+    const int W = g->W;
+    i32v changed = { 0 };
+    MCV(rowp) w;
+    int64_t p = p0;
+    MCV(row_set)(&w, g, other, col, p / W);
+    int j0 = (int)(p - w.r * W);
+    while (p < p1) {
+        if ((p & 63) == 0) {
+            u32v A0, A1, A2, A3;
+            MCV(philox16)(&A0, &A1, &A2, &A3, (tbase + (uint64_t)p) >> 2, c0, c1, k0, k1);
+            /* position 16m + i takes word i % 4 of block 4m + i / 4 */
+            u32v T0 = __builtin_shuffle(A0, A1, (u32v){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 });
+            u32v T1 = __builtin_shuffle(A0, A1, (u32v){ 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 });
+            u32v T2 = __builtin_shuffle(A2, A3, (u32v){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 });
+            u32v T3 = __builtin_shuffle(A2, A3, (u32v){ 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 });
+            V[0] = __builtin_shuffle(T0, T2, (u32v){ 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23 });
+            V[1] = __builtin_shuffle(T0, T2, (u32v){ 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31 });
+            V[2] = __builtin_shuffle(T1, T3, (u32v){ 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23 });
+            V[3] = __builtin_shuffle(T1, T3, (u32v){ 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31 });
+        }
+        u8v nb[6], a8, b8;
+        MCV_NEIGHBOURS(nb, w, j0, W, D);
+        u8v up = nb[0] + nb[1] + nb[2] + nb[3];
+        if (D == 3) up += nb[4] + nb[5];
+        memcpy(&a8, self + p, 16);
+        /* the index in bytes, then widened once */
+        const u32v idx = __builtin_convertvector(heat ? up : up + ((u8v)(-a8) & (uint8_t)(2 * D + 1)), u32v);
+        const i32v acc = MCV_ACCEPT(V[(p >> 4) & 3], __builtin_shuffle(tv, idx));
+        if (heat) b8 = (u8v)__builtin_convertvector(-acc, i8v);
+        else b8 = a8 ^ (u8v)__builtin_convertvector(-acc, i8v);
+        changed -= __builtin_convertvector((i8v)(b8 != a8), i32v);
+        memcpy(self + p, &b8, 16);
+        p += 16;
+        j0 += 16;
+        if (j0 == W && p < p1) { j0 = 0; MCV(row_set)(&w, g, other, col, w.r + 1); }
+    }
+    int64_t s = 0;
+    for (int l = 0; l < 16; l++) s += changed[l];
+    return s;
+}
+
+static int64_t MCV(ising_half)(const cb_geom *g, uint8_t *self, const uint8_t *other, int col, int heat,
+                               const uint32_t tab[16], int64_t p0, int64_t p1, uint64_t tbase,
+                               uint32_t c0, uint32_t c1, uint32_t k0, uint32_t k1) {
+    if (g->D == 2)
+        return heat ? MCV(ising_body)(g, self, other, col, 1, 2, tab, p0, p1, tbase, c0, c1, k0, k1)
+                    : MCV(ising_body)(g, self, other, col, 0, 2, tab, p0, p1, tbase, c0, c1, k0, k1);
+    return heat ? MCV(ising_body)(g, self, other, col, 1, 3, tab, p0, p1, tbase, c0, c1, k0, k1)
+                : MCV(ising_body)(g, self, other, col, 0, 3, tab, p0, p1, tbase, c0, c1, k0, k1);
+}
+
+/* Potts Metropolis, q states: positions [p0, p1) of colour col (p0 % 32 ==
+ * 0).  Attempt t = tbase + p (tbase even) uses words 2 (t & 1) and
+ * 2 (t & 1) + 1 of block t >> 1: the first proposes
+ * b = (a + 1 + below(q - 1)) mod q, the second accepts
+ * with threshold tab[f + 1][d + z], d = (neighbours equal to b) - (equal
+ * to a), f = [b == 0] - [a == 0].  Returns the accepted moves. */
+static inline __attribute__((always_inline)) int64_t MCV(potts_body)(
+        const cb_geom *g, uint8_t *self, const uint8_t *other, int col, int q, const int D,
+        const uint32_t tab[3][16], int64_t p0, int64_t p1, uint64_t tbase,
+        uint32_t c0, uint32_t c1, uint32_t k0, uint32_t k1) {
+    u32v tf[3];
+    memcpy(tf, tab, sizeof tf);
+    const u32v zv = (u32v){ 0 } + (uint32_t)(2 * D);
+    const int W = g->W;
+    i32v accepted = { 0 };
+    MCV(rowp) w;
+    int64_t p = p0;
+    MCV(row_set)(&w, g, other, col, p / W);
+    int j0 = (int)(p - w.r * W);
+    u32v R0[2], R1[2];
+    while (p < p1) {
+        if ((p & 31) == 0) {
+            u32v A0, A1, A2, A3;
+            MCV(philox16)(&A0, &A1, &A2, &A3, (tbase + (uint64_t)p) >> 1, c0, c1, k0, k1);
+            /* position 16m + i takes words 2 (i % 2) and 2 (i % 2) + 1 of block 8m + i / 2 */
+            R0[0] = __builtin_shuffle(A0, A2, (u32v){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 });
+            R0[1] = __builtin_shuffle(A0, A2, (u32v){ 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 });
+            R1[0] = __builtin_shuffle(A1, A3, (u32v){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 });
+            R1[1] = __builtin_shuffle(A1, A3, (u32v){ 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 });
+        }
+        const u32v r0 = R0[(p >> 4) & 1], r1 = R1[(p >> 4) & 1];
+        u8v nb[6], a8;
+        MCV_NEIGHBOURS(nb, w, j0, W, D);
+        memcpy(&a8, self + p, 16);
+        const u32v a = __builtin_convertvector(a8, u32v);
+        const u64v hi32 = (u64v){ 0 } + 0xFFFFFFFF00000000ull;
+        const u64v e = MCV_MUL_EVEN((u64v)r0, (uint32_t)(q - 1)), o = MCV_MUL_EVEN((u64v)r0 >> 32, (uint32_t)(q - 1));
+        u32v b = a + 1 + (u32v)((e >> 32) | (o & hi32));
+        b -= (u32v)(b >= (uint32_t)q) & (uint32_t)q;
+        const u8v b8 = __builtin_convertvector(b, u8v);
+        i8v d8 = { 0 };
+        #pragma GCC unroll 6
+        for (int k = 0; k < 2 * D; k++) d8 += (i8v)(nb[k] == a8) - (i8v)(nb[k] == b8);   /* masks are -1 */
+        const u32v d = (u32v)__builtin_convertvector(d8, i32v) + zv;
+        const i32v f = (i32v)(b == 0) - (i32v)(a == 0);   /* -f: masks are -1 */
+        const u32v t0 = __builtin_shuffle(tf[0], d), t1 = __builtin_shuffle(tf[1], d), t2 = __builtin_shuffle(tf[2], d);
+        const u32v s2 = (u32v)(f == -1), s0 = (u32v)(f == 1);   /* f = +1: row 2; f = -1: row 0 */
+        const u32v thr = (t2 & s2) | (t0 & s0) | (t1 & ~(s0 | s2));
+        const i32v acc = MCV_ACCEPT(r1, thr);
+        const u8v m8 = (u8v)__builtin_convertvector(acc, i8v);
+        const u8v n8 = (b8 & m8) | (a8 & ~m8);
+        memcpy(self + p, &n8, 16);
+        accepted -= acc;
+        p += 16;
+        j0 += 16;
+        if (j0 == W && p < p1) { j0 = 0; MCV(row_set)(&w, g, other, col, w.r + 1); }
+    }
+    int64_t s = 0;
+    for (int l = 0; l < 16; l++) s += accepted[l];
+    return s;
+}
+
+static int64_t MCV(potts_half)(const cb_geom *g, uint8_t *self, const uint8_t *other, int col, int q,
+                               const uint32_t tab[3][16], int64_t p0, int64_t p1, uint64_t tbase,
+                               uint32_t c0, uint32_t c1, uint32_t k0, uint32_t k1) {
+    return g->D == 2 ? MCV(potts_body)(g, self, other, col, q, 2, tab, p0, p1, tbase, c0, c1, k0, k1)
+                     : MCV(potts_body)(g, self, other, col, q, 3, tab, p0, p1, tbase, c0, c1, k0, k1);
+}
+
+#undef MCV_MUL_EVEN
+#undef MCV
+#undef MCV_CAT
+#undef MCV_CAT2
