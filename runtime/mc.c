@@ -221,16 +221,53 @@ static inline int attempt(const tp_mc *mc, uint8_t *x, int32_t i, int32_t method
         x[i] = (uint8_t)b;
         return b != a;
     }
-    /* TP_MC_SWAP: two uniform sites */
-    int32_t j = (int32_t)tp_mc_below(r[2], (uint32_t)mc->n);
-    int32_t k = (int32_t)tp_mc_below(r[3], (uint32_t)mc->n);
-    if (x[j] == x[k]) return 0;
-    double d = tp_model_de_swap(m, x, j, k);
-    if (d <= 0 || tp_mc_u01(r[1]) < exp(-beta * d)) {
-        uint8_t tmp = x[j]; x[j] = x[k]; x[k] = tmp;
-        return 1;
+    return 0;   /* swaps: swap_sweeps */
+}
+
+/* Canonical swaps of chain c, nsweeps x n attempts.  Attempt t picks a
+ * uniform site i (word 2) and a uniform site j among those whose species
+ * differs from i's (word 3), so no attempt is spent on a like pair; the
+ * unordered pair {i, j} is proposed with probability (1/n)(1/(n - n_A) +
+ * 1/(n - n_B)) both ways (a swap keeps the counts), so Metropolis
+ * acceptance (word 1) keeps detailed balance.  Sites are kept grouped by
+ * species in lst (positions in where), updated in O(1) per accepted swap.
+ * Returns the sweeps done (fewer on Ctrl-C). */
+static int64_t swap_sweeps(tp_mc *mc, int64_t c, double beta, int64_t nsweeps, int32_t *lst, int32_t *where) {
+    const tp_model *m = mc->m;
+    const int32_t n = mc->n, q = mc->q;
+    uint8_t *x = mc->x + c * n;
+    int32_t cnt[256] = { 0 }, off[257];
+    for (int32_t i = 0; i < n; i++) cnt[x[i]]++;
+    off[0] = 0;
+    for (int s = 0; s < q; s++) off[s + 1] = off[s] + cnt[s];
+    int32_t fill[256];
+    memcpy(fill, off, sizeof(int32_t) * (size_t)q);
+    for (int32_t i = 0; i < n; i++) { where[i] = fill[x[i]]; lst[fill[x[i]]++] = i; }
+    uint64_t t = mc->t[c];
+    int64_t acc = 0, w = 0;
+    for (; w < nsweeps && !tp_abort_flag; w++) {
+        for (int32_t a = 0; a < n; a++, t++) {
+            uint32_t r[4];
+            tp_mc_block(r, mc->seed, t, (uint64_t)c);
+            const int32_t i = (int32_t)tp_mc_below(r[2], (uint32_t)n), si = x[i], others = n - cnt[si];
+            if (others == 0) continue;
+            int32_t k = (int32_t)tp_mc_below(r[3], (uint32_t)others);
+            const int32_t j = lst[k < off[si] ? k : k + cnt[si]];
+            double d = tp_model_de_swap(m, x, i, j);
+            if (d <= 0 || tp_mc_u01(r[1]) < exp(-beta * d)) {
+                x[i] = x[j];
+                x[j] = (uint8_t)si;
+                int32_t wi = where[i], wj = where[j];
+                lst[wi] = j; lst[wj] = i;
+                where[i] = wj; where[j] = wi;
+                acc++;
+            }
+        }
     }
-    return 0;
+    mc->t[c] = t;
+    mc->acc[c] += acc;
+    mc->att[c] += w * n;
+    return w;
 }
 
 /* nsweeps of n attempts on chain c, sequentially. */
@@ -266,6 +303,23 @@ static tp_status single_site(tp_mc *mc, int32_t method, double beta, int64_t nsw
     /* within-chain checkerboard parallelism: few chains, aligned counters */
     int inner = mc->ncolor0 > 0 && mc->B < nth && method != TP_MC_SWAP;
     for (int64_t c = 0; inner && c < mc->B; c++) if (mc->t[c] % (uint64_t)mc->n) inner = 0;
+    if (method == TP_MC_SWAP) {
+        int failed = 0;
+        #pragma omp parallel if (par)
+        {
+            int32_t *lst = malloc(sizeof(int32_t) * (size_t)mc->n), *where = malloc(sizeof(int32_t) * (size_t)mc->n);
+            if (!lst || !where) {
+                #pragma omp atomic write
+                failed = 1;
+            }
+            #pragma omp for schedule(dynamic, 1)
+            for (int64_t c = 0; c < mc->B; c++)
+                if (lst && where) swap_sweeps(mc, c, beta, nsweeps, lst, where);
+            free(lst); free(where);
+        }
+        if (failed) return TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for swap lists (%d sites)", (int)mc->n);
+        return tp_abort_flag ? TP_ABORTED : TP_OK;
+    }
     if (!inner) {
         #pragma omp parallel for schedule(dynamic, 1) if (par)
         for (int64_t c = 0; c < mc->B; c++)
@@ -354,6 +408,121 @@ tp_status tp_mc_sweep(tp_mc *mc, int32_t method, double beta, int64_t nsweeps) {
 
 /* ---- Metropolis on E + V(s) ------------------------------------------------ */
 
+/* The biased fast path: a single-shell Ising or Potts model and a 1-D CV
+ * that is a function of one count k (magnetization of an Ising model: the
+ * up count; a fraction: the count of its token; one group).  V is looked
+ * up by k, and the acceptance probability exp(-beta (dE + V(k') - V(k)))
+ * is tabulated over (move class, k) when the table is small.  Every value
+ * is computed by the same expressions, in the same order, as the general
+ * loop (tp_mc_de, tp_cv_from_counts, tp_bias_value), and the random blocks
+ * are the same: the same trajectory, bit for bit. */
+typedef struct {
+    int on, kt, z, ising;
+    int32_t n, q;
+    double *v;      /* (n + 1) V at count k */
+    double *de;     /* Ising: (2, 2z + 1) by (a, sum + z); Potts: (3, 2z + 1) by (f + 1, d + z) */
+    double *p;      /* NULL, or acceptance by (move class, k): class = row of de, x 3 for dk (Potts) */
+} counted_bias;
+
+static void counted_free(counted_bias *cb) { free(cb->v); free(cb->de); free(cb->p); }
+
+/* dk of a move: (b == kt) - (a == kt) in {-1, 0, 1} */
+static tp_status counted_init(counted_bias *cb, const tp_model *m, const tp_cv *cv, const tp_bias *bias, double beta) {
+    memset(cb, 0, sizeof *cb);
+    if (m->nshell != 1 || m->lat->shell_z[0] > 32 || cv->dim != 1 || cv->ngroup != 1) return TP_OK;
+    if (m->kind != TP_MODEL_ISING && m->kind != TP_MODEL_POTTS) return TP_OK;
+    if (cv->kind == TP_CV_MAGNETIZATION && m->q == 2) cb->kt = 1;
+    else if (cv->kind == TP_CV_FRACTION) cb->kt = cv->token;
+    else return TP_OK;
+    const int z = cb->z = m->lat->shell_z[0], n = cb->n = m->n, nz = 2 * z + 1;
+    cb->q = m->q;
+    cb->ising = m->kind == TP_MODEL_ISING;
+    const int rows = cb->ising ? 2 : 3;
+    cb->v = malloc((size_t)(n + 1) * sizeof(double));
+    cb->de = malloc((size_t)rows * nz * sizeof(double));
+    if (!cb->v || !cb->de) { counted_free(cb); return TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for bias tables"); }
+    int32_t counts[256] = { 0 };
+    for (int k = 0; k <= n; k++) {
+        double sv;
+        counts[cb->kt] = k;
+        if (cv->kind == TP_CV_MAGNETIZATION) counts[0] = n - k;
+        tp_cv_from_counts(cv, &sv, counts);
+        cb->v[k] = tp_bias_value(bias, &sv);
+    }
+    /* dE as tp_mc_de computes it for one shell */
+    const double J = m->J[0], h = m->h;
+    for (int r = 0; r < rows; r++)
+        for (int u = -z; u <= z; u++) {
+            if (cb->ising) {
+                double f = 0.0;
+                f += J * u;
+                cb->de[r * nz + u + z] = 2.0 * (2 * r - 1) * (f + h);
+            } else {
+                double d = 0.0;
+                d -= J * u;
+                cb->de[r * nz + u + z] = d - h * (r - 1);
+            }
+        }
+    const int64_t classes = (int64_t)rows * nz * (cb->ising ? 1 : 3);
+    if (classes * (n + 1) <= (1 << 16)) {
+        cb->p = malloc((size_t)(classes * (n + 1)) * sizeof(double));
+        if (!cb->p) { counted_free(cb); return TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for bias tables"); }
+        for (int64_t cl = 0; cl < classes; cl++) {
+            const int row = (int)(cl % ((int64_t)rows * nz));
+            const int dk = cb->ising ? (row / nz == 0 ? (cb->kt == 0 ? -1 : 1) : (cb->kt == 1 ? -1 : 1))
+                                     : (int)(cl / ((int64_t)rows * nz)) - 1;
+            for (int k = 0; k <= n; k++) {
+                const int k2 = k + dk;
+                double d = k2 < 0 || k2 > n ? 0.0 : cb->de[row] + cb->v[k2] - cb->v[k];
+                cb->p[cl * (n + 1) + k] = d <= 0 ? 1.0 : exp(-beta * d);
+            }
+        }
+    }
+    cb->on = 1;
+    return TP_OK;
+}
+
+/* len attempts of chain c from its counter t; returns accepted moves and
+ * leaves the final count in *kio */
+static int64_t counted_chain(const counted_bias *cb, const tp_mc *mc, uint8_t *x, int64_t c, uint64_t t,
+                             int64_t len, double beta, int32_t *kio) {
+    const int32_t *order = mc->order, n = cb->n, q = cb->q, z = cb->z, nz = 2 * z + 1, kt = cb->kt;
+    const int32_t *nbr = mc->m->lat->nb[0];
+    int64_t acc = 0, pos = (int64_t)(t % (uint64_t)n);
+    int32_t k = *kio;
+    for (int64_t s = 0; s < len; s++, t++) {
+        const int32_t i = order[pos];
+        if (++pos == n) pos = 0;
+        uint32_t r[4];
+        tp_mc_block(r, mc->seed, t, (uint64_t)c);
+        const int32_t a = x[i];
+        const int32_t *nb = nbr + (int64_t)i * z;
+        int32_t b, row, u = 0;
+        if (cb->ising) {
+            b = 1 - a;
+            for (int j = 0; j < z; j++) if (nb[j] != i) u += 2 * x[nb[j]] - 1;
+            row = a;
+        } else {
+            b = (a + 1 + (int32_t)tp_mc_below(r[0], (uint32_t)(q - 1))) % q;
+            for (int j = 0; j < z; j++) if (nb[j] != i) u += (x[nb[j]] == b) - (x[nb[j]] == a);
+            row = (b == 0) - (a == 0) + 1;
+        }
+        const int dk = (b == kt) - (a == kt), k2 = k + dk;
+        int ok;
+        if (cb->p) {
+            const int64_t cl = (int64_t)row * nz + u + z + (cb->ising ? 0 : (int64_t)(dk + 1) * 3 * nz);
+            const double p = cb->p[cl * (n + 1) + k];
+            ok = p >= 1.0 || tp_mc_u01(r[1]) < p;
+        } else {
+            const double d = cb->de[row * nz + u + z] + cb->v[k2] - cb->v[k];
+            ok = d <= 0 || tp_mc_u01(r[1]) < exp(-beta * d);
+        }
+        if (ok) { x[i] = (uint8_t)b; k = k2; acc++; }
+    }
+    *kio = k;
+    return acc;
+}
+
 tp_status tp_mc_biased(tp_mc *mc, const tp_cv *cv, const tp_bias *bias, double beta,
                        int64_t nattempts, double *s_out) {
     if (!mc || !cv || !bias) return TP_ERROR(TP_ERR_ARG, "mc: NULL argument (chains, cv and bias are required)");
@@ -371,11 +540,29 @@ tp_status tp_mc_biased(tp_mc *mc, const tp_cv *cv, const tp_bias *bias, double b
     int64_t n = mc->n;
     const int64_t chunk = 64 * n;   /* attempts between abort checks */
     int par = worth_threads(mc->B * (nattempts < chunk ? nattempts : chunk));
+    counted_bias cb;
+    TP_TRY(counted_init(&cb, m, cv, bias, beta));
     for (int64_t done = 0; done < nattempts; done += chunk) {
-        if (tp_abort_flag) return TP_ABORTED;
+        if (tp_abort_flag) { counted_free(&cb); return TP_ABORTED; }
         int64_t len = nattempts - done < chunk ? nattempts - done : chunk;
         #pragma omp parallel for schedule(dynamic, 1) if (par)
         for (int64_t c = 0; c < mc->B; c++) {
+            if (cb.on) {
+                uint8_t *x = mc->x + c * n;
+                int32_t k = 0;
+                for (int64_t i = 0; i < n; i++) k += x[i] == cb.kt;
+                int64_t acc = counted_chain(&cb, mc, x, c, mc->t[c], len, beta, &k);
+                mc->t[c] += (uint64_t)len;
+                mc->acc[c] += acc;
+                mc->att[c] += len;
+                if (s_out && done + len >= nattempts) {
+                    int32_t counts[256] = { 0 };
+                    counts[cb.kt] = k;
+                    if (cv->kind == TP_CV_MAGNETIZATION) counts[0] = (int32_t)n - k;
+                    tp_cv_from_counts(cv, s_out + c * dim, counts);
+                }
+                continue;
+            }
             int32_t counts[4096];
             double s[TP_BIAS_MAX_DIM], s2[TP_BIAS_MAX_DIM];
             uint8_t *x = mc->x + c * n;
@@ -415,6 +602,7 @@ tp_status tp_mc_biased(tp_mc *mc, const tp_cv *cv, const tp_bias *bias, double b
                 for (int k2 = 0; k2 < dim; k2++) s_out[c * dim + k2] = s[k2];
         }
     }
+    counted_free(&cb);
     if (s_out && nattempts == 0) return tp_cv_eval(cv, s_out, mc->x, mc->B);
     return TP_OK;
 }
