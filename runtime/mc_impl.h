@@ -99,11 +99,14 @@ typedef struct {
 } tp_mc_site_table;
 void tp_mc_site_table_init(tp_mc_site_table *tb, const tp_model *m, int32_t method, double beta);
 
-/* Checkerboard sweeps 16 sites at a time (mc_checker.c): returns 1 and sets
+/* Checkerboard sweeps 16 sites at a time (mc_vec.c): returns 1 and sets
  * *st when it ran the sweeps, 0 when the model, lattice or chains do not
  * suit it (the caller then runs the scalar path, with the same results). */
 int tp_mc_checker(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const tp_mc_site_table *tb,
                   tp_status *st);
+
+/* Sweeps of 16 chains side by side (mc_vec.c), same contract. */
+int tp_mc_lanes(tp_mc *mc, int32_t method, int64_t nsweeps, const tp_mc_site_table *tb, tp_status *st);
 
 /* cluster updates (mc_cluster.c) */
 tp_status tp_mc_sw_chain(tp_mc *mc, int64_t c, double beta, int32_t *parent, int32_t *size);

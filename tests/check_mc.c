@@ -350,6 +350,23 @@ static tp_model *cubic_ising(int L) {
     return m;
 }
 
+static tp_model *lat_ising(tp_lattice *lat, double h) {
+    double J = 1;
+    tp_model *m = tp_model_init_ising(lat, 1, &J, h);
+    tp_lattice_free(lat);
+    ck_assert_ptr_nonnull(m);
+    return m;
+}
+
+/* L x L triangular lattice (z = 6, not bipartite) */
+static tp_lattice *triangular(int L) {
+    const double prim[4] = { 1, 0, 0.5, 0.8660254037844386 }, basis[2] = { 0, 0 };
+    const int32_t size[2] = { L, L };
+    tp_lattice *lat = tp_lattice_init(2, prim, 1, basis, size, 1, "triangular");
+    ck_assert_ptr_nonnull(lat);
+    return lat;
+}
+
 static tp_model *potts_lat(tp_lattice *lat, int q, double h) {
     double J = 1;
     tp_model *m = tp_model_init_potts(lat, q, 1, &J, h);
@@ -358,13 +375,15 @@ static tp_model *potts_lat(tp_lattice *lat, int q, double h) {
     return m;
 }
 
-/* The checkerboard kernels (runtime/mc_checker.c, 16 sites at a time)
- * against the scalar loop: the same configurations and acceptance for
+/* The vector kernels (runtime/mc_vec.c) against the scalar loop: the same
+ * configurations and acceptance.  Checkerboard (16 sites at a time):
  * Ising (Metropolis, heat bath; square and cubic), Potts (square, cubic
- * with a field), one chain (split over threads when large) and several,
- * on every instruction set and thread count, and sweeps that start in the
- * middle of a sweep (scalar path) then continue aligned. */
-START_TEST(test_mc_checker_matches_scalar) {
+ * with a field), one chain (split over threads when large) and several.
+ * Chains in lanes (16 chains at a time): square, triangular, fcc, cubic,
+ * full and partial groups.  On every instruction set and thread count,
+ * and sweeps that start in the middle of a sweep (scalar path) then
+ * continue aligned. */
+START_TEST(test_mc_vector_kernels_match_scalar) {
     struct { tp_model *m; int32_t method; double beta; int B; } cs[] = {
         { ising(32, 0), TP_MC_METROPOLIS, 0.44, 3 },
         { ising(128, 0.1), TP_MC_METROPOLIS, 0.3, 1 },
@@ -374,6 +393,15 @@ START_TEST(test_mc_checker_matches_scalar) {
         { potts_lat(tp_lattice_init_square(128, 1), 3, 0), TP_MC_METROPOLIS, 1.0, 1 },
         { potts_lat(tp_lattice_init_square(64, 1), 5, 0.3), TP_MC_METROPOLIS, 1.2, 3 },
         { potts_lat(tp_lattice_init_cubic(32, 1), 4, -0.2), TP_MC_METROPOLIS, 0.6, 1 },
+        /* chains in lanes: 16 or more chains, any lattice */
+        { ising(16, 0), TP_MC_METROPOLIS, 0.44, 16 },
+        { ising(16, 0.1), TP_MC_HEATBATH, 0.44, 20 },
+        { lat_ising(triangular(12), 0.0), TP_MC_METROPOLIS, 0.3, 33 },
+        { lat_ising(tp_lattice_init_fcc(4, 4, 4, 1), 0.05), TP_MC_METROPOLIS, 0.1, 16 },
+        { lat_ising(tp_lattice_init_fcc(4, 4, 4, 1), 0.0), TP_MC_HEATBATH, 0.1, 9 },
+        { potts_lat(tp_lattice_init_square(16, 1), 3, 0), TP_MC_METROPOLIS, 1.0, 128 },
+        { potts_lat(tp_lattice_init_cubic(6, 1), 5, 0.3), TP_MC_METROPOLIS, 0.6, 17 },
+        { potts_lat(triangular(12), 3, -0.2), TP_MC_METROPOLIS, 0.6, 16 },
     };
     const char *isa[3] = { "1", "avx2", "" };
     const int th0 = tp_threads_get();
@@ -680,7 +708,7 @@ Suite *mc_suite(void) {
     tcase_add_test(tc, test_mc_cuau_sgc_vs_exact);
     tcase_add_test(tc, test_mc_cuau_swaps_canonical);
     tcase_add_test(tc, test_mc_threads_bit_identical);
-    tcase_add_test(tc, test_mc_checker_matches_scalar);
+    tcase_add_test(tc, test_mc_vector_kernels_match_scalar);
     tcase_add_test(tc, test_mc_checker_ising_vs_kaufman);
     tcase_add_test(tc, test_mc_bad_arguments);
     tcase_add_test(tc, test_mc_abort);

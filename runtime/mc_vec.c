@@ -1,7 +1,7 @@
 /*
- * runtime/mc_checker.c -- Metropolis and heat-bath sweeps of single-shell
+ * runtime/mc_vec.c -- Metropolis and heat-bath sweeps of single-shell
  * Ising and Potts models on square and simple-cubic lattices, 16 sites of
- * one checkerboard colour at a time (the kernels: runtime/mc_vec.h, built
+ * one checkerboard colour at a time (the kernels: runtime/mc_vec_body.h, built
  * once per instruction set and picked at run time).
  *
  * Contract: the same configurations, acceptance counts and attempt
@@ -37,7 +37,7 @@ typedef struct {
 
 #pragma GCC push_options
 #define MCV_SUFFIX base
-#include "mc_vec.h"
+#include "mc_vec_body.h"
 #undef MCV_SUFFIX
 #pragma GCC pop_options
 
@@ -53,14 +53,14 @@ typedef struct {
         u_.h[1] = _mm256_mul_epu32(u_.h[1], m_);                           \
         u_.v; })
 #define MCV_SUFFIX avx2
-#include "mc_vec.h"
+#include "mc_vec_body.h"
 #undef MCV_SUFFIX
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2")
 #define MCV_SUFFIX avx512
-#include "mc_vec.h"
+#include "mc_vec_body.h"
 #undef MCV_SUFFIX
 #pragma GCC pop_options
 #define MCVEC(isa, fn, ...) ((isa) == 2 ? fn##_avx512(__VA_ARGS__) : (isa) == 1 ? fn##_avx2(__VA_ARGS__) \
@@ -258,6 +258,68 @@ int tp_mc_checker(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const
         }
     }
     if (failed) *st = TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for %lld sites", (long long)n);
+    else *st = tp_abort_flag ? TP_ABORTED : TP_OK;
+    return 1;
+}
+
+/* Chains in lanes (mc_vec_body.h lanes): any lattice with one coupled
+ * shell of at most 15 neighbours and no self-images, 8 or more chains all
+ * at the same attempt counter.  Same results as the scalar loop. */
+int tp_mc_lanes(tp_mc *mc, int32_t method, int64_t nsweeps, const tp_mc_site_table *tb, tp_status *st) {
+    const tp_model *m = mc->m;
+    if (kernel_mode == 1 || !tb->on || nsweeps < 1 || mc->B < 8 || tb->z > 15) return 0;
+    if (!(method == TP_MC_METROPOLIS || (method == TP_MC_HEATBATH && m->kind == TP_MODEL_ISING))) return 0;
+    const int32_t n = mc->n, z = tb->z;
+    const int32_t *nbr = m->lat->nb[0];
+    for (int64_t e = 0; e < (int64_t)n * z; e++) if (nbr[e] == (int32_t)(e / z)) return 0;
+    for (int64_t c = 1; c < mc->B; c++) if (mc->t[c] != mc->t[0]) return 0;
+    const int potts = m->kind == TP_MODEL_POTTS, heat = method == TP_MC_HEATBATH;
+    uint32_t tab[3][32];
+    memset(tab, 0, sizeof tab);
+    if (potts) {
+        for (int f = 0; f < 3; f++) for (int d = 0; d <= 2 * z; d++) tab[f][d] = tb->thr[f][d];
+    } else {
+        for (int up = 0; up <= z; up++) {
+            tab[0][up] = tb->thr[0][2 * up];
+            if (!heat) tab[0][z + 1 + up] = tb->thr[1][2 * up];
+        }
+    }
+    const uint64_t key = mc->seed ^ (potts ? TP_MC_KEY_SITE2 : TP_MC_KEY_SITE4);
+    const uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    const int isa = tp_cpu_isa();
+    const int64_t G = (mc->B + 15) / 16;
+    const uint64_t t0 = mc->t[0];
+    int failed = 0, par = G > 1 && mc->B * (int64_t)n * nsweeps >= ((int64_t)1 << 17);
+    #pragma omp parallel if (par)
+    {
+        uint8_t *X = malloc((size_t)n * 16);
+        if (!X) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t g = 0; g < G; g++) {
+            if (!X) continue;
+            const int64_t c0 = 16 * g, nact = mc->B - c0 < 16 ? mc->B - c0 : 16;
+            for (int l = 0; l < 16; l++) {   /* idle lanes run a copy of the group's first chain */
+                const uint8_t *x = mc->x + (c0 + (l < nact ? l : 0)) * n;
+                for (int32_t i = 0; i < n; i++) X[(int64_t)i * 16 + l] = x[i];
+            }
+            int64_t acc[16] = { 0 }, w = 0;
+            for (; w < nsweeps && !tp_abort_flag; w++)
+                MCVEC(isa, lanes, X, mc->order, nbr, n, z, potts, heat, mc->q, (const uint32_t (*)[32])tab,
+                      t0 + (uint64_t)(w * n), n, (uint32_t)c0, k0, k1, acc);
+            for (int l = 0; l < nact; l++) {
+                uint8_t *x = mc->x + (c0 + l) * n;
+                for (int32_t i = 0; i < n; i++) x[i] = X[(int64_t)i * 16 + l];
+                mc->acc[c0 + l] += acc[l];
+                mc->att[c0 + l] += w * n;
+                mc->t[c0 + l] = t0 + (uint64_t)(w * n);
+            }
+        }
+        free(X);
+    }
+    if (failed) *st = TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for %d sites x 16 chains", (int)n);
     else *st = tp_abort_flag ? TP_ABORTED : TP_OK;
     return 1;
 }

@@ -1,6 +1,6 @@
 /*
- * runtime/mc_vec.h -- the 16-site kernels of runtime/mc_checker.c, written
- * with GCC vector types.  mc_checker.c includes this file once per
+ * runtime/mc_vec_body.h -- the 16-lane kernels of runtime/mc_vec.c, written
+ * with GCC vector types.  mc_vec.c includes this file once per
  * instruction set (baseline x86-64, AVX2, AVX-512) with MCV_SUFFIX naming
  * the copy.  Everything here is integer arithmetic, so every copy gives the
  * same bits.
@@ -25,14 +25,11 @@
 #endif
 #define MCV_MUL_EVEN MCV(MCV_MUL_EVEN)
 
-/* 16 Philox4x32-10 blocks, one per lane: counters (lo + lane with carry into
- * hi, c0, c1), key (k0, k1); the four output words of lane l in w0..w3. */
-static inline __attribute__((always_inline)) void MCV(philox16)(u32v *w0, u32v *w1, u32v *w2, u32v *w3, uint64_t blk0,
-                                 uint32_t c0, uint32_t c1, uint32_t k0, uint32_t k1) {
-    const u32v lane = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
-    u32v x0 = (uint32_t)blk0 + lane;
-    u32v x1 = (uint32_t)(blk0 >> 32) + ((u32v)(x0 < (uint32_t)blk0) & 1u);   /* carry */
-    u32v x2 = (u32v){ 0 } + c0, x3 = (u32v){ 0 } + c1;
+/* 16 Philox4x32-10 blocks, one per lane: counters x0..x3, key (k0, k1);
+ * the four output words of each lane come back in x0..x3. */
+static inline __attribute__((always_inline)) void MCV(philox16x)(u32v *x0p, u32v *x1p, u32v *x2p, u32v *x3p,
+                                                                  uint32_t k0, uint32_t k1) {
+    u32v x0 = *x0p, x1 = *x1p, x2 = *x2p, x3 = *x3p;
     const u64v hi32 = (u64v){ 0 } + 0xFFFFFFFF00000000ull;
     #pragma GCC unroll 10
     for (int r = 0; r < 10; r++) {
@@ -43,7 +40,18 @@ static inline __attribute__((always_inline)) void MCV(philox16)(u32v *w0, u32v *
         u32v n0 = hi1 ^ x1 ^ (k0 + r * 0x9E3779B9u), n2 = hi0 ^ x3 ^ (k1 + r * 0xBB67AE85u);
         x0 = n0; x1 = lo1; x2 = n2; x3 = lo0;
     }
-    *w0 = x0; *w1 = x1; *w2 = x2; *w3 = x3;
+    *x0p = x0; *x1p = x1; *x2p = x2; *x3p = x3;
+}
+
+/* Blocks blk0 + lane (carry into the high word) of stream (c0, c1). */
+static inline __attribute__((always_inline)) void MCV(philox16)(u32v *w0, u32v *w1, u32v *w2, u32v *w3, uint64_t blk0,
+                                                                 uint32_t c0, uint32_t c1, uint32_t k0, uint32_t k1) {
+    const u32v lane = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+    *w0 = (uint32_t)blk0 + lane;
+    *w1 = (uint32_t)(blk0 >> 32) + ((u32v)(*w0 < (uint32_t)blk0) & 1u);   /* carry */
+    *w2 = (u32v){ 0 } + c0;
+    *w3 = (u32v){ 0 } + c1;
+    MCV(philox16x)(w0, w1, w2, w3, k0, k1);
 }
 
 /* Row walker over the positions of one colour: row r = y + L1 z, the other
@@ -236,6 +244,81 @@ static int64_t MCV(potts_half)(const cb_geom *g, uint8_t *self, const uint8_t *o
                                uint32_t c0, uint32_t c1, uint32_t k0, uint32_t k1) {
     return g->D == 2 ? MCV(potts_body)(g, self, other, col, q, 2, tab, p0, p1, tbase, c0, c1, k0, k1)
                      : MCV(potts_body)(g, self, other, col, q, 3, tab, p0, p1, tbase, c0, c1, k0, k1);
+}
+
+/* Chains in lanes: 16 chains (chain c0 + lane) side by side, X[i * 16 +
+ * lane] the token of site i, every chain at the same attempt counter t.
+ * Sites in the sweep order, z neighbours each (nbr, no self-images).
+ * Ising (potts == 0): word t & 3 of block t >> 2, tab32 by a (z + 1) + up
+ * (Metropolis) or up (heat bath); Potts Metropolis: words 2 (t & 1) and
+ * 2 (t & 1) + 1 of block t >> 1, tabs[f + 1] by d + z.  acc: accepted or
+ * changed sites per lane. */
+static void MCV(lanes)(uint8_t *X, const int32_t *order, const int32_t *nbr, int32_t n, int z,
+                       int potts, int heat, int q, const uint32_t tab[3][32],
+                       uint64_t t, int64_t len, uint32_t c0, uint32_t k0, uint32_t k1, int64_t *acc) {
+    const u32v lane = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+    u32v T0[2], T1[2], T2[2];
+    memcpy(T0, tab[0], sizeof T0);
+    memcpy(T1, tab[1], sizeof T1);
+    memcpy(T2, tab[2], sizeof T2);
+    u32v W[4];
+    i32v ch = { 0 };
+    const int per = potts ? 2 : 4;
+    int64_t pos = (int64_t)(t % (uint64_t)n);
+    for (int64_t s = 0; s < len; s++, t++) {
+        if (s == 0 || (int)(t % (uint64_t)per) == 0) {
+            const uint64_t blk = t / (uint64_t)per;
+            W[0] = (u32v){ 0 } + (uint32_t)blk;
+            W[1] = (u32v){ 0 } + (uint32_t)(blk >> 32);
+            W[2] = c0 + lane;
+            W[3] = (u32v){ 0 };
+            MCV(philox16x)(&W[0], &W[1], &W[2], &W[3], k0, k1);
+        }
+        const int32_t i = order[pos];
+        if (++pos == n) pos = 0;
+        const int32_t *nb = nbr + (int64_t)i * z;
+        u8v a8;
+        memcpy(&a8, X + (int64_t)i * 16, 16);
+        if (!potts) {
+            u8v up = { 0 };
+            for (int k = 0; k < z; k++) {
+                u8v v;
+                memcpy(&v, X + (int64_t)nb[k] * 16, 16);
+                up += v;
+            }
+            const u32v idx = __builtin_convertvector(heat ? up : up + ((u8v)(-a8) & (uint8_t)(z + 1)), u32v);
+            const i32v ok = MCV_ACCEPT(W[t & 3], __builtin_shuffle(T0[0], T0[1], idx));
+            const u8v b8 = heat ? (u8v)__builtin_convertvector(-ok, i8v) : a8 ^ (u8v)__builtin_convertvector(-ok, i8v);
+            ch -= __builtin_convertvector((i8v)(b8 != a8), i32v);
+            memcpy(X + (int64_t)i * 16, &b8, 16);
+        } else {
+            const u32v r0 = W[2 * (t & 1)], r1 = W[2 * (t & 1) + 1];
+            const u32v a = __builtin_convertvector(a8, u32v);
+            const u64v hi32 = (u64v){ 0 } + 0xFFFFFFFF00000000ull;
+            const u64v e = MCV_MUL_EVEN((u64v)r0, (uint32_t)(q - 1)), o = MCV_MUL_EVEN((u64v)r0 >> 32, (uint32_t)(q - 1));
+            u32v b = a + 1 + (u32v)((e >> 32) | (o & hi32));
+            b -= (u32v)(b >= (uint32_t)q) & (uint32_t)q;
+            const u8v b8 = __builtin_convertvector(b, u8v);
+            i8v d8 = { 0 };
+            for (int k = 0; k < z; k++) {
+                u8v v;
+                memcpy(&v, X + (int64_t)nb[k] * 16, 16);
+                d8 += (i8v)(v == a8) - (i8v)(v == b8);
+            }
+            const u32v d = (u32v)__builtin_convertvector(d8, i32v) + (uint32_t)z;
+            const i32v f = (i32v)(b == 0) - (i32v)(a == 0);
+            const u32v t0 = __builtin_shuffle(T0[0], T0[1], d), t1 = __builtin_shuffle(T1[0], T1[1], d);
+            const u32v t2 = __builtin_shuffle(T2[0], T2[1], d);
+            const u32v s2 = (u32v)(f == -1), s0 = (u32v)(f == 1);
+            const u32v thr = (t2 & s2) | (t0 & s0) | (t1 & ~(s0 | s2));
+            const i32v ok = MCV_ACCEPT(r1, thr);
+            const u8v m8 = (u8v)__builtin_convertvector(ok, i8v);
+            const u8v n8 = (b8 & m8) | (a8 & ~m8);
+            memcpy(X + (int64_t)i * 16, &n8, 16);
+            ch -= ok;
+        }
+    }
+    for (int l = 0; l < 16; l++) acc[l] += ch[l];
 }
 
 #undef MCV_MUL_EVEN
