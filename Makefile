@@ -99,8 +99,15 @@ else
 endif
 
 .PHONY: bench
-bench: bin/tempera
+bench: bin/tempera build/bench/libmcref.so
 	@for b in tests/bench/*.lua; do echo "== $$b"; bin/tempera run $$b --quiet || exit 1; done
+
+# Plain C reference kernels that tests/bench/mc.lua loads with ffi.load and
+# times beside tempera's samplers (not part of tempera; -march=native).
+build/bench/libmcref.so: tests/bench/mc_ref.c kernels/philox.h
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) -O2 -march=native -fPIC -shared -fopenmp -std=c99 -Wall -Wextra -Ikernels -o $@ $< -lm
 
 .PHONY: gpu-bundle
 gpu-bundle:
