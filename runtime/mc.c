@@ -204,7 +204,7 @@ static inline int attempt(const tp_mc *mc, uint8_t *x, int32_t i, int32_t method
     if (method == TP_MC_METROPOLIS) {
         int32_t b = m->q == 2 ? 1 - a : (a + 1 + (int32_t)tp_mc_below(r[0], (uint32_t)(m->q - 1))) % m->q;
         double de = tp_mc_de(m, x, i, b);
-        if (de <= 0 || tp_mc_u01(r[1]) < exp(-beta * de)) { x[i] = (uint8_t)b; return 1; }
+        if (de <= 0 || tp_mc_accept(r[1], tp_mc_threshold(exp(-beta * de)))) { x[i] = (uint8_t)b; return 1; }
         return 0;
     }
     if (method == TP_MC_HEATBATH) {
@@ -254,7 +254,7 @@ static int64_t swap_sweeps(tp_mc *mc, int64_t c, double beta, int64_t nsweeps, i
             int32_t k = (int32_t)tp_mc_below(r[3], (uint32_t)others);
             const int32_t j = lst[k < off[si] ? k : k + cnt[si]];
             double d = tp_model_de_swap(m, x, i, j);
-            if (d <= 0 || tp_mc_u01(r[1]) < exp(-beta * d)) {
+            if (d <= 0 || tp_mc_accept(r[1], tp_mc_threshold(exp(-beta * d)))) {
                 x[i] = x[j];
                 x[j] = (uint8_t)si;
                 int32_t wi = where[i], wj = where[j];
@@ -417,15 +417,7 @@ tp_status tp_mc_sweep(tp_mc *mc, int32_t method, double beta, int64_t nsweeps) {
  * is computed by the same expressions, in the same order, as the general
  * loop (tp_mc_de, tp_cv_from_counts, tp_bias_value), and the random blocks
  * are the same: the same trajectory, bit for bit. */
-typedef struct {
-    int on, kt, z, ising;
-    int32_t n, q;
-    double *v;      /* (n + 1) V at count k */
-    double *de;     /* Ising: (2, 2z + 1) by (a, sum + z); Potts: (3, 2z + 1) by (f + 1, d + z) */
-    double *p;      /* NULL, or acceptance by (move class, k): class = row of de, x 3 for dk (Potts) */
-} counted_bias;
-
-static void counted_free(counted_bias *cb) { free(cb->v); free(cb->de); free(cb->p); }
+static void counted_free(counted_bias *cb) { free(cb->v); free(cb->de); free(cb->thr); }
 
 /* dk of a move: (b == kt) - (a == kt) in {-1, 0, 1} */
 static tp_status counted_init(counted_bias *cb, const tp_model *m, const tp_cv *cv, const tp_bias *bias, double beta) {
@@ -466,8 +458,8 @@ static tp_status counted_init(counted_bias *cb, const tp_model *m, const tp_cv *
         }
     const int64_t classes = (int64_t)rows * nz * (cb->ising ? 1 : 3);
     if (classes * (n + 1) <= (1 << 16)) {
-        cb->p = malloc((size_t)(classes * (n + 1)) * sizeof(double));
-        if (!cb->p) { counted_free(cb); return TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for bias tables"); }
+        cb->thr = malloc((size_t)(classes * (n + 1)) * sizeof(uint32_t));
+        if (!cb->thr) { counted_free(cb); return TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for bias tables"); }
         for (int64_t cl = 0; cl < classes; cl++) {
             const int row = (int)(cl % ((int64_t)rows * nz));
             const int dk = cb->ising ? (row / nz == 0 ? (cb->kt == 0 ? -1 : 1) : (cb->kt == 1 ? -1 : 1))
@@ -475,7 +467,7 @@ static tp_status counted_init(counted_bias *cb, const tp_model *m, const tp_cv *
             for (int k = 0; k <= n; k++) {
                 const int k2 = k + dk;
                 double d = k2 < 0 || k2 > n ? 0.0 : cb->de[row] + cb->v[k2] - cb->v[k];
-                cb->p[cl * (n + 1) + k] = d <= 0 ? 1.0 : exp(-beta * d);
+                cb->thr[cl * (n + 1) + k] = tp_mc_threshold(d <= 0 ? 1.0 : exp(-beta * d));
             }
         }
     }
@@ -484,39 +476,42 @@ static tp_status counted_init(counted_bias *cb, const tp_model *m, const tp_cv *
 }
 
 /* len attempts of chain c from its counter t; returns accepted moves and
- * leaves the final count in *kio */
+ * leaves the final count in *kio.  Random words as the unbiased sweeps of
+ * the same model take them (cached_word, cached_pair). */
 static int64_t counted_chain(const counted_bias *cb, const tp_mc *mc, uint8_t *x, int64_t c, uint64_t t,
                              int64_t len, double beta, int32_t *kio) {
     const int32_t *order = mc->order, n = cb->n, q = cb->q, z = cb->z, nz = 2 * z + 1, kt = cb->kt;
     const int32_t *nbr = mc->m->lat->nb[0];
     int64_t acc = 0, pos = (int64_t)(t % (uint64_t)n);
     int32_t k = *kio;
+    word_cache wc = WORD_CACHE_INIT;
     for (int64_t s = 0; s < len; s++, t++) {
         const int32_t i = order[pos];
         if (++pos == n) pos = 0;
-        uint32_t r[4];
-        tp_mc_block(r, mc->seed, t, (uint64_t)c);
         const int32_t a = x[i];
         const int32_t *nb = nbr + (int64_t)i * z;
         int32_t b, row, u = 0;
+        uint32_t w;
         if (cb->ising) {
+            w = cached_word(&wc, mc->seed, t, (uint64_t)c);
             b = 1 - a;
             for (int j = 0; j < z; j++) if (nb[j] != i) u += 2 * x[nb[j]] - 1;
             row = a;
         } else {
-            b = (a + 1 + (int32_t)tp_mc_below(r[0], (uint32_t)(q - 1))) % q;
+            const uint32_t *pw = cached_pair(&wc, mc->seed, t, (uint64_t)c);
+            w = pw[1];
+            b = (a + 1 + (int32_t)tp_mc_below(pw[0], (uint32_t)(q - 1))) % q;
             for (int j = 0; j < z; j++) if (nb[j] != i) u += (x[nb[j]] == b) - (x[nb[j]] == a);
             row = (b == 0) - (a == 0) + 1;
         }
         const int dk = (b == kt) - (a == kt), k2 = k + dk;
         int ok;
-        if (cb->p) {
+        if (cb->thr) {
             const int64_t cl = (int64_t)row * nz + u + z + (cb->ising ? 0 : (int64_t)(dk + 1) * 3 * nz);
-            const double p = cb->p[cl * (n + 1) + k];
-            ok = p >= 1.0 || tp_mc_u01(r[1]) < p;
+            ok = tp_mc_accept(w, cb->thr[cl * (n + 1) + k]);
         } else {
             const double d = cb->de[row * nz + u + z] + cb->v[k2] - cb->v[k];
-            ok = d <= 0 || tp_mc_u01(r[1]) < exp(-beta * d);
+            ok = d <= 0 || tp_mc_accept(w, tp_mc_threshold(exp(-beta * d)));
         }
         if (ok) { x[i] = (uint8_t)b; k = k2; acc++; }
     }
@@ -543,6 +538,22 @@ tp_status tp_mc_biased(tp_mc *mc, const tp_cv *cv, const tp_bias *bias, double b
     int par = worth_threads(mc->B * (nattempts < chunk ? nattempts : chunk));
     counted_bias cb;
     TP_TRY(counted_init(&cb, m, cv, bias, beta));
+    /* single-shell Ising and Potts take their words as their sweeps do */
+    const int words = m->nshell == 1 && m->lat->shell_z[0] <= 32 && (m->kind == TP_MODEL_ISING || m->kind == TP_MODEL_POTTS);
+    if (cb.on) {   /* 16 chains side by side when they suit */
+        int32_t *kf = malloc(sizeof(int32_t) * (size_t)mc->B);
+        tp_status st = TP_OK;
+        int ran = kf && tp_mc_lanes_biased(mc, &cb, nattempts, kf, &st);
+        if (ran && st == TP_OK && s_out)
+            for (int64_t c = 0; c < mc->B; c++) {
+                int32_t counts[256] = { 0 };
+                counts[cb.kt] = kf[c];
+                if (cv->kind == TP_CV_MAGNETIZATION) counts[0] = (int32_t)n - kf[c];
+                tp_cv_from_counts(cv, s_out + c * dim, counts);
+            }
+        free(kf);
+        if (ran) { counted_free(&cb); return st; }
+    }
     for (int64_t done = 0; done < nattempts; done += chunk) {
         if (tp_abort_flag) { counted_free(&cb); return TP_ABORTED; }
         int64_t len = nattempts - done < chunk ? nattempts - done : chunk;
@@ -574,11 +585,14 @@ tp_status tp_mc_biased(tp_mc *mc, const tp_cv *cv, const tp_bias *bias, double b
             uint64_t t = mc->t[c];
             int64_t acc = 0;
             int64_t pos = (int64_t)(t % (uint64_t)n);
+            word_cache wc = WORD_CACHE_INIT;
             for (int64_t k = 0; k < len; k++, t++) {
                 int32_t i = mc->order[pos];
                 if (++pos == n) pos = 0;
                 uint32_t r[4];
-                tp_mc_block(r, mc->seed, t, (uint64_t)c);
+                if (words && m->kind == TP_MODEL_ISING) r[1] = cached_word(&wc, mc->seed, t, (uint64_t)c);
+                else if (words) memcpy(r, cached_pair(&wc, mc->seed, t, (uint64_t)c), 2 * sizeof(uint32_t));
+                else tp_mc_block(r, mc->seed, t, (uint64_t)c);
                 int32_t a = x[i];
                 int32_t b = q == 2 ? 1 - a : (a + 1 + (int32_t)tp_mc_below(r[0], (uint32_t)(q - 1))) % q;
                 double de = tp_mc_de(m, x, i, b);
@@ -587,7 +601,7 @@ tp_status tp_mc_biased(tp_mc *mc, const tp_cv *cv, const tp_bias *bias, double b
                 tp_cv_from_counts(cv, s2, counts);
                 double v2 = tp_bias_value(bias, s2);
                 double d = de + v2 - v;
-                if (d <= 0 || tp_mc_u01(r[1]) < exp(-beta * d)) {
+                if (d <= 0 || tp_mc_accept(r[1], tp_mc_threshold(exp(-beta * d)))) {
                     x[i] = (uint8_t)b;
                     v = v2;
                     for (int k2 = 0; k2 < dim; k2++) s[k2] = s2[k2];

@@ -105,8 +105,22 @@ void tp_mc_site_table_init(tp_mc_site_table *tb, const tp_model *m, int32_t meth
 int tp_mc_checker(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const tp_mc_site_table *tb,
                   tp_status *st);
 
+/* Biased Metropolis with a count-valued CV (mc.c counted_init). */
+typedef struct {
+    int on, kt, z, ising;
+    int32_t n, q;
+    double *v;      /* (n + 1) V at count k */
+    double *de;     /* Ising: (2, 2z + 1) by (a, sum + z); Potts: (3, 2z + 1) by (f + 1, d + z) */
+    uint32_t *thr;  /* NULL, or acceptance thresholds by (move class, k): class = row of de, x 3 for dk (Potts) */
+} counted_bias;
+
+
 /* Sweeps of 16 chains side by side (mc_vec.c), same contract. */
 int tp_mc_lanes(tp_mc *mc, int32_t method, int64_t nsweeps, const tp_mc_site_table *tb, tp_status *st);
+/* nattempts biased attempts of every chain, 16 chains side by side, with the
+ * thresholds of cb (cb->thr); returns 1 and sets *st when it ran, with k
+ * (B) [out] each chain's final count; 0 when it does not apply. */
+int tp_mc_lanes_biased(tp_mc *mc, const counted_bias *cb, int64_t nattempts, int32_t *k, tp_status *st);
 
 /* cluster updates (mc_cluster.c) */
 tp_status tp_mc_sw_chain(tp_mc *mc, int64_t c, double beta, int32_t *parent, int32_t *size);

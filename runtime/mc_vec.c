@@ -323,3 +323,56 @@ int tp_mc_lanes(tp_mc *mc, int32_t method, int64_t nsweeps, const tp_mc_site_tab
     else *st = tp_abort_flag ? TP_ABORTED : TP_OK;
     return 1;
 }
+
+int tp_mc_lanes_biased(tp_mc *mc, const counted_bias *cb, int64_t nattempts, int32_t *kout, tp_status *st) {
+    const tp_model *m = mc->m;
+    if (kernel_mode == 1 || !cb->on || !cb->thr || nattempts < 1 || mc->B < 8 || cb->z > 15) return 0;
+    const int32_t n = mc->n, z = cb->z;
+    const int32_t *nbr = m->lat->nb[0];
+    for (int64_t e = 0; e < (int64_t)n * z; e++) if (nbr[e] == (int32_t)(e / z)) return 0;
+    for (int64_t c = 1; c < mc->B; c++) if (mc->t[c] != mc->t[0]) return 0;
+    const int potts = !cb->ising;
+    const uint64_t key = mc->seed ^ (potts ? TP_MC_KEY_SITE2 : TP_MC_KEY_SITE4);
+    const uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    const int isa = tp_cpu_isa();
+    const int64_t G = (mc->B + 15) / 16, chunk = 64 * (int64_t)n;   /* attempts between abort checks */
+    const uint64_t t0 = mc->t[0];
+    int failed = 0, par = G > 1 && mc->B * nattempts >= ((int64_t)1 << 17);
+    #pragma omp parallel if (par)
+    {
+        uint8_t *X = malloc((size_t)n * 16);
+        if (!X) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t g = 0; g < G; g++) {
+            if (!X) continue;
+            const int64_t c0 = 16 * g, nact = mc->B - c0 < 16 ? mc->B - c0 : 16;
+            int32_t kl[16] = { 0 };
+            for (int l = 0; l < 16; l++) {   /* idle lanes run a copy of the group's first chain */
+                const uint8_t *x = mc->x + (c0 + (l < nact ? l : 0)) * n;
+                for (int32_t i = 0; i < n; i++) { X[(int64_t)i * 16 + l] = x[i]; kl[l] += x[i] == cb->kt; }
+            }
+            int64_t acc[16] = { 0 }, done = 0;
+            while (done < nattempts && !tp_abort_flag) {
+                const int64_t len = nattempts - done < chunk ? nattempts - done : chunk;
+                MCVEC(isa, lanes_biased, X, mc->order, nbr, n, z, potts, mc->q, cb->kt, cb->thr,
+                      t0 + (uint64_t)done, len, (uint32_t)c0, k0, k1, kl, acc);
+                done += len;
+            }
+            for (int l = 0; l < nact; l++) {
+                uint8_t *x = mc->x + (c0 + l) * n;
+                for (int32_t i = 0; i < n; i++) x[i] = X[(int64_t)i * 16 + l];
+                mc->acc[c0 + l] += acc[l];
+                mc->att[c0 + l] += done;
+                mc->t[c0 + l] = t0 + (uint64_t)done;
+                kout[c0 + l] = kl[l];
+            }
+        }
+        free(X);
+    }
+    if (failed) *st = TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for %d sites x 16 chains", (int)n);
+    else *st = tp_abort_flag ? TP_ABORTED : TP_OK;
+    return 1;
+}

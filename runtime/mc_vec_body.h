@@ -25,6 +25,21 @@
 #endif
 #define MCV_MUL_EVEN MCV(MCV_MUL_EVEN)
 
+/* thr[idx] per lane: a hardware gather where there is one */
+#ifndef MCV_GATHER_base
+#define MCV_GATHER_base(tab, idx) __extension__({                                   \
+        u32v g_;                                                                   \
+        for (int l_ = 0; l_ < 16; l_++) g_[l_] = (tab)[(idx)[l_]];                 \
+        g_; })
+#define MCV_GATHER_avx512(tab, idx) ((u32v)_mm512_i32gather_epi32((__m512i)(idx), (const void *)(tab), 4))
+#define MCV_GATHER_avx2(tab, idx) __extension__({                                   \
+        union { u32v v; __m256i h[2]; } i_ = { .v = (u32v)(idx) }, g_;               \
+        g_.h[0] = _mm256_i32gather_epi32((const int *)(tab), i_.h[0], 4);          \
+        g_.h[1] = _mm256_i32gather_epi32((const int *)(tab), i_.h[1], 4);          \
+        g_.v; })
+#endif
+#define MCV_GATHER MCV(MCV_GATHER)
+
 /* 16 Philox4x32-10 blocks, one per lane: counters x0..x3, key (k0, k1);
  * the four output words of each lane come back in x0..x3. */
 static inline __attribute__((always_inline)) void MCV(philox16x)(u32v *x0p, u32v *x1p, u32v *x2p, u32v *x3p,
@@ -321,6 +336,80 @@ static void MCV(lanes)(uint8_t *X, const int32_t *order, const int32_t *nbr, int
     for (int l = 0; l < 16; l++) acc[l] += ch[l];
 }
 
+/* Biased Metropolis, chains in lanes, with a CV that is a function of one
+ * count (mc.c counted_chain, the same words and decisions): kv the lanes'
+ * counts, thr the thresholds by (move class, count), n + 1 counts per
+ * class.  acc: accepted moves per lane. */
+static void MCV(lanes_biased)(uint8_t *X, const int32_t *order, const int32_t *nbr, int32_t n, int z,
+                              int potts, int q, int kt, const uint32_t *thr, uint64_t t, int64_t len,
+                              uint32_t c0, uint32_t k0, uint32_t k1, int32_t kl[16], int64_t *acc) {
+    const u32v lane = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+    const int32_t nz = 2 * z + 1, stride = n + 1;
+    i32v kv, ch = { 0 };
+    memcpy(&kv, kl, sizeof kv);
+    u32v W[4];
+    const int per = potts ? 2 : 4;
+    int64_t pos = (int64_t)(t % (uint64_t)n);
+    for (int64_t s = 0; s < len; s++, t++) {
+        if (s == 0 || (int)(t % (uint64_t)per) == 0) {
+            const uint64_t blk = t / (uint64_t)per;
+            W[0] = (u32v){ 0 } + (uint32_t)blk;
+            W[1] = (u32v){ 0 } + (uint32_t)(blk >> 32);
+            W[2] = c0 + lane;
+            W[3] = (u32v){ 0 };
+            MCV(philox16x)(&W[0], &W[1], &W[2], &W[3], k0, k1);
+        }
+        const int32_t i = order[pos];
+        if (++pos == n) pos = 0;
+        const int32_t *nb = nbr + (int64_t)i * z;
+        u8v a8, b8;
+        memcpy(&a8, X + (int64_t)i * 16, 16);
+        const i32v a = (i32v)__builtin_convertvector(a8, u32v);
+        i32v cl, dk;
+        u32v w;
+        if (!potts) {
+            u8v up = { 0 };
+            for (int k = 0; k < z; k++) {
+                u8v v;
+                memcpy(&v, X + (int64_t)nb[k] * 16, 16);
+                up += v;
+            }
+            w = W[t & 3];
+            b8 = a8 ^ 1;
+            cl = a * nz + 2 * (i32v)__builtin_convertvector(up, u32v);
+            dk = kt == 1 ? 1 - 2 * a : 2 * a - 1;
+        } else {
+            const u32v r0 = W[2 * (t & 1)];
+            w = W[2 * (t & 1) + 1];
+            const u64v hi32 = (u64v){ 0 } + 0xFFFFFFFF00000000ull;
+            const u64v e = MCV_MUL_EVEN((u64v)r0, (uint32_t)(q - 1)), o = MCV_MUL_EVEN((u64v)r0 >> 32, (uint32_t)(q - 1));
+            u32v b = (u32v)a + 1 + (u32v)((e >> 32) | (o & hi32));
+            b -= (u32v)(b >= (uint32_t)q) & (uint32_t)q;
+            b8 = __builtin_convertvector(b, u8v);
+            i8v d8 = { 0 };
+            for (int k = 0; k < z; k++) {
+                u8v v;
+                memcpy(&v, X + (int64_t)nb[k] * 16, 16);
+                d8 += (i8v)(v == b8) - (i8v)(v == a8);   /* masks are -1: (equal to a) - (equal to b) */
+            }
+            const i32v d = -(i32v)__builtin_convertvector(d8, i32v);
+            const i32v row = 1 - (i32v)((i32v)b == 0) + (i32v)(a == 0);    /* f + 1, masks are -1 */
+            dk = (i32v)(a == kt) - (i32v)((i32v)b == kt);
+            cl = row * nz + d + z + (dk + 1) * (3 * nz);
+        }
+        const i32v idx = cl * stride + kv;
+        const i32v ok = MCV_ACCEPT(w, MCV_GATHER(thr, idx));
+        const u8v m8 = (u8v)__builtin_convertvector(ok, i8v);
+        const u8v n8 = (b8 & m8) | (a8 & ~m8);
+        memcpy(X + (int64_t)i * 16, &n8, 16);
+        kv += dk & ok;
+        ch -= ok;
+    }
+    memcpy(kl, &kv, sizeof kv);
+    for (int l = 0; l < 16; l++) acc[l] += ch[l];
+}
+
+#undef MCV_GATHER
 #undef MCV_MUL_EVEN
 #undef MCV
 #undef MCV_CAT
