@@ -115,6 +115,7 @@ double tp_mc_acceptance(const tp_mc *mc) {
 /* Acceptance thresholds for single-shell Ising and Potts (mc_impl.h). */
 void tp_mc_site_table_init(tp_mc_site_table *tb, const tp_model *m, int32_t method, double beta) {
     tb->on = 0;
+    tb->hb = 0;
     if (m->nshell != 1 || m->lat->shell_z[0] > 32) return;
     int z = tb->z = m->lat->shell_z[0];
     double J = m->J[0], h = m->h;
@@ -134,6 +135,31 @@ void tp_mc_site_table_init(tp_mc_site_table *tb, const tp_model *m, int32_t meth
                 double de = -J * d - h * f;
                 tb->thr[f + 1][d + z] = tp_mc_threshold(de <= 0 ? 1.0 : exp(-beta * de));
             }
+        tb->on = 1;
+    } else if (m->kind == TP_MODEL_POTTS && method == TP_MC_HEATBATH) {
+        const int q = m->q;
+        int64_t ncls = 1;
+        for (int b = 0; b < q - 1 && ncls * (q - 1) <= TP_MC_HB_MAX; b++) ncls *= z + 1;
+        if (ncls * (q - 1) > TP_MC_HB_MAX) return;
+        for (int64_t e = 0; e < (int64_t)m->n * z; e++) if (m->lat->nb[0][e] == (int32_t)(e / z)) return;
+        for (int64_t idx = 0; idx < ncls; idx++) {
+            int cnt[256], rest = z;
+            int64_t r = idx;
+            for (int b = 0; b < q - 1; b++) { cnt[b] = (int)(r % (z + 1)); r /= z + 1; rest -= cnt[b]; }
+            if (rest < 0) { for (int k = 0; k < q - 1; k++) tb->cum[idx * (q - 1) + k] = 0; continue; }   /* no such site */
+            cnt[q - 1] = rest;
+            double lw[256], mx = -INFINITY, tot = 0, run = 0;
+            for (int b = 0; b < q; b++) {
+                lw[b] = beta * (J * cnt[b] + (b == 0 ? h : 0.0));
+                if (lw[b] > mx) mx = lw[b];
+            }
+            for (int b = 0; b < q; b++) { lw[b] = exp(lw[b] - mx); tot += lw[b]; }
+            for (int k = 0; k < q - 1; k++) {
+                run += lw[k];
+                tb->cum[idx * (q - 1) + k] = tp_mc_threshold(run / tot);
+            }
+        }
+        tb->hb = 1;
         tb->on = 1;
     }
 }
@@ -186,6 +212,20 @@ static inline int attempt(const tp_mc *mc, uint8_t *x, int32_t i, int32_t method
         if (thr != UINT32_MAX && !tp_mc_accept(cached_word(wc, mc->seed, t, (uint64_t)c), thr)) return 0;
         x[i] = (uint8_t)(1 - a);
         return 1;
+    }
+    if (tb->hb) {   /* Potts heat bath, single shell */
+        const int32_t *nb = m->lat->nb[0] + (int64_t)i * tb->z;
+        int64_t idx = 0, mul = 1;
+        for (int b = 0; b < m->q - 1; b++, mul *= tb->z + 1) {
+            int cnt = 0;
+            for (int k = 0; k < tb->z; k++) cnt += x[nb[k]] == b;
+            idx += cnt * mul;
+        }
+        const uint32_t w = cached_word(wc, mc->seed, t, (uint64_t)c), *cum = tb->cum + idx * (m->q - 1);
+        int32_t b = m->q - 1;
+        for (int k = 0; k < m->q - 1; k++) b -= tp_mc_accept(w, cum[k]);
+        x[i] = (uint8_t)b;
+        return b != a;
     }
     if (tb->on) {   /* Potts Metropolis, single shell */
         const uint32_t *w = cached_pair(wc, mc->seed, t, (uint64_t)c);

@@ -86,6 +86,8 @@ static inline uint32_t tp_mc_threshold(double p) {
 }
 static inline int tp_mc_accept(uint32_t w, uint32_t thr) { return w < thr || thr == UINT32_MAX; }
 
+#define TP_MC_HB_MAX 4096   /* (z + 1)^(q - 1) (q - 1) entries at most */
+
 /* Thresholds for single-shell Ising and Potts (no exp in the hot loop):
  *   Ising Metropolis: thr[a][sum + z], a = token of the site, sum = sum of
  *     neighbour spins (self-images excluded) in [-z, z];
@@ -96,6 +98,13 @@ static inline int tp_mc_accept(uint32_t w, uint32_t thr) { return w < thr || thr
 typedef struct {
     int on, z;
     uint32_t thr[3][65];
+    /* Potts heat bath (hb = 1; no self-images): the new state is the number
+     * of k < q - 1 with w >= cum[idx (q - 1) + k] (thresholds of the
+     * cumulative conditional probabilities), idx = sum over b < q - 1 of
+     * n_b (z + 1)^b, n_b the neighbours in state b; one word per attempt as
+     * for Ising (word t & 3 of block t >> 2, key seed XOR 0x6d34). */
+    int hb;
+    uint32_t cum[TP_MC_HB_MAX];
 } tp_mc_site_table;
 void tp_mc_site_table_init(tp_mc_site_table *tb, const tp_model *m, int32_t method, double beta);
 

@@ -116,7 +116,8 @@ static void join(const cb_geom *g, uint8_t *x, const uint8_t *s0, const uint8_t 
 
 typedef struct {
     const cb_geom *g;
-    int isa, potts, heat, q;
+    int isa, potts, heat, q;   /* heat: 0, 1 Ising heat bath, 2 Potts heat bath */
+    const uint32_t *cum;
     uint32_t k0, k1;
     uint32_t ising[16];      /* Ising thresholds by a (z + 1) + up, or up (heat bath) */
     uint32_t potts_tab[3][16];
@@ -126,9 +127,10 @@ typedef struct {
 static int64_t half(const cb_kernel *K, uint8_t *s[2], int col, int64_t p0, int64_t p1, uint64_t t, int64_t c) {
     const uint64_t tbase = t + (col ? (uint64_t)K->g->nc : 0);
     const uint32_t c0 = (uint32_t)c, c1 = (uint32_t)((uint64_t)c >> 32);
-    if (K->potts)
+    if (K->potts && K->heat != 2)
         return MCVEC(K->isa, potts_half, K->g, s[col], s[1 - col], col, K->q, K->potts_tab, p0, p1, tbase, c0, c1, K->k0, K->k1);
-    return MCVEC(K->isa, ising_half, K->g, s[col], s[1 - col], col, K->heat, K->ising, p0, p1, tbase, c0, c1, K->k0, K->k1);
+    return MCVEC(K->isa, ising_half, K->g, s[col], s[1 - col], col, K->heat, K->ising, K->cum, K->q, p0, p1, tbase,
+                 c0, c1, K->k0, K->k1);
 }
 
 /* A sense-reversing barrier that spins (yielding now and then, so an
@@ -160,7 +162,7 @@ static int64_t chain_threads(const cb_kernel *K, uint8_t *s[2], int64_t c, uint6
     spin_barrier bar = { 0, 0, nt };
     atomic_int stop = 0;
     int64_t acc = 0, swept = 0;
-    const int64_t unit = K->potts ? 32 : 64, nunit = (K->g->nc + unit - 1) / unit;
+    const int64_t unit = K->potts && K->heat != 2 ? 32 : 64, nunit = (K->g->nc + unit - 1) / unit;
     #pragma omp parallel num_threads(nt) reduction(+:acc)
     {
         int me = omp_get_thread_num(), n = omp_get_num_threads(), local = 0;
@@ -191,12 +193,12 @@ int tp_mc_checker(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const
     const tp_model *m = mc->m;
     cb_geom g;
     if (kernel_mode == 1 || !tb->on || nsweeps < 1 || !geometry(m->lat, &g)) return 0;
-    if (!(method == TP_MC_METROPOLIS || (method == TP_MC_HEATBATH && m->kind == TP_MODEL_ISING))) return 0;
+    if (!(method == TP_MC_METROPOLIS || (method == TP_MC_HEATBATH && (m->kind == TP_MODEL_ISING || tb->hb)))) return 0;
     for (int64_t c = 0; c < mc->B; c++) if (mc->t[c] % (uint64_t)mc->n) return 0;
     cb_kernel K = { .g = &g, .isa = tp_cpu_isa(), .potts = m->kind == TP_MODEL_POTTS,
-                    .heat = method == TP_MC_HEATBATH, .q = m->q };
+                    .heat = method != TP_MC_HEATBATH ? 0 : tb->hb ? 2 : 1, .q = m->q, .cum = tb->cum };
     const int z = 2 * g.D;
-    uint64_t key = mc->seed ^ (K.potts ? TP_MC_KEY_SITE2 : TP_MC_KEY_SITE4);
+    uint64_t key = mc->seed ^ (K.potts && !tb->hb ? TP_MC_KEY_SITE2 : TP_MC_KEY_SITE4);
     K.k0 = (uint32_t)key; K.k1 = (uint32_t)(key >> 32);
     /* Ising: up = neighbours with token 1, sum = 2 up - z */
     for (int up = 0; up <= z; up++) {
@@ -268,7 +270,7 @@ int tp_mc_checker(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const
 int tp_mc_lanes(tp_mc *mc, int32_t method, int64_t nsweeps, const tp_mc_site_table *tb, tp_status *st) {
     const tp_model *m = mc->m;
     if (kernel_mode == 1 || !tb->on || nsweeps < 1 || mc->B < 8 || tb->z > 15) return 0;
-    if (!(method == TP_MC_METROPOLIS || (method == TP_MC_HEATBATH && m->kind == TP_MODEL_ISING))) return 0;
+    if (!(method == TP_MC_METROPOLIS || (method == TP_MC_HEATBATH && (m->kind == TP_MODEL_ISING || tb->hb)))) return 0;
     const int32_t n = mc->n, z = tb->z;
     const int32_t *nbr = m->lat->nb[0];
     for (int64_t e = 0; e < (int64_t)n * z; e++) if (nbr[e] == (int32_t)(e / z)) return 0;
@@ -284,7 +286,7 @@ int tp_mc_lanes(tp_mc *mc, int32_t method, int64_t nsweeps, const tp_mc_site_tab
             if (!heat) tab[0][z + 1 + up] = tb->thr[1][2 * up];
         }
     }
-    const uint64_t key = mc->seed ^ (potts ? TP_MC_KEY_SITE2 : TP_MC_KEY_SITE4);
+    const uint64_t key = mc->seed ^ (potts && !tb->hb ? TP_MC_KEY_SITE2 : TP_MC_KEY_SITE4);
     const uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
     const int isa = tp_cpu_isa();
     const int64_t G = (mc->B + 15) / 16;
@@ -307,7 +309,7 @@ int tp_mc_lanes(tp_mc *mc, int32_t method, int64_t nsweeps, const tp_mc_site_tab
             }
             int64_t acc[16] = { 0 }, w = 0;
             for (; w < nsweeps && !tp_abort_flag; w++)
-                MCVEC(isa, lanes, X, mc->order, nbr, n, z, potts, heat, mc->q, (const uint32_t (*)[32])tab,
+                MCVEC(isa, lanes, X, mc->order, nbr, n, z, potts, heat, mc->q, (const uint32_t (*)[32])tab, tb->hb ? tb->cum : NULL,
                       t0 + (uint64_t)(w * n), n, (uint32_t)c0, k0, k1, acc);
             for (int l = 0; l < nact; l++) {
                 uint8_t *x = mc->x + (c0 + l) * n;

@@ -40,6 +40,23 @@
 #endif
 #define MCV_GATHER MCV(MCV_GATHER)
 
+/* Potts heat bath for 16 sites: nb[0..z-1] the neighbours' tokens, w the
+ * words; b8 = q - 1 - #{k < q - 1: w below cum[idx (q - 1) + k]},
+ * idx = sum over s < q - 1 of (neighbours in state s) (z + 1)^s. */
+#define HB_PICK(b8, nb, z, q, cum, w) do {                                                  \
+        u32v idx_ = { 0 };                                                                 \
+        uint32_t mul_ = 1;                                                                 \
+        for (int s_ = 0; s_ < (q) - 1; s_++, mul_ *= (uint32_t)(z) + 1) {                  \
+            i8v n_ = { 0 };                                                                \
+            for (int k_ = 0; k_ < (z); k_++) n_ -= (i8v)(nb[k_] == (uint8_t)s_);           \
+            idx_ += (u32v)__builtin_convertvector(n_, i32v) * mul_;                         \
+        }                                                                                  \
+        idx_ *= (uint32_t)((q) - 1);                                                       \
+        i32v below_ = { 0 };                                                               \
+        for (int s_ = 0; s_ < (q) - 1; s_++) below_ += MCV_ACCEPT((w), MCV_GATHER((cum) + s_, idx_)); \
+        b8 = __builtin_convertvector(((q) - 1) + below_, u8v);                            \
+    } while (0)
+
 /* 16 Philox4x32-10 blocks, one per lane: counters x0..x3, key (k0, k1);
  * the four output words of each lane come back in x0..x3. */
 static inline __attribute__((always_inline)) void MCV(philox16x)(u32v *x0p, u32v *x1p, u32v *x2p, u32v *x3p,
@@ -137,7 +154,7 @@ static inline __attribute__((always_inline)) void MCV(row_set)(MCV(rowp) *w, con
  * count of neighbours up for the heat bath.  Returns the changed sites. */
 static inline __attribute__((always_inline)) int64_t MCV(ising_body)(
         const cb_geom *g, uint8_t *self, const uint8_t *other, int col, const int heat, const int D,
-        const uint32_t tab[16], int64_t p0, int64_t p1, uint64_t tbase,
+        const uint32_t tab[16], const uint32_t *cum, int q, int64_t p0, int64_t p1, uint64_t tbase,
         uint32_t c0, uint32_t c1, uint32_t k0, uint32_t k1) {
     u32v tv, V[4];
     memcpy(&tv, tab, sizeof tv);
@@ -163,6 +180,16 @@ static inline __attribute__((always_inline)) int64_t MCV(ising_body)(
         }
         u8v nb[6], a8, b8;
         MCV_NEIGHBOURS(nb, w, j0, W, D);
+        if (heat == 2) {   /* Potts heat bath: count neighbours per state, look the thresholds up */
+            memcpy(&a8, self + p, 16);
+            HB_PICK(b8, nb, 2 * D, q, cum, V[(p >> 4) & 3]);
+            changed -= __builtin_convertvector((i8v)(b8 != a8), i32v);
+            memcpy(self + p, &b8, 16);
+            p += 16;
+            j0 += 16;
+            if (j0 == W && p < p1) { j0 = 0; MCV(row_set)(&w, g, other, col, w.r + 1); }
+            continue;
+        }
         u8v up = nb[0] + nb[1] + nb[2] + nb[3];
         if (D == 3) up += nb[4] + nb[5];
         memcpy(&a8, self + p, 16);
@@ -182,14 +209,15 @@ static inline __attribute__((always_inline)) int64_t MCV(ising_body)(
     return s;
 }
 
+/* heat: 0 Ising Metropolis, 1 Ising heat bath, 2 Potts heat bath (q
+ * states, cum: tp_mc_site_table.cum) */
 static int64_t MCV(ising_half)(const cb_geom *g, uint8_t *self, const uint8_t *other, int col, int heat,
-                               const uint32_t tab[16], int64_t p0, int64_t p1, uint64_t tbase,
-                               uint32_t c0, uint32_t c1, uint32_t k0, uint32_t k1) {
-    if (g->D == 2)
-        return heat ? MCV(ising_body)(g, self, other, col, 1, 2, tab, p0, p1, tbase, c0, c1, k0, k1)
-                    : MCV(ising_body)(g, self, other, col, 0, 2, tab, p0, p1, tbase, c0, c1, k0, k1);
-    return heat ? MCV(ising_body)(g, self, other, col, 1, 3, tab, p0, p1, tbase, c0, c1, k0, k1)
-                : MCV(ising_body)(g, self, other, col, 0, 3, tab, p0, p1, tbase, c0, c1, k0, k1);
+                               const uint32_t tab[16], const uint32_t *cum, int q, int64_t p0, int64_t p1,
+                               uint64_t tbase, uint32_t c0, uint32_t c1, uint32_t k0, uint32_t k1) {
+#define ISING_BODY(h, D) MCV(ising_body)(g, self, other, col, h, D, tab, cum, q, p0, p1, tbase, c0, c1, k0, k1)
+    if (g->D == 2) return heat == 2 ? ISING_BODY(2, 2) : heat ? ISING_BODY(1, 2) : ISING_BODY(0, 2);
+    return heat == 2 ? ISING_BODY(2, 3) : heat ? ISING_BODY(1, 3) : ISING_BODY(0, 3);
+#undef ISING_BODY
 }
 
 /* Potts Metropolis, q states: positions [p0, p1) of colour col (p0 % 32 ==
@@ -269,7 +297,7 @@ static int64_t MCV(potts_half)(const cb_geom *g, uint8_t *self, const uint8_t *o
  * 2 (t & 1) + 1 of block t >> 1, tabs[f + 1] by d + z.  acc: accepted or
  * changed sites per lane. */
 static void MCV(lanes)(uint8_t *X, const int32_t *order, const int32_t *nbr, int32_t n, int z,
-                       int potts, int heat, int q, const uint32_t tab[3][32],
+                       int potts, int heat, int q, const uint32_t tab[3][32], const uint32_t *cum,
                        uint64_t t, int64_t len, uint32_t c0, uint32_t k0, uint32_t k1, int64_t *acc) {
     const u32v lane = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
     u32v T0[2], T1[2], T2[2];
@@ -278,7 +306,7 @@ static void MCV(lanes)(uint8_t *X, const int32_t *order, const int32_t *nbr, int
     memcpy(T2, tab[2], sizeof T2);
     u32v W[4];
     i32v ch = { 0 };
-    const int per = potts ? 2 : 4;
+    const int per = potts && !cum ? 2 : 4;
     int64_t pos = (int64_t)(t % (uint64_t)n);
     for (int64_t s = 0; s < len; s++, t++) {
         if (s == 0 || (int)(t % (uint64_t)per) == 0) {
@@ -294,7 +322,13 @@ static void MCV(lanes)(uint8_t *X, const int32_t *order, const int32_t *nbr, int
         const int32_t *nb = nbr + (int64_t)i * z;
         u8v a8;
         memcpy(&a8, X + (int64_t)i * 16, 16);
-        if (!potts) {
+        if (cum) {   /* Potts heat bath */
+            u8v nbv[15], b8;
+            for (int k = 0; k < z; k++) memcpy(&nbv[k], X + (int64_t)nb[k] * 16, 16);
+            HB_PICK(b8, nbv, z, q, cum, W[t & 3]);
+            ch -= __builtin_convertvector((i8v)(b8 != a8), i32v);
+            memcpy(X + (int64_t)i * 16, &b8, 16);
+        } else if (!potts) {
             u8v up = { 0 };
             for (int k = 0; k < z; k++) {
                 u8v v;

@@ -122,6 +122,40 @@ static tp_model *potts(int L, int q) {
     return m;
 }
 
+static tp_model *cubic_ising(int L) {
+    tp_lattice *lat = tp_lattice_init_cubic(L, 1);
+    double J = 1;
+    tp_model *m = tp_model_init_ising(lat, 1, &J, 0.05);
+    tp_lattice_free(lat);
+    ck_assert_ptr_nonnull(m);
+    return m;
+}
+
+static tp_model *lat_ising(tp_lattice *lat, double h) {
+    double J = 1;
+    tp_model *m = tp_model_init_ising(lat, 1, &J, h);
+    tp_lattice_free(lat);
+    ck_assert_ptr_nonnull(m);
+    return m;
+}
+
+/* L x L triangular lattice (z = 6, not bipartite) */
+static tp_lattice *triangular(int L) {
+    const double prim[4] = { 1, 0, 0.5, 0.8660254037844386 }, basis[2] = { 0, 0 };
+    const int32_t size[2] = { L, L };
+    tp_lattice *lat = tp_lattice_init(2, prim, 1, basis, size, 1, "triangular");
+    ck_assert_ptr_nonnull(lat);
+    return lat;
+}
+
+static tp_model *potts_lat(tp_lattice *lat, int q, double h) {
+    double J = 1;
+    tp_model *m = tp_model_init_potts(lat, q, 1, &J, h);
+    tp_lattice_free(lat);
+    ck_assert_ptr_nonnull(m);
+    return m;
+}
+
 static tp_ce *cuau(void) {
     char *src = tp_test_read_file(tp_test_src_path("stdlib/tempera/data/cuau.lua"));
     ck_assert_ptr_nonnull(src);
@@ -186,6 +220,21 @@ START_TEST(test_mc_potts_vs_exact) {
         tp_cv_free(cv);
         tp_model_free(m);
     }
+}
+END_TEST
+
+/* Potts heat bath from the tabulated conditional distribution (q = 4, a
+ * field favouring state 0) against exact enumeration of 4^9 states. */
+START_TEST(test_mc_potts_heatbath_field_vs_exact) {
+    tp_model *m = potts_lat(tp_lattice_init_square(3, 1), 4, 0.3);
+    tp_cv *cv = tp_cv_init(TP_CV_FRACTION, m->lat, 4, 0);
+    exact_ref r;
+    exact(&r, m, 0.8, cv, 0, 1, 10);
+    tp_mc *mc = tp_mc_init(m, 64, 77, TP_MC_START_RANDOM);
+    check_sampler(mc, m, cv, &r, TP_MC_HEATBATH, 0.8, 200, 8000, 1, "potts q=4 h=0.3 3x3 heatbath");
+    tp_mc_free(mc);
+    tp_cv_free(cv);
+    tp_model_free(m);
 }
 END_TEST
 
@@ -341,39 +390,6 @@ START_TEST(test_mc_threads_bit_identical) {
 }
 END_TEST
 
-static tp_model *cubic_ising(int L) {
-    tp_lattice *lat = tp_lattice_init_cubic(L, 1);
-    double J = 1;
-    tp_model *m = tp_model_init_ising(lat, 1, &J, 0.05);
-    tp_lattice_free(lat);
-    ck_assert_ptr_nonnull(m);
-    return m;
-}
-
-static tp_model *lat_ising(tp_lattice *lat, double h) {
-    double J = 1;
-    tp_model *m = tp_model_init_ising(lat, 1, &J, h);
-    tp_lattice_free(lat);
-    ck_assert_ptr_nonnull(m);
-    return m;
-}
-
-/* L x L triangular lattice (z = 6, not bipartite) */
-static tp_lattice *triangular(int L) {
-    const double prim[4] = { 1, 0, 0.5, 0.8660254037844386 }, basis[2] = { 0, 0 };
-    const int32_t size[2] = { L, L };
-    tp_lattice *lat = tp_lattice_init(2, prim, 1, basis, size, 1, "triangular");
-    ck_assert_ptr_nonnull(lat);
-    return lat;
-}
-
-static tp_model *potts_lat(tp_lattice *lat, int q, double h) {
-    double J = 1;
-    tp_model *m = tp_model_init_potts(lat, q, 1, &J, h);
-    tp_lattice_free(lat);
-    ck_assert_ptr_nonnull(m);
-    return m;
-}
 
 /* The vector kernels (runtime/mc_vec.c) against the scalar loop: the same
  * configurations and acceptance.  Checkerboard (16 sites at a time):
@@ -402,6 +418,11 @@ START_TEST(test_mc_vector_kernels_match_scalar) {
         { potts_lat(tp_lattice_init_square(16, 1), 3, 0), TP_MC_METROPOLIS, 1.0, 128 },
         { potts_lat(tp_lattice_init_cubic(6, 1), 5, 0.3), TP_MC_METROPOLIS, 0.6, 17 },
         { potts_lat(triangular(12), 3, -0.2), TP_MC_METROPOLIS, 0.6, 16 },
+        /* Potts heat bath: checkerboard and lanes */
+        { potts_lat(tp_lattice_init_square(64, 1), 3, 0.1), TP_MC_HEATBATH, 1.0, 2 },
+        { potts_lat(tp_lattice_init_cubic(32, 1), 3, 0), TP_MC_HEATBATH, 0.5, 1 },
+        { potts_lat(tp_lattice_init_square(16, 1), 4, 0.3), TP_MC_HEATBATH, 1.1, 20 },
+        { potts_lat(tp_lattice_init_fcc(4, 4, 4, 1), 3, 0), TP_MC_HEATBATH, 0.4, 16 },
     };
     const char *isa[3] = { "1", "avx2", "" };
     const int th0 = tp_threads_get();
@@ -764,6 +785,7 @@ Suite *mc_suite(void) {
     TCase *tc = tp_test_tcase("mc", 120);
     tcase_add_loop_test(tc, test_mc_ising_vs_exact, 0, 4);
     tcase_add_loop_test(tc, test_mc_potts_vs_exact, 0, 4);
+    tcase_add_test(tc, test_mc_potts_heatbath_field_vs_exact);
     tcase_add_test(tc, test_mc_cuau_sgc_vs_exact);
     tcase_add_test(tc, test_mc_cuau_swaps_canonical);
     tcase_add_test(tc, test_mc_threads_bit_identical);
