@@ -125,7 +125,7 @@ typedef struct {
 
 
 /* Sweeps of 16 chains side by side (mc_vec.c), same contract. */
-int tp_mc_lanes(tp_mc *mc, int32_t method, int64_t nsweeps, const tp_mc_site_table *tb, tp_status *st);
+int tp_mc_lanes(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const tp_mc_site_table *tb, tp_status *st);
 /* nattempts biased attempts of every chain, 16 chains side by side, with the
  * thresholds of cb (cb->thr); returns 1 and sets *st when it ran, with k
  * (B) [out] each chain's final count; 0 when it does not apply. */

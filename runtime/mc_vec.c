@@ -15,6 +15,7 @@
  * lattice).  Several chains run one per thread.
  */
 #include "mc_impl.h"
+#include "model_impl.h"
 
 #include <omp.h>
 #include <sched.h>
@@ -27,6 +28,7 @@ typedef int32_t i32v __attribute__((vector_size(64)));
 typedef uint64_t u64v __attribute__((vector_size(64)));
 typedef uint8_t u8v __attribute__((vector_size(16)));
 typedef int8_t i8v __attribute__((vector_size(16)));
+typedef double f64v __attribute__((vector_size(64)));
 
 typedef struct {
     int D;          /* 2 or 3 */
@@ -267,8 +269,56 @@ int tp_mc_checker(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const
 /* Chains in lanes (mc_vec_body.h lanes): any lattice with one coupled
  * shell of at most 15 neighbours and no self-images, 8 or more chains all
  * at the same attempt counter.  Same results as the scalar loop. */
-int tp_mc_lanes(tp_mc *mc, int32_t method, int64_t nsweeps, const tp_mc_site_table *tb, tp_status *st) {
+/* Cluster-expansion flips in lanes (mc_vec_body.h ce_lanes). */
+static int ce_lanes(tp_mc *mc, double beta, int64_t nsweeps, tp_status *st) {
     const tp_model *m = mc->m;
+    const int32_t n = mc->n;
+    for (int64_t c = 1; c < mc->B; c++) if (mc->t[c] != mc->t[0]) return 0;
+    tp_model_ce_flip_entries E;
+    tp_model_ce_entries(m, &E);
+    const uint64_t key = mc->seed ^ TP_MC_KEY_SITE;
+    const uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    const int isa = tp_cpu_isa();
+    const int64_t G = (mc->B + 15) / 16;
+    const uint64_t t0 = mc->t[0];
+    int failed = 0, par = G > 1;
+    #pragma omp parallel if (par)
+    {
+        uint8_t *X = malloc((size_t)n * 16);
+        if (!X) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t g = 0; g < G; g++) {
+            if (!X) continue;
+            const int64_t c0 = 16 * g, nact = mc->B - c0 < 16 ? mc->B - c0 : 16;
+            for (int l = 0; l < 16; l++) {
+                const uint8_t *x = mc->x + (c0 + (l < nact ? l : 0)) * n;
+                for (int32_t i = 0; i < n; i++) X[(int64_t)i * 16 + l] = x[i];
+            }
+            int64_t acc[16] = { 0 }, w = 0;
+            for (; w < nsweeps && !tp_abort_flag; w++)
+                MCVEC(isa, ce_lanes, X, mc->order, n, &E, beta, m->h, t0 + (uint64_t)(w * n), n, (uint32_t)c0, k0, k1, acc);
+            for (int l = 0; l < nact; l++) {
+                uint8_t *x = mc->x + (c0 + l) * n;
+                for (int32_t i = 0; i < n; i++) x[i] = X[(int64_t)i * 16 + l];
+                mc->acc[c0 + l] += acc[l];
+                mc->att[c0 + l] += w * n;
+                mc->t[c0 + l] = t0 + (uint64_t)(w * n);
+            }
+        }
+        free(X);
+    }
+    if (failed) *st = TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for %d sites x 16 chains", (int)n);
+    else *st = tp_abort_flag ? TP_ABORTED : TP_OK;
+    return 1;
+}
+
+int tp_mc_lanes(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const tp_mc_site_table *tb, tp_status *st) {
+    const tp_model *m = mc->m;
+    if (kernel_mode != 1 && m->kind == TP_MODEL_CE && method == TP_MC_METROPOLIS && mc->B >= 8 && nsweeps >= 1)
+        return ce_lanes(mc, beta, nsweeps, st);
     if (kernel_mode == 1 || !tb->on || nsweeps < 1 || mc->B < 8 || tb->z > 15) return 0;
     if (!(method == TP_MC_METROPOLIS || (method == TP_MC_HEATBATH && (m->kind == TP_MODEL_ISING || tb->hb)))) return 0;
     const int32_t n = mc->n, z = tb->z;

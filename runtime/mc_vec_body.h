@@ -40,6 +40,30 @@
 #endif
 #define MCV_GATHER MCV(MCV_GATHER)
 
+/* bytes 0..7 and 8..15 of a u8v widened to u64v lo and hi */
+#ifndef MCV_WIDEN8_base
+#define MCV_WIDEN8_base(z, lo, hi) do {                                                   \
+        for (int l_ = 0; l_ < 8; l_++) { (lo)[l_] = (z)[l_]; (hi)[l_] = (z)[l_ + 8]; }     \
+    } while (0)
+#define MCV_WIDEN8_avx512(z, lo, hi) do {                                                 \
+        __m128i z_;                                                                      \
+        memcpy(&z_, &(z), 16);                                                           \
+        (lo) = (u64v)_mm512_cvtepu8_epi64(z_);                                           \
+        (hi) = (u64v)_mm512_cvtepu8_epi64(_mm_srli_si128(z_, 8));                         \
+    } while (0)
+#define MCV_WIDEN8_avx2(z, lo, hi) do {                                                   \
+        __m128i z_;                                                                      \
+        memcpy(&z_, &(z), 16);                                                           \
+        union { u64v v; __m256i h[2]; } a_, b_;                                          \
+        a_.h[0] = _mm256_cvtepu8_epi64(z_);                                              \
+        a_.h[1] = _mm256_cvtepu8_epi64(_mm_srli_si128(z_, 4));                            \
+        b_.h[0] = _mm256_cvtepu8_epi64(_mm_srli_si128(z_, 8));                            \
+        b_.h[1] = _mm256_cvtepu8_epi64(_mm_srli_si128(z_, 12));                           \
+        (lo) = a_.v; (hi) = b_.v;                                                        \
+    } while (0)
+#endif
+#define MCV_WIDEN8 MCV(MCV_WIDEN8)
+
 /* Potts heat bath for 16 sites: nb[0..z-1] the neighbours' tokens, w the
  * words; b8 = q - 1 - #{k < q - 1: w below cum[idx (q - 1) + k]},
  * idx = sum over s < q - 1 of (neighbours in state s) (z + 1)^s. */
@@ -443,7 +467,60 @@ static void MCV(lanes_biased)(uint8_t *X, const int32_t *order, const int32_t *n
     for (int l = 0; l < 16; l++) acc[l] += ch[l];
 }
 
+/* Cluster-expansion Metropolis flips, chains in lanes (q = 2, every chain
+ * at attempt counter t): s = sum over the site's entries of coef times the
+ * product of the others' sigma, per lane in the scalar loop's order (a
+ * product of +-1 only flips the sign, so each term is +-coef exactly); dE
+ * and the decision per lane as attempt() takes them, with word 1 of the
+ * per-attempt block (key seed XOR 0x6d63). */
+static void MCV(ce_lanes)(uint8_t *X, const int32_t *order, int32_t n, const tp_model_ce_flip_entries *E,
+                          double beta, double h, uint64_t t, int64_t len, uint32_t c0, uint32_t k0, uint32_t k1,
+                          int64_t *acc) {
+    const u32v lane = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+    int64_t pos = (int64_t)(t % (uint64_t)n);
+    for (int64_t a = 0; a < len; a++, t++) {
+        u32v W0 = (u32v){ 0 } + (uint32_t)t, W1 = (u32v){ 0 } + (uint32_t)(t >> 32), W2 = c0 + lane, W3 = { 0 };
+        MCV(philox16x)(&W0, &W1, &W2, &W3, k0, k1);
+        const int32_t i = order[pos];
+        if (++pos == n) pos = 0;
+        f64v slo = { 0 }, shi = { 0 };
+        for (int32_t e = E->start[i]; e < E->start[i + 1]; e++) {
+            const int32_t *o = E->oth + (int64_t)e * E->max_oth;
+            const int L = E->len[e];
+            u8v zr = { 0 };
+            for (int k = 0; k < L; k++) {
+                u8v v;
+                memcpy(&v, X + (int64_t)o[k] * 16, 16);
+                zr ^= v;
+            }
+            zr ^= (uint8_t)(L & 1);   /* odd number of sigma = -1 (token 0): negative */
+            uint64_t cb;
+            memcpy(&cb, &E->coef[e], 8);
+            u64v mlo, mhi;
+            MCV_WIDEN8(zr, mlo, mhi);
+            mlo <<= 63;
+            mhi <<= 63;
+            slo += (f64v)(cb ^ mlo);
+            shi += (f64v)(cb ^ mhi);
+        }
+        double s[16];
+        memcpy(s, &slo, 64);
+        memcpy(s + 8, &shi, 64);
+        uint8_t *xi = X + (int64_t)i * 16;
+        for (int l = 0; l < 16; l++) {
+            const double si = xi[l] ? 1.0 : -1.0;
+            const double dce = -2.0 * si * s[l], dc = -si / n;
+            const double de = dce - dc * E->dref - h * (-2.0 * si);
+            if (de <= 0 || tp_mc_accept(W1[l], tp_mc_threshold(exp(-beta * de)))) {
+                xi[l] = (uint8_t)(1 - xi[l]);
+                acc[l]++;
+            }
+        }
+    }
+}
+
 #undef MCV_GATHER
+#undef MCV_WIDEN8
 #undef MCV_MUL_EVEN
 #undef MCV
 #undef MCV_CAT

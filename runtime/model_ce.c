@@ -585,6 +585,16 @@ double tp_model_ce_de_flip(const tp_model *m, const uint8_t *x, int32_t i) {
     return dce - dc * (mc->e_au - mc->e_cu) - m->h * (-2.0 * si);
 }
 
+void tp_model_ce_entries(const tp_model *m, tp_model_ce_flip_entries *out) {
+    const tp_model_ce *mc = m->ce;
+    out->start = mc->ent_start;
+    out->oth = mc->ent_oth;
+    out->coef = mc->ent_coef;
+    out->len = mc->ent_len;
+    out->max_oth = CE_MAX_OTHERS;
+    out->dref = mc->e_au - mc->e_cu;
+}
+
 int32_t tp_model_ce_ncluster(const tp_model *m) {
     return (m && m->kind == TP_MODEL_CE) ? m->ce->ncl : 0;
 }

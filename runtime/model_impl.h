@@ -16,4 +16,19 @@ double tp_model_ce_energy(const tp_model *m, const uint8_t *x);
 /* H(x with x[i] flipped) - H(x); binary only */
 double tp_model_ce_de_flip(const tp_model *m, const uint8_t *x, int32_t i);
 
+/* The per-site flip entries behind tp_model_ce_de_flip, for the vector
+ * kernels (runtime/mc_vec.c): entries ent_start[i] .. ent_start[i + 1] - 1
+ * of site i, each a coefficient and up to *max_oth other sites (ent_len of
+ * them) whose spins multiply it; dref = E_Au - E_Cu.  dE of flipping i is
+ *   -2 si s + (si / n) dref + 2 h si,  s = sum of coef * prod sigma(others),
+ * evaluated as tp_model_ce_de_flip writes it. */
+typedef struct {
+    const int32_t *start, *oth;
+    const double *coef;
+    const uint8_t *len;
+    int max_oth;
+    double dref;
+} tp_model_ce_flip_entries;
+void tp_model_ce_entries(const tp_model *m, tp_model_ce_flip_entries *out);
+
 #endif /* TP_MODEL_IMPL_H */

@@ -396,10 +396,12 @@ END_TEST
  * Ising (Metropolis, heat bath; square and cubic), Potts (square, cubic
  * with a field), one chain (split over threads when large) and several.
  * Chains in lanes (16 chains at a time): square, triangular, fcc, cubic,
- * full and partial groups.  On every instruction set and thread count,
+ * full and partial groups; cluster-expansion flips (Cu-Au 4x4x4).  On every instruction set and thread count,
  * and sweeps that start in the middle of a sweep (scalar path) then
  * continue aligned. */
 START_TEST(test_mc_vector_kernels_match_scalar) {
+    tp_ce *ce = cuau();
+    tp_lattice *fcc444 = tp_lattice_init_fcc(4, 4, 4, 1);
     struct { tp_model *m; int32_t method; double beta; int B; } cs[] = {
         { ising(32, 0), TP_MC_METROPOLIS, 0.44, 3 },
         { ising(128, 0.1), TP_MC_METROPOLIS, 0.3, 1 },
@@ -423,6 +425,8 @@ START_TEST(test_mc_vector_kernels_match_scalar) {
         { potts_lat(tp_lattice_init_cubic(32, 1), 3, 0), TP_MC_HEATBATH, 0.5, 1 },
         { potts_lat(tp_lattice_init_square(16, 1), 4, 0.3), TP_MC_HEATBATH, 1.1, 20 },
         { potts_lat(tp_lattice_init_fcc(4, 4, 4, 1), 3, 0), TP_MC_HEATBATH, 0.4, 16 },
+        /* cluster-expansion flips in lanes */
+        { tp_model_init_ce(fcc444, ce, 0.02), TP_MC_METROPOLIS, 1.0 / (8.617330337217213e-5 * 680), 20 },
     };
     const char *isa[3] = { "1", "avx2", "" };
     const int th0 = tp_threads_get();
@@ -465,6 +469,8 @@ START_TEST(test_mc_vector_kernels_match_scalar) {
         tp_mc_set_kernel(0);
         tp_model_free(m);
     }
+    tp_lattice_free(fcc444);
+    tp_ce_free(ce);
     ck_assert_int_eq(tp_threads_set(th0), TP_OK);
 }
 END_TEST
