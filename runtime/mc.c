@@ -462,6 +462,23 @@ static void counted_free(counted_bias *cb) { free(cb->v); free(cb->de); free(cb-
 /* dk of a move: (b == kt) - (a == kt) in {-1, 0, 1} */
 static tp_status counted_init(counted_bias *cb, const tp_model *m, const tp_cv *cv, const tp_bias *bias, double beta) {
     memset(cb, 0, sizeof *cb);
+    if (m->kind == TP_MODEL_CE && cv->kind == TP_CV_FRACTION && cv->ngroup == 1) {
+        cb->ce = 1;
+        cb->kt = cv->token;
+        cb->n = m->n;
+        cb->q = m->q;
+        cb->v = malloc((size_t)(m->n + 1) * sizeof(double));
+        if (!cb->v) return TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for bias tables");
+        int32_t counts[256] = { 0 };
+        for (int k = 0; k <= m->n; k++) {
+            double sv;
+            counts[cb->kt] = k;
+            tp_cv_from_counts(cv, &sv, counts);
+            cb->v[k] = tp_bias_value(bias, &sv);
+        }
+        cb->on = 1;
+        return TP_OK;
+    }
     if (m->nshell != 1 || m->lat->shell_z[0] > 32 || cv->dim != 1 || cv->ngroup != 1) return TP_OK;
     if (m->kind != TP_MODEL_ISING && m->kind != TP_MODEL_POTTS) return TP_OK;
     if (cv->kind == TP_CV_MAGNETIZATION && m->q == 2) cb->kt = 1;
@@ -521,7 +538,7 @@ static tp_status counted_init(counted_bias *cb, const tp_model *m, const tp_cv *
 static int64_t counted_chain(const counted_bias *cb, const tp_mc *mc, uint8_t *x, int64_t c, uint64_t t,
                              int64_t len, double beta, int32_t *kio) {
     const int32_t *order = mc->order, n = cb->n, q = cb->q, z = cb->z, nz = 2 * z + 1, kt = cb->kt;
-    const int32_t *nbr = mc->m->lat->nb[0];
+    const int32_t *nbr = cb->ce ? NULL : mc->m->lat->nb[0];
     int64_t acc = 0, pos = (int64_t)(t % (uint64_t)n);
     int32_t k = *kio;
     word_cache wc = WORD_CACHE_INIT;
@@ -529,6 +546,14 @@ static int64_t counted_chain(const counted_bias *cb, const tp_mc *mc, uint8_t *x
         const int32_t i = order[pos];
         if (++pos == n) pos = 0;
         const int32_t a = x[i];
+        if (cb->ce) {   /* the general loop's block, dE from the model */
+            uint32_t r[4];
+            tp_mc_block(r, mc->seed, t, (uint64_t)c);
+            const int32_t b = 1 - a, k2 = k + (b == kt) - (a == kt);
+            const double d = tp_mc_de(mc->m, x, i, b) + cb->v[k2] - cb->v[k];
+            if (d <= 0 || tp_mc_accept(r[1], tp_mc_threshold(exp(-beta * d)))) { x[i] = (uint8_t)b; k = k2; acc++; }
+            continue;
+        }
         const int32_t *nb = nbr + (int64_t)i * z;
         int32_t b, row, u = 0;
         uint32_t w;
@@ -583,7 +608,7 @@ tp_status tp_mc_biased(tp_mc *mc, const tp_cv *cv, const tp_bias *bias, double b
     if (cb.on) {   /* 16 chains side by side when they suit */
         int32_t *kf = malloc(sizeof(int32_t) * (size_t)mc->B);
         tp_status st = TP_OK;
-        int ran = kf && tp_mc_lanes_biased(mc, &cb, nattempts, kf, &st);
+        int ran = kf && tp_mc_lanes_biased(mc, &cb, beta, nattempts, kf, &st);
         if (ran && st == TP_OK && s_out)
             for (int64_t c = 0; c < mc->B; c++) {
                 int32_t counts[256] = { 0 };

@@ -117,6 +117,7 @@ int tp_mc_checker(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const
 /* Biased Metropolis with a count-valued CV (mc.c counted_init). */
 typedef struct {
     int on, kt, z, ising;
+    int ce;         /* cluster expansion with a fraction CV: v only, dE from the model */
     int32_t n, q;
     double *v;      /* (n + 1) V at count k */
     double *de;     /* Ising: (2, 2z + 1) by (a, sum + z); Potts: (3, 2z + 1) by (f + 1, d + z) */
@@ -129,7 +130,7 @@ int tp_mc_lanes(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const t
 /* nattempts biased attempts of every chain, 16 chains side by side, with the
  * thresholds of cb (cb->thr); returns 1 and sets *st when it ran, with k
  * (B) [out] each chain's final count; 0 when it does not apply. */
-int tp_mc_lanes_biased(tp_mc *mc, const counted_bias *cb, int64_t nattempts, int32_t *k, tp_status *st);
+int tp_mc_lanes_biased(tp_mc *mc, const counted_bias *cb, double beta, int64_t nattempts, int32_t *k, tp_status *st);
 
 /* cluster updates (mc_cluster.c) */
 tp_status tp_mc_sw_chain(tp_mc *mc, int64_t c, double beta, int32_t *parent, int32_t *size);

@@ -299,7 +299,8 @@ static int ce_lanes(tp_mc *mc, double beta, int64_t nsweeps, tp_status *st) {
             }
             int64_t acc[16] = { 0 }, w = 0;
             for (; w < nsweeps && !tp_abort_flag; w++)
-                MCVEC(isa, ce_lanes, X, mc->order, n, &E, beta, m->h, t0 + (uint64_t)(w * n), n, (uint32_t)c0, k0, k1, acc);
+                MCVEC(isa, ce_lanes, X, mc->order, n, &E, beta, m->h, NULL, 0, NULL, t0 + (uint64_t)(w * n), n,
+                      (uint32_t)c0, k0, k1, acc);
             for (int l = 0; l < nact; l++) {
                 uint8_t *x = mc->x + (c0 + l) * n;
                 for (int32_t i = 0; i < n; i++) x[i] = X[(int64_t)i * 16 + l];
@@ -376,15 +377,18 @@ int tp_mc_lanes(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const t
     return 1;
 }
 
-int tp_mc_lanes_biased(tp_mc *mc, const counted_bias *cb, int64_t nattempts, int32_t *kout, tp_status *st) {
+int tp_mc_lanes_biased(tp_mc *mc, const counted_bias *cb, double beta, int64_t nattempts, int32_t *kout, tp_status *st) {
     const tp_model *m = mc->m;
-    if (kernel_mode == 1 || !cb->on || !cb->thr || nattempts < 1 || mc->B < 8 || cb->z > 15) return 0;
+    if (kernel_mode == 1 || !cb->on || (!cb->thr && !cb->ce) || nattempts < 1 || mc->B < 8 || cb->z > 15) return 0;
     const int32_t n = mc->n, z = cb->z;
     const int32_t *nbr = m->lat->nb[0];
-    for (int64_t e = 0; e < (int64_t)n * z; e++) if (nbr[e] == (int32_t)(e / z)) return 0;
+    if (!cb->ce)
+        for (int64_t e = 0; e < (int64_t)n * z; e++) if (nbr[e] == (int32_t)(e / z)) return 0;
     for (int64_t c = 1; c < mc->B; c++) if (mc->t[c] != mc->t[0]) return 0;
     const int potts = !cb->ising;
-    const uint64_t key = mc->seed ^ (potts ? TP_MC_KEY_SITE2 : TP_MC_KEY_SITE4);
+    tp_model_ce_flip_entries E;
+    if (cb->ce) tp_model_ce_entries(m, &E);
+    const uint64_t key = mc->seed ^ (cb->ce ? TP_MC_KEY_SITE : potts ? TP_MC_KEY_SITE2 : TP_MC_KEY_SITE4);
     const uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
     const int isa = tp_cpu_isa();
     const int64_t G = (mc->B + 15) / 16, chunk = 64 * (int64_t)n;   /* attempts between abort checks */
@@ -409,8 +413,12 @@ int tp_mc_lanes_biased(tp_mc *mc, const counted_bias *cb, int64_t nattempts, int
             int64_t acc[16] = { 0 }, done = 0;
             while (done < nattempts && !tp_abort_flag) {
                 const int64_t len = nattempts - done < chunk ? nattempts - done : chunk;
-                MCVEC(isa, lanes_biased, X, mc->order, nbr, n, z, potts, mc->q, cb->kt, cb->thr,
-                      t0 + (uint64_t)done, len, (uint32_t)c0, k0, k1, kl, acc);
+                if (cb->ce)
+                    MCVEC(isa, ce_lanes, X, mc->order, n, &E, beta, m->h, cb->v, cb->kt, kl, t0 + (uint64_t)done, len,
+                          (uint32_t)c0, k0, k1, acc);
+                else
+                    MCVEC(isa, lanes_biased, X, mc->order, nbr, n, z, potts, mc->q, cb->kt, cb->thr,
+                          t0 + (uint64_t)done, len, (uint32_t)c0, k0, k1, kl, acc);
                 done += len;
             }
             for (int l = 0; l < nact; l++) {

@@ -472,10 +472,11 @@ static void MCV(lanes_biased)(uint8_t *X, const int32_t *order, const int32_t *n
  * product of the others' sigma, per lane in the scalar loop's order (a
  * product of +-1 only flips the sign, so each term is +-coef exactly); dE
  * and the decision per lane as attempt() takes them, with word 1 of the
- * per-attempt block (key seed XOR 0x6d63). */
+ * per-attempt block (key seed XOR 0x6d63).  Biased (vtab not NULL): V at
+ * the count kl of token kt is added as mc.c counted_chain adds it. */
 static void MCV(ce_lanes)(uint8_t *X, const int32_t *order, int32_t n, const tp_model_ce_flip_entries *E,
-                          double beta, double h, uint64_t t, int64_t len, uint32_t c0, uint32_t k0, uint32_t k1,
-                          int64_t *acc) {
+                          double beta, double h, const double *vtab, int kt, int32_t *kl,
+                          uint64_t t, int64_t len, uint32_t c0, uint32_t k0, uint32_t k1, int64_t *acc) {
     const u32v lane = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
     int64_t pos = (int64_t)(t % (uint64_t)n);
     for (int64_t a = 0; a < len; a++, t++) {
@@ -511,8 +512,15 @@ static void MCV(ce_lanes)(uint8_t *X, const int32_t *order, int32_t n, const tp_
             const double si = xi[l] ? 1.0 : -1.0;
             const double dce = -2.0 * si * s[l], dc = -si / n;
             const double de = dce - dc * E->dref - h * (-2.0 * si);
-            if (de <= 0 || tp_mc_accept(W1[l], tp_mc_threshold(exp(-beta * de)))) {
+            double d = de;
+            int32_t k2 = 0;
+            if (vtab) {   /* biased: V by the count of token kt */
+                k2 = kl[l] + ((1 - xi[l]) == kt) - (xi[l] == kt);
+                d = de + vtab[k2] - vtab[kl[l]];
+            }
+            if (d <= 0 || tp_mc_accept(W1[l], tp_mc_threshold(exp(-beta * d)))) {
                 xi[l] = (uint8_t)(1 - xi[l]);
+                if (vtab) kl[l] = k2;
                 acc[l]++;
             }
         }

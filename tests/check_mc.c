@@ -478,14 +478,17 @@ END_TEST
 /* WT-MetaD with a count-valued CV (magnetization, a fraction) on 8 or more
  * chains runs 16 chains side by side (runtime/mc_vec.c lanes_biased): the
  * same configurations, CVs, acceptance and deposited bias as the scalar
- * loop, on every instruction set and thread count, for Ising and Potts,
- * full and partial groups of 16. */
+ * loop, on every instruction set and thread count, for Ising, Potts and
+ * the Cu-Au cluster expansion (x_Au), full and partial groups of 16. */
 START_TEST(test_mc_biased_lanes_match_scalar) {
+    tp_ce *ce = cuau();
+    tp_lattice *fcc444 = tp_lattice_init_fcc(4, 4, 4, 1);
     struct { tp_model *m; int kind, token, B; double lo, hi; } cs[] = {
         { ising(8, 0.1), TP_CV_MAGNETIZATION, 0, 16, -1, 1 },
         { potts_lat(tp_lattice_init_square(6, 1), 3, 0.2), TP_CV_FRACTION, 0, 20, 0, 1 },
         { potts_lat(tp_lattice_init_cubic(4, 1), 4, 0), TP_CV_FRACTION, 2, 9, 0, 1 },
         { lat_ising(triangular(8), 0), TP_CV_FRACTION, 1, 33, 0, 1 },
+        { tp_model_init_ce(fcc444, ce, 0.01), TP_CV_FRACTION, 1, 20, 0, 1 },
     };
     const char *isa[3] = { "1", "avx2", "" };
     const int th0 = tp_threads_get();
@@ -530,6 +533,8 @@ START_TEST(test_mc_biased_lanes_match_scalar) {
         tp_cv_free(cv);
         tp_model_free(m);
     }
+    tp_lattice_free(fcc444);
+    tp_ce_free(ce);
     ck_assert_int_eq(tp_threads_set(th0), TP_OK);
 }
 END_TEST
