@@ -6,9 +6,9 @@
  * Contract: accumulating kernels add one chunk to running sums held
  * relative to exp(*shift) (reweight.h explains the scheme); they validate
  * every log-weight (NaN or +inf is TP_ERR_ARG) before touching the sums, so
- * a failed call leaves the accumulator unchanged.  Histograms and
- * correlation sums use one private buffer per thread, combined in thread
- * order.
+ * a failed call leaves the accumulator unchanged.  Histograms, correlation
+ * sums and bootstrap replicates use one private buffer per thread, on cache
+ * lines of its own, combined in thread order.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -157,9 +157,18 @@ tp_status tp_rw_summary(double *out, const double *acc, double shift) {
     return TP_OK;
 }
 
-/* Per-thread buffers of len doubles (zeroed), or NULL. */
-static double *thread_buffers(int nt, int64_t len) {
-    return (double *)calloc((size_t)nt * (size_t)len, sizeof(double));
+/* nt per-thread buffers of len elements of size bytes, zeroed, or NULL:
+ * 64-byte aligned and *stride elements apart (len rounded up to whole
+ * cache lines), so no two threads ever write to the same cache line.
+ * Release with free(). */
+static void *thread_buffers(int nt, int64_t len, size_t size, int64_t *stride) {
+    const int64_t per_line = 64 / (int64_t)size;
+    *stride = (len + per_line - 1) / per_line * per_line;
+    size_t bytes = (size_t)nt * (size_t)*stride * size;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
+    memset(p, 0, bytes);
+    return p;
 }
 
 static tp_status hist_common(double *hist, double *shift, const double *x, const double *logw,
@@ -178,12 +187,13 @@ static tp_status hist_common(double *hist, double *shift, const double *x, const
     if (m == -INFINITY) return TP_OK;
     const double s = *shift;
     int nt = nthreads(n);
-    double *buf = thread_buffers(nt, len);
+    int64_t ld;
+    double *buf = thread_buffers(nt, len, sizeof(double), &ld);
     if (!buf) return TP_ERROR(TP_ERR_NOMEM, "histogram: no memory for %d x %lld bins", nt, (long long)len);
     const double sx = nx / (xhi - xlo), sy = ny / (yhi - ylo);
     #pragma omp parallel num_threads(nt)
     {
-        double *h = buf + (int64_t)thread_id() * len;
+        double *h = buf + (int64_t)thread_id() * ld;
         #pragma omp for schedule(static)
         for (int64_t i = 0; i < n; i++) {
             double v = x[i * stride];
@@ -202,7 +212,7 @@ static tp_status hist_common(double *hist, double *shift, const double *x, const
         }
     }
     for (int t = 0; t < nt; t++)
-        for (int64_t k = 0; k < len; k++) hist[k] += buf[(int64_t)t * len + k];
+        for (int64_t k = 0; k < len; k++) hist[k] += buf[(int64_t)t * ld + k];
     free(buf);
     return TP_OK;
 }
@@ -233,12 +243,13 @@ tp_status tp_rw_corr_cpu(double *acc, double *shift, const uint8_t *x, const dou
     if (m == -INFINITY) return TP_OK;
     const double s = *shift;
     int nt = nthreads(n * N);
-    double *buf = thread_buffers(nt, len);
+    int64_t ld;
+    double *buf = thread_buffers(nt, len, sizeof(double), &ld);
     if (!buf) return TP_ERROR(TP_ERR_NOMEM, "corr: no memory");
     const double norm = 1.0 / (2.0 * (double)N);
     #pragma omp parallel num_threads(nt)
     {
-        double *a = buf + (int64_t)thread_id() * len;
+        double *a = buf + (int64_t)thread_id() * ld;
         #pragma omp for schedule(static)
         for (int64_t b = 0; b < n; b++) {
             const uint8_t *c = x + b * N;
@@ -271,7 +282,7 @@ tp_status tp_rw_corr_cpu(double *acc, double *shift, const uint8_t *x, const dou
         }
     }
     for (int t = 0; t < nt; t++)
-        for (int64_t k = 0; k < len; k++) acc[k] += buf[(int64_t)t * len + k];
+        for (int64_t k = 0; k < len; k++) acc[k] += buf[(int64_t)t * ld + k];
     free(buf);
     return TP_OK;
 }
@@ -295,8 +306,9 @@ tp_status tp_rw_moments_boot_cpu(double *acc, double *shift, const double *x, co
     /* per replicate sums: count, sw, sw2, s1, s2 about c_j */
     int nt = nthreads(n * R);
     const int64_t len = (int64_t)R * 5;
-    double *buf = thread_buffers(nt, len);
-    uint8_t *kk = (uint8_t *)malloc((size_t)nt * (size_t)R);
+    int64_t ld, kld;
+    double *buf = thread_buffers(nt, len, sizeof(double), &ld);
+    uint8_t *kk = thread_buffers(nt, R, 1, &kld);
     double *c = (double *)malloc((size_t)R * sizeof(double));
     if (!buf || !kk || !c) { free(buf); free(kk); free(c); return TP_ERROR(TP_ERR_NOMEM, "bootstrap: no memory"); }
     for (int32_t j = 0; j < R; j++) {
@@ -306,8 +318,8 @@ tp_status tp_rw_moments_boot_cpu(double *acc, double *shift, const double *x, co
     #pragma omp parallel num_threads(nt)
     {
         int t = thread_id();
-        double *a = buf + (int64_t)t * len;
-        uint8_t *k = kk + (int64_t)t * R;
+        double *a = buf + (int64_t)t * ld;
+        uint8_t *k = kk + (int64_t)t * kld;
         int64_t cur = -1;
         #pragma omp for schedule(static)
         for (int64_t i = 0; i < n; i++) {
@@ -324,7 +336,7 @@ tp_status tp_rw_moments_boot_cpu(double *acc, double *shift, const double *x, co
         }
     }
     for (int t = 1; t < nt; t++)
-        for (int64_t q = 0; q < len; q++) buf[q] += buf[(int64_t)t * len + q];
+        for (int64_t q = 0; q < len; q++) buf[q] += buf[(int64_t)t * ld + q];
     for (int32_t j = 0; j < R; j++) {
         const double *b = buf + j * 5;
         double sw = b[1], mean = 0.0, m2 = 0.0;
@@ -349,14 +361,15 @@ tp_status tp_rw_hist1d_boot_cpu(double *hist, double *shift, const double *x, co
     if (m == -INFINITY) return TP_OK;
     const double s = *shift, sx = nbins / (hi - lo);
     int nt = nthreads(n * R);
-    double *buf = thread_buffers(nt, len);
-    uint8_t *kk = (uint8_t *)malloc((size_t)nt * (size_t)R);
+    int64_t ld, kld;
+    double *buf = thread_buffers(nt, len, sizeof(double), &ld);
+    uint8_t *kk = thread_buffers(nt, R, 1, &kld);
     if (!buf || !kk) { free(buf); free(kk); return TP_ERROR(TP_ERR_NOMEM, "bootstrap histogram: no memory"); }
     #pragma omp parallel num_threads(nt)
     {
         int t = thread_id();
-        double *h = buf + (int64_t)t * len;
-        uint8_t *k = kk + (int64_t)t * R;
+        double *h = buf + (int64_t)t * ld;
+        uint8_t *k = kk + (int64_t)t * kld;
         int64_t cur = -1;
         #pragma omp for schedule(static)
         for (int64_t i = 0; i < n; i++) {
@@ -371,7 +384,7 @@ tp_status tp_rw_hist1d_boot_cpu(double *hist, double *shift, const double *x, co
         }
     }
     for (int t = 0; t < nt; t++)
-        for (int64_t q = 0; q < len; q++) hist[q] += buf[(int64_t)t * len + q];
+        for (int64_t q = 0; q < len; q++) hist[q] += buf[(int64_t)t * ld + q];
     free(buf); free(kk);
     return TP_OK;
 }

@@ -7,7 +7,11 @@
  * counts by one.  Per chunk and beta we keep a running log-sum-exp shift mx
  * and S0 = sum w, S1 = sum w (E - Eref), S2 = sum w (E - Eref)^2 and the
  * grid histogram, w = exp(-beta (E - Eref) - mx), Eref = E(all zeros).
- * Chunks are merged in order after the parallel loop.
+ * A state's grid point depends on its CV group counts alone and is
+ * memoized by them.  A thread walks a chunk in accumulators of its own (no
+ * cache line shared with another thread) and stores the finished chunk in
+ * its slot; chunks are merged in order after the parallel loop, so the
+ * results do not depend on the thread count.
  */
 #include "tp_ffi.h"
 
@@ -51,6 +55,167 @@ typedef struct {
     double mx, s0, s1, s2;
 } acc;
 
+/* (int64_t)floor(x) without the libm call: the same integer for every x
+ * (|x| >= 2^52 and NaN are already whole or converted as before). */
+static inline int64_t floor_to_int(double x) {
+    if (!(fabs(x) < 4503599627370496.0)) return (int64_t)x;
+    int64_t t = (int64_t)x;
+    return t - ((double)t > x);
+}
+
+/* What every chunk reads: the model, the betas, the CV and its grid
+ * (span[d] = hi[d] - lo[d], pm1[d] = points[d] - 1, hoisted out of the
+ * state loop with the same values), and the grid-index memo's hash: key =
+ * sum over count slots s of counts[s] mul[s] (mod 2^64), nmemo = 2^memo_bits
+ * entries per thread. */
+typedef struct {
+    const tp_model *m;
+    const tp_cv *cv;
+    const double *beta, *lo;
+    double span[8], pm1[8];
+    const int32_t *points;
+    int32_t nbeta, dim, hg, ng, k;
+    int64_t steps;
+    double eref;
+    int32_t ncount, memo_bits;   /* ncount = ng q count slots */
+    uint64_t mul[4 * 256];       /* (ncount) */
+} chunk_job;
+
+/* A thread's scratch: the walk's state (x, Gray-code digits cnt and
+ * directions dir, CV group counts), the chunk's accumulators a (nbeta) and
+ * histogram h (nbeta x hg), and a memo of grid indices by counts (slot i
+ * holds the counts memo_counts[i] (ncount) and their grid index memo_gi[i],
+ * -1 for none).  Every array sits on cache lines of its own, so threads
+ * never write to a line another thread touches. */
+typedef struct {
+    uint8_t *x;
+    int32_t *cnt, *counts, *memo_counts;
+    int8_t *dir;
+    acc *a;
+    double *h;
+    int64_t *memo_gi;
+} chunk_scratch;
+
+/* bytes rounded up to whole 64-byte cache lines, line-aligned; NULL if out
+ * of memory. */
+static void *line_alloc(size_t bytes) {
+    void *p = NULL;
+    bytes = (bytes + 63) / 64 * 64;
+    return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
+}
+
+static void scratch_free(chunk_scratch *w) {
+    free(w->x); free(w->cnt); free(w->counts); free(w->dir); free(w->a); free(w->h);
+    free(w->memo_counts); free(w->memo_gi);
+}
+
+static int scratch_alloc(chunk_scratch *w, const chunk_job *j) {
+    int32_t n = j->m->n, q = j->m->q;
+    w->x = line_alloc((size_t)n);
+    w->cnt = line_alloc(sizeof(int32_t) * ((size_t)j->k + 1));
+    w->dir = line_alloc((size_t)j->k + 1);
+    w->counts = line_alloc(sizeof(int32_t) * (size_t)j->ng * (size_t)q);
+    w->a = line_alloc(sizeof(acc) * (size_t)j->nbeta);
+    w->h = j->hg ? line_alloc(sizeof(double) * (size_t)j->nbeta * (size_t)j->hg) : NULL;
+    size_t nmemo = j->cv ? (size_t)1 << j->memo_bits : 0;
+    w->memo_counts = nmemo ? line_alloc(sizeof(int32_t) * nmemo * (size_t)j->ncount) : NULL;
+    w->memo_gi = nmemo ? line_alloc(sizeof(int64_t) * nmemo) : NULL;
+    if (w->memo_gi) memset(w->memo_gi, 0xff, sizeof(int64_t) * nmemo);   /* -1: empty */
+    return w->x && w->cnt && w->dir && w->counts && w->a && (!j->hg || w->h) &&
+           (!nmemo || (w->memo_counts && w->memo_gi));
+}
+
+/* Index of the grid point nearest to the CV value of counts (last
+ * dimension fastest; clamped to the grid). */
+static int64_t grid_index(const chunk_job *j, const int32_t *counts) {
+    double v[8];
+    tp_cv_from_counts(j->cv, v, counts);
+    int64_t gi = 0;
+    for (int32_t d = 0; d < j->dim; d++) {
+        double f = (v[d] - j->lo[d]) / j->span[d] * j->pm1[d];
+        int64_t ix = floor_to_int(f + 0.5);
+        if (ix < 0) ix = 0;
+        if (ix > j->points[d] - 1) ix = j->points[d] - 1;
+        gi = gi * j->points[d] + ix;
+    }
+    return gi;
+}
+
+/* grid_index(counts) through the thread's memo: the CV takes few distinct
+ * count vectors, and the index is a function of the counts alone, so a
+ * hit gives the same number. */
+static int64_t memo_grid_index(const chunk_job *j, chunk_scratch *w, const int32_t *counts, uint64_t key) {
+    const int32_t nc = j->ncount;
+    size_t i = (size_t)((key ^ (key >> 31)) * UINT64_C(0x9E3779B97F4A7C15) >> (64 - j->memo_bits));
+    int32_t *mc = w->memo_counts + i * (size_t)nc;
+    if (w->memo_gi[i] >= 0) {
+        int32_t s = 0;
+        while (s < nc && mc[s] == counts[s]) s++;
+        if (s == nc) return w->memo_gi[i];
+    }
+    memcpy(mc, counts, sizeof(int32_t) * (size_t)nc);
+    return w->memo_gi[i] = grid_index(j, counts);
+}
+
+/* Walk chunk c (its top sites fixed to the digits of c) into w->a and w->h. */
+static void run_chunk(const chunk_job *j, chunk_scratch *w, int64_t c) {
+    const tp_model *m = j->m;
+    const tp_cv *cv = j->cv;
+    const int32_t n = m->n, q = m->q, k = j->k, nbeta = j->nbeta, hg = j->hg;
+    const double *beta = j->beta, eref = j->eref;
+    uint8_t *x = w->x;
+    int32_t *cnt = w->cnt, *counts = w->counts;
+    int8_t *dir = w->dir;
+    acc *a = w->a;
+    double *h = w->h;
+    memset(x, 0, (size_t)n);
+    int64_t r = c;
+    for (int32_t i = k; i < n; i++) { x[i] = (uint8_t)(r % q); r /= q; }
+    for (int32_t i = 0; i < k; i++) { cnt[i] = 0; dir[i] = 1; }
+    double e = tp_model_energy(m, x);
+    uint64_t key = 0;   /* the counts' memo key */
+    if (cv) {
+        memset(counts, 0, sizeof(int32_t) * (size_t)j->ncount);
+        for (int32_t i = 0; i < n; i++) counts[cv->group[i] * q + x[i]]++;
+        for (int32_t s = 0; s < j->ncount; s++) key += (uint64_t)counts[s] * j->mul[s];
+        memset(h, 0, sizeof(double) * (size_t)nbeta * (size_t)hg);
+    }
+    for (int32_t b = 0; b < nbeta; b++) { a[b].mx = -beta[b] * (e - eref); a[b].s0 = a[b].s1 = a[b].s2 = 0; }
+    for (int64_t t = 0;; t++) {
+        /* accumulate the current state */
+        double de = e - eref;
+        int64_t gi = cv ? memo_grid_index(j, w, counts, key) : 0;
+        for (int32_t b = 0; b < nbeta; b++) {
+            double lw = -beta[b] * de;
+            acc *ab = &a[b];
+            double *hb = h ? h + (int64_t)b * hg : NULL;
+            if (lw > ab->mx) {
+                double sc = exp(ab->mx - lw);
+                ab->s0 *= sc; ab->s1 *= sc; ab->s2 *= sc;
+                if (hb) for (int32_t g = 0; g < hg; g++) hb[g] *= sc;
+                ab->mx = lw;
+            }
+            double wt = exp(lw - ab->mx);
+            ab->s0 += wt; ab->s1 += wt * de; ab->s2 += wt * de * de;
+            if (hb) hb[gi] += wt;
+        }
+        if (t + 1 == j->steps) break;
+        /* next Gray-code state */
+        int32_t s = 0;
+        while (cnt[s] == q - 1) { cnt[s] = 0; dir[s] = (int8_t)-dir[s]; s++; }
+        cnt[s]++;
+        int32_t old = x[s], nw = old + dir[s];
+        e += tp_model_de(m, x, s, nw);
+        x[s] = (uint8_t)nw;
+        if (cv) {
+            int32_t g = cv->group[s];
+            counts[g * q + old]--;
+            counts[g * q + nw]++;
+            key += j->mul[g * q + nw] - j->mul[g * q + old];
+        }
+    }
+}
+
 tp_status tp_exact_run(const tp_model *m, const double *beta, int32_t nbeta,
                        double *log_z, double *mean_e, double *var_e,
                        const tp_cv *cv, const double *lo, const double *hi,
@@ -80,30 +245,39 @@ tp_status tp_exact_run(const tp_model *m, const double *beta, int32_t nbeta,
     int32_t nfix = 0;
     int64_t nchunk = 1;
     while (nfix < n && nchunk < 64) { nchunk *= q; nfix++; }
-    int32_t k = n - nfix;
-    int64_t steps = nstates / nchunk;   /* states per chunk = q^k */
-    int32_t hg = cv ? G : 0;
+    chunk_job job = { .m = m, .cv = cv, .beta = beta, .lo = lo, .points = points, .nbeta = nbeta, .dim = dim,
+                      .hg = cv ? G : 0, .ng = cv ? cv->ngroup : 1, .k = n - nfix, .steps = nstates / nchunk };
+    for (int32_t d = 0; d < dim; d++) { job.span[d] = hi[d] - lo[d]; job.pm1[d] = points[d] - 1; }
+    /* memo: 1024 entries, fewer for long count vectors (at most 2^16
+     * counts per thread); splitmix64 of the slot as its multiplier */
+    job.ncount = job.ng * q;
+    job.memo_bits = 10;
+    while (job.memo_bits > 4 && ((int64_t)job.ncount << job.memo_bits) > 65536) job.memo_bits--;
+    for (int32_t s = 0; s < job.ncount; s++) {
+        uint64_t z = (uint64_t)(s + 1) * UINT64_C(0x9E3779B97F4A7C15);
+        z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+        job.mul[s] = z ^ (z >> 31);
+    }
+    int32_t hg = job.hg;
     acc *A = calloc((size_t)nchunk * (size_t)nbeta, sizeof(acc));
     double *H = hg ? calloc((size_t)nchunk * (size_t)nbeta * (size_t)hg, sizeof(double)) : NULL;
     if (!A || (hg && !H)) { free(A); free(H); return TP_ERROR(TP_ERR_NOMEM, "exact: out of memory for %lld chunk accumulators", (long long)nchunk); }
-    double eref;
     {
         uint8_t *z = calloc((size_t)n, 1);
         if (!z) { free(A); free(H); return TP_ERROR(TP_ERR_NOMEM, "exact: out of memory"); }
-        eref = tp_model_energy(m, z);
+        job.eref = tp_model_energy(m, z);
         free(z);
     }
+    double eref = job.eref;
     int failed = 0, aborted = 0;
-    int32_t ng = cv ? cv->ngroup : 1;
 
+    /* each thread walks a chunk in its own scratch and copies the result to
+     * the chunk's slot of A and H once, at the end */
     #pragma omp parallel
     {
-        uint8_t *x = malloc((size_t)n);
-        int32_t *cnt = malloc(sizeof(int32_t) * (size_t)k + 1);
-        int8_t *dir = malloc((size_t)k + 1);
-        int32_t *counts = calloc((size_t)ng * (size_t)q, sizeof(int32_t));
-        double *lwb = malloc(sizeof(double) * (size_t)nbeta);
-        if (!x || !cnt || !dir || !counts || !lwb) {
+        chunk_scratch w;
+        if (!scratch_alloc(&w, &job)) {
             #pragma omp atomic write
             failed = 1;
         }
@@ -115,62 +289,11 @@ tp_status tp_exact_run(const tp_model *m, const double *beta, int32_t nbeta,
                 aborted = 1;
                 continue;
             }
-            memset(x, 0, (size_t)n);
-            int64_t r = c;
-            for (int32_t j = k; j < n; j++) { x[j] = (uint8_t)(r % q); r /= q; }
-            for (int32_t j = 0; j < k; j++) { cnt[j] = 0; dir[j] = 1; }
-            double e = tp_model_energy(m, x);
-            acc *a = A + c * nbeta;
-            double *h = hg ? H + c * nbeta * (int64_t)hg : NULL;
-            if (cv) {
-                memset(counts, 0, sizeof(int32_t) * (size_t)ng * (size_t)q);
-                for (int32_t i = 0; i < n; i++) counts[cv->group[i] * q + x[i]]++;
-            }
-            for (int32_t b = 0; b < nbeta; b++) { a[b].mx = -beta[b] * (e - eref); a[b].s0 = a[b].s1 = a[b].s2 = 0; }
-            for (int64_t t = 0;; t++) {
-                /* accumulate the current state */
-                double de = e - eref;
-                int64_t gi = 0;
-                if (cv) {
-                    double v[8];
-                    tp_cv_from_counts(cv, v, counts);
-                    for (int32_t d = 0; d < dim; d++) {
-                        double f = (v[d] - lo[d]) / (hi[d] - lo[d]) * (points[d] - 1);
-                        int64_t ix = (int64_t)floor(f + 0.5);
-                        if (ix < 0) ix = 0;
-                        if (ix > points[d] - 1) ix = points[d] - 1;
-                        gi = gi * points[d] + ix;
-                    }
-                }
-                for (int32_t b = 0; b < nbeta; b++) {
-                    double lw = -beta[b] * de;
-                    acc *ab = &a[b];
-                    if (lw > ab->mx) {
-                        double sc = exp(ab->mx - lw);
-                        ab->s0 *= sc; ab->s1 *= sc; ab->s2 *= sc;
-                        if (h) for (int32_t g = 0; g < hg; g++) h[(int64_t)b * hg + g] *= sc;
-                        ab->mx = lw;
-                    }
-                    double w = exp(lw - ab->mx);
-                    ab->s0 += w; ab->s1 += w * de; ab->s2 += w * de * de;
-                    if (h) h[(int64_t)b * hg + gi] += w;
-                }
-                if (t + 1 == steps) break;
-                /* next Gray-code state */
-                int32_t j = 0;
-                while (cnt[j] == q - 1) { cnt[j] = 0; dir[j] = (int8_t)-dir[j]; j++; }
-                cnt[j]++;
-                int32_t old = x[j], nw = old + dir[j];
-                e += tp_model_de(m, x, j, nw);
-                x[j] = (uint8_t)nw;
-                if (cv) {
-                    int32_t g = cv->group[j];
-                    counts[g * q + old]--;
-                    counts[g * q + nw]++;
-                }
-            }
+            run_chunk(&job, &w, c);
+            memcpy(A + c * nbeta, w.a, sizeof(acc) * (size_t)nbeta);
+            if (hg) memcpy(H + c * nbeta * (int64_t)hg, w.h, sizeof(double) * (size_t)nbeta * (size_t)hg);
         }
-        free(x); free(cnt); free(dir); free(counts); free(lwb);
+        scratch_free(&w);
     }
     if (failed) { free(A); free(H); return TP_ERROR(TP_ERR_NOMEM, "exact: out of memory"); }
     if (aborted) { free(A); free(H); return TP_ABORTED; }

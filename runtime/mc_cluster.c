@@ -11,6 +11,10 @@
  * cluster in order of its smallest site: results do not depend on threads.
  * Swendsen-Wang with a field draws each cluster's new state from its
  * Boltzmann weight in the field (heat bath on the cluster).
+ *
+ * An update draws from a local copy of its chain's tp_rng and stores it
+ * back at the end: the hot loops never write to mc->crng, whose entries for
+ * chains run by different threads share cache lines.
  */
 #include "mc_impl.h"
 
@@ -22,6 +26,9 @@ static inline int32_t uf_find(int32_t *parent, int32_t i) {
     return i;
 }
 
+/* Links the larger root under the smaller, so a root is always the
+ * smallest site of its cluster and parent[i] < i for every other site
+ * (path halving only moves a site to an ancestor, smaller still). */
 static inline void uf_union(int32_t *parent, int32_t i, int32_t j) {
     i = uf_find(parent, i);
     j = uf_find(parent, j);
@@ -33,50 +40,95 @@ static double bond_p(const tp_model *m, int s, double beta) {
     return m->kind == TP_MODEL_ISING ? -expm1(-2.0 * beta * m->J[s]) : -expm1(-beta * m->J[s]);
 }
 
+/* With the buffered block used up (r->idx == 4), make the next one ready
+ * without taking a word from it: what tp_rng_next_u32 does first, so the
+ * draw is then r->buf[r->idx++]. */
+static inline void rng_refill(tp_rng *r) {
+    (void)tp_rng_next_u32(r);   /* the next block, its first word taken */
+    r->idx = 0;                 /* and put back */
+}
+
 tp_status tp_mc_sw_chain(tp_mc *mc, int64_t c, double beta, int32_t *parent, int32_t *aux) {
     const tp_model *m = mc->m;
     const tp_lattice *lat = m->lat;
-    int32_t n = mc->n, q = mc->q;
+    const int32_t n = mc->n, q = mc->q;
     uint8_t *x = mc->x + c * n;
-    tp_rng *r = &mc->crng[c];
-    for (int32_t i = 0; i < n; i++) { parent[i] = i; aux[i] = 0; }
+    tp_rng r = mc->crng[c];
+    for (int32_t i = 0; i < n; i++) parent[i] = i;
     for (int s = 0; s < m->nshell; s++) {
         if (m->J[s] <= 0) continue;
         double p = bond_p(m, s, beta);
         /* compare 32-bit uniforms against a 32-bit threshold */
-        uint64_t thr = (uint64_t)(p * 4294967296.0);
+        const uint64_t thr = (uint64_t)(p * 4294967296.0);
         const int32_t *bd = lat->bonds[s];
-        for (int64_t e = 0; e < lat->nbond[s]; e++) {
-            int32_t i = bd[2 * e], j = bd[2 * e + 1];
-            if (i == j || x[i] != x[j]) continue;
-            if ((uint64_t)tp_rng_next_u32(r) < thr) uf_union(parent, i, j);
+        const int64_t nbond = lat->nbond[s];
+        /* 64 bonds at a time: mark the equal-token bonds, draw one number
+         * for each in bond order and mark the open ones (neither step
+         * branches on the tokens or the numbers), then join the open
+         * bonds' ends */
+        for (int64_t e0 = 0; e0 < nbond; e0 += 64) {
+            const int32_t *t = bd + 2 * e0;
+            const int cnt = nbond - e0 < 64 ? (int)(nbond - e0) : 64;
+            uint64_t eq = 0, open = 0;
+            for (int k = 0; k < cnt; k++) {
+                int32_t i = t[2 * k], j = t[2 * k + 1];
+                eq |= (uint64_t)((i != j) & (x[i] == x[j])) << k;
+            }
+            for (; eq; eq &= eq - 1) {
+                int k = __builtin_ctzll(eq);
+                open |= (uint64_t)((uint64_t)tp_rng_next_u32(&r) < thr) << k;
+            }
+            for (; open; open &= open - 1) {
+                int k = __builtin_ctzll(open);
+                uf_union(parent, t[2 * k], t[2 * k + 1]);
+            }
         }
     }
-    for (int32_t i = 0; i < n; i++) aux[uf_find(parent, i)]++;   /* cluster sizes at roots */
+    /* one pass in site order meets every root (the smallest site of its
+     * cluster) before the cluster's other sites and draws its token then,
+     * so the clusters draw in order of their smallest site */
     int64_t changed = 0;
-    for (int32_t i = 0; i < n; i++) {
-        if (parent[i] != i) continue;   /* roots in increasing order */
-        int32_t size = aux[i], b;
-        if (m->h == 0) {
-            b = (int32_t)tp_rng_next_below(r, (uint32_t)q);
-        } else if (m->kind == TP_MODEL_ISING) {
-            /* P(token 1) = 1 / (1 + exp(-2 beta h |C|)) */
-            double p1 = 1.0 / (1.0 + exp(-2.0 * beta * m->h * size));
-            b = tp_rng_next_double(r) < p1;
-        } else {
-            /* state 0 has weight exp(beta h |C|), the others 1 */
-            double u = tp_rng_next_double(r);
-            double e = -beta * m->h * size;   /* log weight of the others relative to state 0 */
-            double p0 = 1.0 / (1.0 + (q - 1) * exp(e));
-            b = u < p0 ? 0 : 1 + (int32_t)tp_rng_next_below(r, (uint32_t)(q - 1));
+    if (m->h == 0) {
+        /* aux[i] = the new token of i's cluster: a root draws it, any
+         * other site copies it from its parent, a smaller site */
+        for (int32_t i = 0; i < n; i++) {
+            int32_t b = parent[i] == i ? (int32_t)tp_rng_next_below(&r, (uint32_t)q) : aux[parent[i]];
+            aux[i] = b;
+            changed += x[i] != b;
+            x[i] = (uint8_t)b;
         }
-        aux[i] = b;
+    } else {
+        /* the heat bath needs cluster sizes first: point every site at its
+         * root and count the sites at the roots */
+        for (int32_t i = 0; i < n; i++) {
+            if (parent[i] == i) { aux[i] = 1; continue; }
+            int32_t root = parent[parent[i]];   /* a root: the parent is done */
+            parent[i] = root;
+            aux[root]++;
+        }
+        for (int32_t i = 0; i < n; i++) {
+            if (parent[i] != i) continue;   /* roots in increasing order */
+            int32_t size = aux[i], b;
+            if (m->kind == TP_MODEL_ISING) {
+                /* P(token 1) = 1 / (1 + exp(-2 beta h |C|)) */
+                double p1 = 1.0 / (1.0 + exp(-2.0 * beta * m->h * size));
+                b = tp_rng_next_double(&r) < p1;
+            } else {
+                /* state 0 has weight exp(beta h |C|), the others 1 */
+                double u = tp_rng_next_double(&r);
+                double e = -beta * m->h * size;   /* log weight of the others relative to state 0 */
+                double p0 = 1.0 / (1.0 + (q - 1) * exp(e));
+                b = u < p0 ? 0 : 1 + (int32_t)tp_rng_next_below(&r, (uint32_t)(q - 1));
+            }
+            aux[i] = b;
+        }
+        for (int32_t i = 0; i < n; i++) {
+            int32_t b = aux[parent[i]];
+            changed += x[i] != b;
+            x[i] = (uint8_t)b;
+        }
     }
-    for (int32_t i = 0; i < n; i++) {
-        int32_t b = aux[uf_find(parent, i)];
-        changed += x[i] != b;
-        x[i] = (uint8_t)b;
-    }
+    mc->crng[c] = r;
     mc->acc[c] += changed;
     mc->att[c] += n;
     return TP_OK;
@@ -85,36 +137,55 @@ tp_status tp_mc_sw_chain(tp_mc *mc, int64_t c, double beta, int32_t *parent, int
 tp_status tp_mc_wolff_chain(tp_mc *mc, int64_t c, double beta, int32_t *stack) {
     const tp_model *m = mc->m;
     const tp_lattice *lat = m->lat;
-    int32_t n = mc->n, q = mc->q;
+    const int32_t n = mc->n, q = mc->q;
     uint8_t *x = mc->x + c * n;
-    tp_rng *r = &mc->crng[c];
+    tp_rng r = mc->crng[c];
+    /* the shells with bonds, in shell order: threshold, z, neighbour table */
     uint64_t thr[8];
-    for (int s = 0; s < m->nshell; s++)
-        thr[s] = m->J[s] > 0 ? (uint64_t)(bond_p(m, s, beta) * 4294967296.0) : 0;
-    int32_t i0 = (int32_t)tp_rng_next_below(r, (uint32_t)n);
-    uint8_t a = x[i0];
-    uint8_t b = q == 2 ? (uint8_t)(1 - a) : (uint8_t)((a + 1 + tp_rng_next_below(r, (uint32_t)(q - 1))) % q);
+    int32_t zs[8];
+    const int32_t *nbs[8];
+    int ns = 0;
+    for (int s = 0; s < m->nshell; s++) {
+        if (!(m->J[s] > 0)) continue;
+        thr[ns] = (uint64_t)(bond_p(m, s, beta) * 4294967296.0);
+        if (!thr[ns]) continue;
+        zs[ns] = lat->shell_z[s];
+        nbs[ns] = lat->nb[s];
+        ns++;
+    }
+    int32_t i0 = (int32_t)tp_rng_next_below(&r, (uint32_t)n);
+    const uint8_t a = x[i0];
+    const uint8_t b = q == 2 ? (uint8_t)(1 - a) : (uint8_t)((a + 1 + tp_rng_next_below(&r, (uint32_t)(q - 1))) % q);
     /* sites are flipped when added, so x[j] == a means "not yet in the cluster" */
     int64_t top = 0, size = 1;
     x[i0] = b;
     stack[top++] = i0;
     while (top > 0) {
         int32_t i = stack[--top];
-        for (int s = 0; s < m->nshell; s++) {
-            if (!thr[s]) continue;
-            int32_t z = lat->shell_z[s];
-            const int32_t *nb = lat->nb[s] + (int64_t)i * z;
+        for (int s = 0; s < ns; s++) {
+            const int32_t z = zs[s];
+            const int32_t *nb = nbs[s] + (int64_t)i * z;
+            /* a neighbour still a takes the next number (the others leave
+             * it) and joins if the number is below the threshold: flipped
+             * and pushed.  No branch on the tokens or the numbers but the
+             * refill of the Philox block; the stack slot at top is written
+             * either way (top < n: the stack holds flipped sites, not i) */
             for (int k = 0; k < z; k++) {
-                int32_t j = nb[k];
-                if (x[j] != a) continue;
-                if ((uint64_t)tp_rng_next_u32(r) < thr[s]) {
-                    x[j] = b;
-                    stack[top++] = j;
-                    size++;
-                }
+                const int32_t j = nb[k];
+                const uint8_t xj = x[j];
+                const uint32_t eq = xj == a;
+                if (eq & (r.idx >> 2)) rng_refill(&r);
+                const uint32_t u = r.buf[r.idx & 3];
+                r.idx += eq;
+                const int join = eq & ((uint64_t)u < thr[s]);
+                x[j] = join ? b : xj;
+                stack[top] = j;
+                top += join;
+                size += join;
             }
         }
     }
+    mc->crng[c] = r;
     mc->acc[c] += size;
     mc->att[c] += n;
     return TP_OK;

@@ -170,6 +170,76 @@ START_TEST(test_exact_rejects_bad_input) {
 }
 END_TEST
 
+/* Per-chunk accumulators: every output bit the same on 1 and 2 threads
+ * (chunks go to threads in a different order each run), and the same
+ * numbers as a brute-force sum, for several betas (a negative one walks
+ * the rescaling path for high energies) and a 2-d CV grid with clamped
+ * edges.  3x3 Potts q = 3, two shells, a field: 81 chunks of 243 states. */
+START_TEST(test_exact_threads_bit_identical) {
+    enum { NB = 4, PX = 9, PY = 7, G = PX * PY };
+    tp_lattice *lat = tp_lattice_init_square(3, 2);
+    double J[2] = {1.0, -0.3};
+    tp_model *m = tp_model_init_potts(lat, 3, 2, J, 0.2);
+    tp_cv *cv = tp_cv_init(TP_CV_SIMPLEX, lat, 3, 0);
+    ck_assert(m && cv && cv->dim == 2);
+    const double beta[NB] = {-0.3, 0.2, 1.005, 3.0}, lo[2] = {-0.4, -0.7}, hi[2] = {0.9, 0.7};
+    const int32_t pts[2] = {PX, PY};
+    double lz[2][NB], me[2][NB], ve[2][NB], h[2][NB * G];
+    const int th0 = tp_threads_get();
+    for (int t = 0; t < 2; t++) {
+        ck_assert_int_eq(tp_threads_set(t + 1), TP_OK);
+        ck_assert_int_eq(tp_exact_run(m, beta, NB, lz[t], me[t], ve[t], cv, lo, hi, pts, h[t]), TP_OK);
+    }
+    ck_assert_int_eq(tp_threads_set(th0), TP_OK);
+    ck_assert(memcmp(lz[0], lz[1], sizeof lz[0]) == 0);
+    ck_assert(memcmp(me[0], me[1], sizeof me[0]) == 0);
+    ck_assert(memcmp(ve[0], ve[1], sizeof ve[0]) == 0);
+    ck_assert(memcmp(h[0], h[1], sizeof h[0]) == 0);
+    /* brute force: every state's energy and nearest grid point */
+    const int n = 9;
+    int64_t ns = 1;
+    for (int i = 0; i < n; i++) ns *= 3;
+    double *E = malloc(sizeof(double) * (size_t)ns);
+    int *gi = malloc(sizeof(int) * (size_t)ns);
+    uint8_t x[9];
+    double emin = INFINITY, emax = -INFINITY;
+    for (int64_t st = 0; st < ns; st++) {
+        int64_t r = st;
+        for (int i = 0; i < n; i++) { x[i] = (uint8_t)(r % 3); r /= 3; }
+        E[st] = tp_model_energy(m, x);
+        if (E[st] < emin) emin = E[st];
+        if (E[st] > emax) emax = E[st];
+        double v[2];
+        ck_assert_int_eq(tp_cv_eval(cv, v, x, 1), TP_OK);
+        gi[st] = 0;
+        for (int d = 0; d < 2; d++) {
+            int ix = (int)floor((v[d] - lo[d]) / (hi[d] - lo[d]) * (pts[d] - 1) + 0.5);
+            ix = ix < 0 ? 0 : ix > pts[d] - 1 ? pts[d] - 1 : ix;
+            gi[st] = gi[st] * pts[d] + ix;
+        }
+    }
+    for (int b = 0; b < NB; b++) {
+        double e0 = beta[b] >= 0 ? emin : emax, z = 0, s1 = 0, hb[G] = {0};
+        for (int64_t st = 0; st < ns; st++) {
+            double w = exp(-beta[b] * (E[st] - e0));
+            z += w; s1 += w * E[st];
+            hb[gi[st]] += w;
+        }
+        ck_assert_msg(tp_close(lz[0][b], -beta[b] * e0 + log(z), TP_TOL_F64), "beta %g: log Z %.15g vs %.15g",
+                      beta[b], lz[0][b], -beta[b] * e0 + log(z));
+        ck_assert_msg(tp_close(me[0][b], s1 / z, TP_TOL_F64), "beta %g: <E> %.15g vs %.15g", beta[b], me[0][b], s1 / z);
+        for (int g = 0; g < G; g++)
+            ck_assert_msg(fabs(h[0][b * G + g] - hb[g] / z) < 1e-13, "beta %g: P(grid point %d) %.15g vs %.15g",
+                          beta[b], g, h[0][b * G + g], hb[g] / z);
+    }
+    free(E);
+    free(gi);
+    tp_cv_free(cv);
+    tp_model_free(m);
+    tp_lattice_free(lat);
+}
+END_TEST
+
 /* the counting-order configurations tp.report's exact reference uses */
 START_TEST(test_exact_configs) {
     enum { q = 3, n = 4, S = 81 };
@@ -197,6 +267,7 @@ Suite *exact_suite(void) {
     tcase_add_test(tc, test_exact_marginal_and_threads);
     tcase_add_test(tc, test_exact_rejects_bad_input);
     tcase_add_test(tc, test_exact_configs);
+    tcase_add_test(tc, test_exact_threads_bit_identical);
     suite_add_tcase(s, tc);
     return s;
 }

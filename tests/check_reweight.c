@@ -17,6 +17,7 @@
 #include "philox.h"
 #include "rw_boot.h"
 #include "cuda.h"
+#include "tp_ffi.h"
 
 static double *rand_array(uint64_t seed, int64_t n, double lo, double hi) {
     tp_rng r; tp_rng_seed(&r, seed, 7);
@@ -324,6 +325,63 @@ START_TEST(test_rw_bootstrap)
 }
 END_TEST
 
+/* Per-thread bootstrap and histogram buffers: with weights 1 and 0 and
+ * values on a 1/8 grid every sum is exact, so the results must equal a
+ * direct serial sum bit for bit, on 1 and 2 threads (n R above the
+ * threading cut; R = 37 replicates and 5 bins, so the buffers are not whole
+ * cache lines; blocks of 3 samples straddle the threads' halves). */
+START_TEST(test_rw_bootstrap_threads_exact_sums)
+{
+    enum { R = 37, NB = 5 };
+    const int64_t n = 40001, first = 5, block = 3;
+    const uint64_t seed = 77;
+    double *x = malloc(sizeof(double) * n), *lw = malloc(sizeof(double) * n);
+    tp_rng r;
+    tp_rng_seed(&r, 3, 0);
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = (double)tp_rng_next_below(&r, 33) / 8.0 - 2.0;   /* -2 .. 2 in steps of 1/8 */
+        lw[i] = tp_rng_next_below(&r, 5) ? 0.0 : -INFINITY;     /* weights 1 and 0 */
+    }
+    /* direct: per replicate count, sw, sw2, s1, s2 about c = x[0]; histogram
+     * of x over [-2, 2] in NB bins, plain and per replicate */
+    double (*want)[5] = calloc(R, sizeof *want), *wh = calloc(R * NB, sizeof(double)), wh1[NB] = {0};
+    uint8_t k[R];
+    const double sx = NB / 4.0;
+    for (int64_t i = 0; i < n; i++) {
+        tp_rw_boot_counts(k, seed, (first + i) / block, R);
+        double w = lw[i] == 0.0, d = x[i] - x[0];
+        int b = (int)((x[i] + 2.0) * sx);
+        if (b >= NB) b = NB - 1;
+        wh1[b] += w;
+        for (int32_t j = 0; j < R; j++) {
+            want[j][0] += k[j]; want[j][1] += k[j] * w; want[j][2] += k[j] * w * w;
+            want[j][3] += k[j] * w * d; want[j][4] += k[j] * w * d * d;
+            wh[j * NB + b] += k[j] * w;
+        }
+    }
+    const int th0 = tp_threads_get();
+    for (int th = 1; th <= 2; th++) {
+        ck_assert_int_eq(tp_threads_set(th), TP_OK);
+        double acc[R * TP_RW_NACC] = {0}, h[R * NB] = {0}, h1[NB] = {0}, s = -INFINITY, sh = -INFINITY, s1 = -INFINITY;
+        ck_assert_int_eq(tp_rw_moments_boot_cpu(acc, &s, x, lw, seed, first, block, 1, R, n), TP_OK);
+        ck_assert_int_eq(tp_rw_hist1d_boot_cpu(h, &sh, x, lw, -2, 2, seed, first, block, NB, 1, R, n), TP_OK);
+        ck_assert_int_eq(tp_rw_hist1d_cpu(h1, &s1, x, lw, -2, 2, NB, 1, n), TP_OK);
+        ck_assert(s == 0.0 && sh == 0.0 && s1 == 0.0);
+        for (int32_t j = 0; j < R; j++) {
+            const double *a = acc + j * TP_RW_NACC, *e = want[j];
+            double mean = x[0] + e[3] / e[1], m2 = e[4] - e[3] * e[3] / e[1];
+            ck_assert_msg(a[0] == e[0] && a[1] == e[1] && a[2] == e[2] && a[3] == mean && a[4] == m2,
+                          "%d threads, replicate %d: (%.17g %.17g %.17g %.17g %.17g) vs (%.17g %.17g %.17g %.17g %.17g)",
+                          th, j, a[0], a[1], a[2], a[3], a[4], e[0], e[1], e[2], mean, m2);
+        }
+        ck_assert_msg(memcmp(h, wh, sizeof h) == 0, "%d threads: bootstrap histogram", th);
+        ck_assert_msg(memcmp(h1, wh1, sizeof h1) == 0, "%d threads: histogram", th);
+    }
+    ck_assert_int_eq(tp_threads_set(th0), TP_OK);
+    free(x); free(lw); free(want); free(wh);
+}
+END_TEST
+
 /* ---- exact PMF of the 4x4 Ising model from biased exact samples ---------- */
 
 static void ising44(int *E, int *M) {
@@ -553,6 +611,7 @@ Suite *reweight_suite(void) {
     tcase_add_test(tc, test_rw_corr_matches_direct);
     tcase_add_test(tc, test_rw_js_pmf_rmse);
     tcase_add_test(tc, test_rw_bootstrap);
+    tcase_add_test(tc, test_rw_bootstrap_threads_exact_sums);
     tcase_add_test(tc, test_rw_pmf_exact_ising44);
     suite_add_tcase(s, tc);
     TCase *tg = tp_test_tcase("cuda", 60);

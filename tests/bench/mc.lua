@@ -4,15 +4,17 @@
 --      beta_c: one chain (checkerboard split across threads) and 8 chains
 --      (chains across threads), and Potts q=3 256x256 at beta_c (one chain),
 --      with every thread (both cores) and with 1;
---   2. heat-bath flips per second, Ising 256x256, one chain;
+--   2. heat-bath flips per second, Ising and Potts q=3 256x256, one chain;
+--      Metropolis Ising 16x16 with 128 chains (16 chains side by side);
 --   3. Swendsen-Wang sweeps per second on 16x16 (128 chains), Ising 256x256
 --      (1 chain and 2 chains) and Potts q=3 256x256 (2 chains);
 --   4. Wolff clusters per second on 256x256 at beta_c (1 chain, 2 chains);
 --   5. exact enumeration, Ising 5x5 (2^25 states) at one beta, states/s;
 --   6. Cu-Au cluster-expansion attempts per second on 4x4x4 (64 chains,
 --      semi-grand-canonical flips and canonical swaps);
---   7. WT-MetaD biased attempts per second (Ising 16x16, 128 chains) and
---      bias deposits.
+--   7. WT-MetaD biased attempts per second (Ising 16x16, 128 chains; Cu-Au
+--      4x4x4 with x_Au, 64 chains), each beside tempera's unbiased kernel on
+--      the same chains (the goal: within 2x of it), and bias deposits.
 -- Beside the one-chain Metropolis, Swendsen-Wang, Wolff and exact lines, the
 -- same work done by a plain C reference kernel (tests/bench/mc_ref.c, built
 -- by 'make build/bench/libmcref.so' and loaded with ffi.load from
@@ -107,6 +109,15 @@ end
 tp.threads(all)
 local ch = tp.mc.chains{ model = ising256, chains = 1, seed = P.seed }
 rate("heat-bath Ising 256x256, 1 chain", 65536, function(n) ch:sweep("heatbath", bc, n) end, "flips")
+local chp = tp.mc.chains{ model = potts, chains = 1, seed = P.seed }
+rate("heat-bath Potts q=3 256x256, 1 chain", 65536, function(n) chp:sweep("heatbath", bcp, n) end, "flips")
+-- many small chains (16 chains side by side): the papers' 16x16 references
+local r16 = {}
+for c = 1, 128 do r16[c] = ising_spins(16) end
+local m16 = tp.mc.chains{ model = ising16, chains = 128, seed = P.seed }
+rate("Metropolis Ising 16x16, 128 chains", 128 * 256, function(n) m16:sweep("metropolis", bc, n) end, "flips", {
+  { label = "sequential xoshiro, C, chain by chain", units = 128 * 256,
+    f = function(n) for c = 1, 128 do R.mcref_ising_metropolis_seq(r16[c], 16, bc, n, seed()) end end } })
 local s16 = tp.mc.chains{ model = ising16, chains = 128, seed = P.seed }
 rate("Swendsen-Wang Ising 16x16, 128 chains (chain-sweeps)", 128, function(n) s16:sweep("swendsen_wang", bc, n) end, "sweeps")
 local s1 = tp.mc.chains{ model = ising256, chains = 1, seed = P.seed }
@@ -156,7 +167,16 @@ tp.threads(all)
 local m = tp.cv.magnetization(ising16.lattice)
 local bias = tp.bias.grid{ cv = m, points = 257, sigma = 0.05, height = 1.1345, beta = 0.4407 }
 local mb = tp.mc.chains{ model = ising16, chains = 128, seed = P.seed }
+-- the biased kernel beside tempera's own unbiased one (the reference here)
+local mu = tp.mc.chains{ model = ising16, chains = 128, seed = P.seed }
 rate("WT-MetaD biased Metropolis Ising 16x16, 128 chains", 128 * 256 * 64,
-  function(n) for _ = 1, n do mb:biased(m, bias, 0.4407, 256 * 64) end end, "attempts")
+  function(n) for _ = 1, n do mb:biased(m, bias, 0.4407, 256 * 64) end end, "attempts", {
+  { label = "tempera unbiased Metropolis", units = 128 * 256, f = function(n) mu:sweep("metropolis", bc, n) end } })
+local xau = tp.cv.x_au(lat)
+local cbias = tp.bias.grid{ cv = xau, points = 65, sigma = 0.03, height = 0.005, beta = beta }
+local cb = tp.mc.chains{ model = cuau, chains = 64, seed = P.seed }
+rate("WT-MetaD biased Cu-Au 4x4x4 (x_Au), 64 chains", 64 * 64 * 16,
+  function(n) for _ = 1, n do cb:biased(xau, cbias, beta, 64 * 16) end end, "attempts", {
+  { label = "tempera unbiased SGC Metropolis", units = 64 * 64, f = function(n) cc:sweep("metropolis", beta, n) end } })
 rate("bias deposit, 128 hills on 257 points", 128,
   function(n) for _ = 1, n do bias:deposit(mb:cv(m), 128) end end, "hills")
