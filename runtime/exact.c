@@ -3,15 +3,28 @@
  *
  * Chunk c fixes the top nfix sites to the base-q digits of c; the remaining
  * k = n - nfix sites run through the reflected q-ary Gray code, each step
- * moving one site by +-1 and updating E by tp_model_de and the CV's group
- * counts by one.  Per chunk and beta we keep a running log-sum-exp shift mx
- * and S0 = sum w, S1 = sum w (E - Eref), S2 = sum w (E - Eref)^2 and the
- * grid histogram, w = exp(-beta (E - Eref) - mx), Eref = E(all zeros).
- * A state's grid point depends on its CV group counts alone and is
- * memoized by them.  A thread walks a chunk in accumulators of its own (no
- * cache line shared with another thread) and stores the finished chunk in
- * its slot; chunks are merged in order after the parallel loop, so the
- * results do not depend on the thread count.
+ * moving one site by +-1.  Two walks:
+ *
+ * Ising and Potts (energy levels): a state's energy is a function of its
+ * number of equal-token bonds per coupled shell and, with a field, of its
+ * count of token 1 (Ising) or 0 (Potts).  The walk keeps that level index
+ * (and the CV's grid point, a function of the CV's group counts) up to
+ * date and counts states per (level, grid point) in int64; after all
+ * chunks, Z, <E>, Var E and the marginal come from the counts, each
+ * level's energy by the model's own formula.  Integer counts make the
+ * result exact and independent of the thread count.  Two states per site
+ * with distinct neighbours walk by bits (neighbour masks and popcounts);
+ * one coupled shell without a CV walks compact neighbour lists.
+ *
+ * Other models (the cluster expansion): E is updated by tp_model_de and,
+ * per chunk and beta, we keep a running log-sum-exp shift mx and S0 = sum
+ * w, S1 = sum w (E - Eref), S2 = sum w (E - Eref)^2 and the grid
+ * histogram, w = exp(-beta (E - Eref) - mx), Eref = E(all zeros).  A
+ * state's grid point depends on its CV group counts alone and is memoized
+ * by them.  A thread walks a chunk in accumulators of its own (no cache
+ * line shared with another thread) and stores the finished chunk in its
+ * slot; chunks are merged in order after the parallel loop, so the results
+ * do not depend on the thread count.
  */
 #include "tp_ffi.h"
 
@@ -79,6 +92,16 @@ typedef struct {
     double eref;
     int32_t ncount, memo_bits;   /* ncount = ng q count slots */
     uint64_t mul[4 * 256];       /* (ncount) */
+    /* energy levels (Ising and Potts): a state's energy is a function of
+     * the number of equal-token bonds per coupled shell and of the count f
+     * of token 1 (Ising) or 0 (Potts) when h != 0; the level index is
+     * sum of same[s] lstride[s] + f fstride, and a walk counts states per
+     * (level, grid point) in int64 instead of summing Boltzmann weights */
+    int levels;
+    int32_t nls;                 /* coupled shells */
+    int32_t lshell[8];           /* their indices */
+    int64_t lstride[8], fstride, nlev;
+    int32_t ftoken;
 } chunk_job;
 
 /* A thread's scratch: the walk's state (x, Gray-code digits cnt and
@@ -94,6 +117,7 @@ typedef struct {
     acc *a;
     double *h;
     int64_t *memo_gi;
+    int64_t *cells;   /* levels: (nlev, hg or 1) states counted by this thread */
 } chunk_scratch;
 
 /* bytes rounded up to whole 64-byte cache lines, line-aligned; NULL if out
@@ -106,7 +130,7 @@ static void *line_alloc(size_t bytes) {
 
 static void scratch_free(chunk_scratch *w) {
     free(w->x); free(w->cnt); free(w->counts); free(w->dir); free(w->a); free(w->h);
-    free(w->memo_counts); free(w->memo_gi);
+    free(w->memo_counts); free(w->memo_gi); free(w->cells);
 }
 
 static int scratch_alloc(chunk_scratch *w, const chunk_job *j) {
@@ -121,8 +145,11 @@ static int scratch_alloc(chunk_scratch *w, const chunk_job *j) {
     w->memo_counts = nmemo ? line_alloc(sizeof(int32_t) * nmemo * (size_t)j->ncount) : NULL;
     w->memo_gi = nmemo ? line_alloc(sizeof(int64_t) * nmemo) : NULL;
     if (w->memo_gi) memset(w->memo_gi, 0xff, sizeof(int64_t) * nmemo);   /* -1: empty */
+    size_t ncell = j->levels ? (size_t)j->nlev * (size_t)(j->hg ? j->hg : 1) : 0;
+    w->cells = ncell ? line_alloc(sizeof(int64_t) * ncell) : NULL;
+    if (w->cells) memset(w->cells, 0, sizeof(int64_t) * ncell);
     return w->x && w->cnt && w->dir && w->counts && w->a && (!j->hg || w->h) &&
-           (!nmemo || (w->memo_counts && w->memo_gi));
+           (!nmemo || (w->memo_counts && w->memo_gi)) && (!ncell || w->cells);
 }
 
 /* Index of the grid point nearest to the CV value of counts (last
@@ -216,6 +243,355 @@ static void run_chunk(const chunk_job *j, chunk_scratch *w, int64_t c) {
     }
 }
 
+/* Walk chunk c counting states per (level, grid point) into w->cells. */
+static void run_chunk_levels(const chunk_job *j, chunk_scratch *w, int64_t c) {
+    const tp_model *m = j->m;
+    const tp_lattice *lat = m->lat;
+    const tp_cv *cv = j->cv;
+    const int32_t n = m->n, q = m->q, k = j->k, hg = j->hg ? j->hg : 1;
+    uint8_t *x = w->x;
+    int32_t *cnt = w->cnt, *counts = w->counts;
+    int8_t *dir = w->dir;
+    int64_t *cells = w->cells;
+    memset(x, 0, (size_t)n);
+    int64_t r = c;
+    for (int32_t i = k; i < n; i++) { x[i] = (uint8_t)(r % q); r /= q; }
+    for (int32_t i = 0; i < k; i++) { cnt[i] = 0; dir[i] = 1; }
+    int64_t lev = 0;
+    for (int32_t u = 0; u < j->nls; u++) {
+        const int32_t sh = j->lshell[u];
+        const int32_t *b = lat->bonds[sh];
+        int64_t same = 0;
+        for (int64_t e = 0; e < lat->nbond[sh]; e++) same += x[b[2 * e]] == x[b[2 * e + 1]];
+        lev += same * j->lstride[u];
+    }
+    if (j->fstride) for (int32_t i = 0; i < n; i++) lev += (x[i] == j->ftoken) * j->fstride;
+    uint64_t key = 0;
+    if (cv) {
+        memset(counts, 0, sizeof(int32_t) * (size_t)j->ncount);
+        for (int32_t i = 0; i < n; i++) counts[cv->group[i] * q + x[i]]++;
+        for (int32_t s = 0; s < j->ncount; s++) key += (uint64_t)counts[s] * j->mul[s];
+    }
+    for (int64_t t = 0;; t++) {
+        cells[lev * hg + (cv ? memo_grid_index(j, w, counts, key) : 0)]++;
+        if (t + 1 == j->steps) break;
+        /* next Gray-code state: site s moves old -> nw */
+        int32_t s = 0;
+        while (cnt[s] == q - 1) { cnt[s] = 0; dir[s] = (int8_t)-dir[s]; s++; }
+        cnt[s]++;
+        const int32_t old = x[s], nw = old + dir[s];
+        for (int32_t u = 0; u < j->nls; u++) {
+            const int32_t sh = j->lshell[u], z = lat->shell_z[sh];
+            const int32_t *nb = lat->nb[sh] + (int64_t)s * z;
+            int32_t d = 0;
+            for (int32_t e = 0; e < z; e++) {
+                const int32_t o = nb[e];
+                if (o != s) d += (x[o] == nw) - (x[o] == old);
+            }
+            lev += d * j->lstride[u];
+        }
+        lev += ((nw == j->ftoken) - (old == j->ftoken)) * j->fstride;
+        x[s] = (uint8_t)nw;
+        if (cv) {
+            int32_t g = cv->group[s];
+            counts[g * q + old]--;
+            counts[g * q + nw]++;
+            key += j->mul[g * q + nw] - j->mul[g * q + old];
+        }
+    }
+}
+
+/* Two states per site, no site its own or a repeated neighbour, a CV of one
+ * group or none: the walk keeps the chunk's free sites as bits of a word
+ * (site i < k is bit i), flips bit ctz(t) at step t (binary Gray code), and
+ * counts equal-token bonds with neighbour masks and popcounts; the grid
+ * point is a function of the number of 1 tokens alone. */
+typedef struct {
+    int on;
+    uint32_t mask[8][32];   /* (coupled shell, site < k): neighbours among the free sites */
+    int64_t *gi_by_ones;    /* (n + 1) grid index, or NULL */
+} bits_plan;
+
+/* bp->on = 1 when the walk by bits applies (see bits_plan). */
+static tp_status bits_plan_init(bits_plan *bp, const chunk_job *j) {
+    const tp_model *m = j->m;
+    const tp_lattice *lat = m->lat;
+    memset(bp, 0, sizeof *bp);
+    if (m->q != 2 || j->k > 31 || (j->cv && j->cv->ngroup != 1)) return TP_OK;
+    for (int32_t u = 0; u < j->nls; u++) {
+        const int32_t sh = j->lshell[u], z = lat->shell_z[sh];
+        for (int32_t i = 0; i < m->n; i++) {
+            const int32_t *nb = lat->nb[sh] + (int64_t)i * z;
+            for (int32_t e = 0; e < z; e++) {
+                if (nb[e] == i) return TP_OK;
+                for (int32_t f = 0; f < e; f++) if (nb[f] == nb[e]) return TP_OK;
+                if (i < j->k && nb[e] < j->k) bp->mask[u][i] |= 1u << nb[e];
+            }
+        }
+    }
+    if (j->cv) {
+        bp->gi_by_ones = malloc(sizeof(int64_t) * ((size_t)m->n + 1));
+        if (!bp->gi_by_ones) return TP_ERROR(TP_ERR_NOMEM, "exact: out of memory");
+        for (int32_t o = 0; o <= m->n; o++) {
+            const int32_t counts[2] = { m->n - o, o };
+            bp->gi_by_ones[o] = grid_index(j, counts);
+        }
+    }
+    bp->on = 1;
+    return TP_OK;
+}
+
+/* Walk chunk c with bits (see bits_plan); compiled twice below, for the
+ * baseline and with the popcnt instruction. */
+static inline __attribute__((always_inline)) void chunk_bits_body(const chunk_job *j, const bits_plan *bp,
+                                                                  chunk_scratch *w, int64_t c) {
+    const tp_model *m = j->m;
+    const tp_lattice *lat = m->lat;
+    const int32_t n = m->n, k = j->k, hg = j->hg ? j->hg : 1, nls = j->nls;
+    uint8_t *x = w->x;
+    int64_t *cells = w->cells;
+    memset(x, 0, (size_t)n);
+    int64_t r = c;
+    for (int32_t i = k; i < n; i++) { x[i] = (uint8_t)(r % 2); r /= 2; }
+    /* level and token-1 count of the first state (free sites all 0) */
+    int64_t lev = 0, ones = 0;
+    for (int32_t u = 0; u < nls; u++) {
+        const int32_t sh = j->lshell[u];
+        const int32_t *b = lat->bonds[sh];
+        int64_t same = 0;
+        for (int64_t e = 0; e < lat->nbond[sh]; e++) same += x[b[2 * e]] == x[b[2 * e + 1]];
+        lev += same * j->lstride[u];
+    }
+    for (int32_t i = 0; i < n; i++) ones += x[i];
+    if (j->fstride) lev += (j->ftoken == 1 ? ones : n - ones) * j->fstride;
+    /* per free site and shell: z, and the neighbours among the fixed sites
+     * with token 1 (a constant of the chunk) */
+    int32_t z1fix[8][32], zs[8];
+    for (int32_t u = 0; u < nls; u++) {
+        const int32_t sh = j->lshell[u], z = lat->shell_z[sh];
+        zs[u] = z;
+        for (int32_t s = 0; s < k; s++) {
+            int32_t f1 = 0;
+            for (int32_t e = 0; e < z; e++) { int32_t o = lat->nb[sh][(int64_t)s * z + e]; if (o >= k) f1 += x[o]; }
+            z1fix[u][s] = f1;
+        }
+    }
+    const int64_t fsign = j->ftoken == 1 ? j->fstride : -j->fstride;
+    uint32_t X = 0;
+    cells[lev * hg + (bp->gi_by_ones ? bp->gi_by_ones[ones] : 0)]++;   /* t = 0: copy 0 */
+    for (int64_t t = 1; t < j->steps; t++) {
+        const int s = __builtin_ctzll((uint64_t)t);
+        const uint32_t bit = 1u << s;
+        const int up = !(X & bit);   /* the new token of site s */
+        for (int32_t u = 0; u < nls; u++) {
+            /* neighbours with token 1, then equal to the new token */
+            const int32_t n1 = __builtin_popcount(X & bp->mask[u][s]) + z1fix[u][s];
+            const int32_t eq = up ? n1 : zs[u] - n1;
+            lev += (int64_t)(2 * eq - zs[u]) * j->lstride[u];
+        }
+        lev += up ? fsign : -fsign;
+        ones += up ? 1 : -1;
+        X ^= bit;
+        cells[lev * hg + (bp->gi_by_ones ? bp->gi_by_ones[ones] : 0)]++;
+    }
+}
+
+static void run_chunk_bits_base(const chunk_job *j, const bits_plan *bp, chunk_scratch *w, int64_t c) {
+    chunk_bits_body(j, bp, w, c);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("popcnt,bmi"))) static void run_chunk_bits_popcnt(const chunk_job *j, const bits_plan *bp,
+                                                                         chunk_scratch *w, int64_t c) {
+    chunk_bits_body(j, bp, w, c);
+}
+#define run_chunk_bits(j, bp, w, c) \
+    (tp_cpu_isa() >= 1 ? run_chunk_bits_popcnt(j, bp, w, c) : run_chunk_bits_base(j, bp, w, c))
+#else
+#define run_chunk_bits run_chunk_bits_base
+#endif
+
+/* One coupled shell, no CV: the general walk with the shell's neighbour
+ * lists (self-images removed, nbc: (n, z) with zc[i] used) and the level
+ * the equal-bond count (stride 1) plus f fstride. */
+static void run_chunk_levels1(const chunk_job *j, const int32_t *nbc, const int32_t *zc, chunk_scratch *w, int64_t c) {
+    const tp_model *m = j->m;
+    const tp_lattice *lat = m->lat;
+    const int32_t n = m->n, q = m->q, k = j->k, z = lat->shell_z[j->lshell[0]], ft = j->ftoken;
+    const int64_t fstride = j->fstride;
+    uint8_t *x = w->x;
+    int32_t *cnt = w->cnt;
+    int8_t *dir = w->dir;
+    int64_t *cells = w->cells;
+    memset(x, 0, (size_t)n);
+    int64_t r = c;
+    for (int32_t i = k; i < n; i++) { x[i] = (uint8_t)(r % q); r /= q; }
+    for (int32_t i = 0; i < k; i++) { cnt[i] = 0; dir[i] = 1; }
+    const int32_t *b = lat->bonds[j->lshell[0]];
+    int64_t lev = 0;
+    for (int64_t e = 0; e < lat->nbond[j->lshell[0]]; e++) lev += x[b[2 * e]] == x[b[2 * e + 1]];
+    if (fstride) for (int32_t i = 0; i < n; i++) lev += (x[i] == ft) * fstride;
+    for (int64_t t = 0;; t++) {
+        cells[lev]++;
+        if (t + 1 == j->steps) break;
+        int32_t s = 0;
+        while (cnt[s] == q - 1) { cnt[s] = 0; dir[s] = (int8_t)-dir[s]; s++; }
+        cnt[s]++;
+        const int32_t old = x[s], nw = old + dir[s];
+        const int32_t *nb = nbc + (int64_t)s * z;
+        int32_t d = 0;
+        for (int32_t e = 0; e < zc[s]; e++) d += (x[nb[e]] == nw) - (x[nb[e]] == old);
+        lev += d + ((nw == ft) - (old == ft)) * fstride;
+        x[s] = (uint8_t)nw;
+    }
+}
+
+/* The energy of level lev, by the model's own formula (model.c). */
+static double level_energy(const chunk_job *j, int64_t lev) {
+    const tp_model *m = j->m;
+    const tp_lattice *lat = m->lat;
+    int64_t same[8] = { 0 };
+    for (int32_t u = 0; u < j->nls; u++) same[j->lshell[u]] = lev / j->lstride[u] % (lat->nbond[j->lshell[u]] + 1);
+    double e = 0;
+    for (int32_t s = 0; s < m->nshell; s++) {
+        const int64_t nb = lat->nbond[s];
+        if (m->kind == TP_MODEL_ISING) e -= m->J[s] * (double)(2 * same[s] - nb);
+        else e -= m->J[s] * (double)same[s];
+    }
+    if (m->h != 0) {
+        const int64_t f = lev / j->fstride % (m->n + 1);
+        if (m->kind == TP_MODEL_ISING) e -= m->h * (double)(2 * f - m->n);
+        else e -= m->h * (double)f;
+    }
+    return e;
+}
+
+/* Ising and Potts: plan the level histogram (job->levels = 1) when its
+ * cells, times the grid, fit in 2^21 per thread. */
+static void plan_levels(chunk_job *j) {
+    const tp_model *m = j->m;
+    j->levels = 0;
+    if (m->kind != TP_MODEL_ISING && m->kind != TP_MODEL_POTTS) return;
+    int64_t size = 1;
+    j->nls = 0;
+    for (int32_t s = 0; s < m->nshell; s++) {
+        if (m->J[s] == 0) continue;
+        j->lshell[j->nls] = s;
+        j->lstride[j->nls++] = size;
+        size *= m->lat->nbond[s] + 1;
+        if (size > (1 << 21)) return;
+    }
+    j->ftoken = m->kind == TP_MODEL_ISING ? 1 : 0;
+    j->fstride = 0;
+    if (m->h != 0) { j->fstride = size; size *= m->n + 1; }
+    j->nlev = size;
+    if (size * (j->hg ? j->hg : 1) > (1 << 21)) return;
+    j->levels = 1;
+}
+
+/* The level-histogram enumeration: every thread counts its chunks' states
+ * per (level, grid point); the integer counts are added up (exact, so the
+ * thread count cannot matter), then for each beta, over the cells in
+ * index order: Z = sum count exp(-beta (E - Emin)), <E>, Var E and the grid
+ * marginal. */
+static tp_status exact_levels(const chunk_job *j, int64_t nchunk, double *log_z, double *mean_e, double *var_e,
+                              double *hist) {
+    const int64_t hg = j->hg ? j->hg : 1, ncell = j->nlev * hg;
+    int64_t *tot = calloc((size_t)ncell, sizeof(int64_t));
+    double *elev = malloc(sizeof(double) * (size_t)j->nlev);
+    if (!tot || !elev) { free(tot); free(elev); return TP_ERROR(TP_ERR_NOMEM, "exact: out of memory for %lld level cells", (long long)ncell); }
+    bits_plan bp;
+    tp_status st = bits_plan_init(&bp, j);
+    if (st != TP_OK) { free(tot); free(elev); return st; }
+    /* one coupled shell and no CV: compact neighbour lists for the walk */
+    int32_t *nbc = NULL, *zc = NULL;
+    if (!bp.on && j->nls == 1 && !j->cv) {
+        const tp_lattice *lat = j->m->lat;
+        const int32_t sh = j->lshell[0], z = lat->shell_z[sh], n = j->m->n;
+        nbc = malloc(sizeof(int32_t) * (size_t)n * (size_t)z);
+        zc = malloc(sizeof(int32_t) * (size_t)n);
+        if (!nbc || !zc) { free(nbc); free(zc); free(tot); free(elev); free(bp.gi_by_ones); return TP_ERROR(TP_ERR_NOMEM, "exact: out of memory"); }
+        for (int32_t i = 0; i < n; i++) {
+            zc[i] = 0;
+            for (int32_t e = 0; e < z; e++) {
+                const int32_t o = lat->nb[sh][(int64_t)i * z + e];
+                if (o != i) nbc[(int64_t)i * z + zc[i]++] = o;
+            }
+        }
+    }
+    int failed = 0, aborted = 0;
+    #pragma omp parallel
+    {
+        chunk_scratch w;
+        memset(&w, 0, sizeof w);
+        if (!scratch_alloc(&w, j)) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t c = 0; c < nchunk; c++) {
+            if (failed || aborted) continue;
+            if (tp_abort_flag) {
+                #pragma omp atomic write
+                aborted = 1;
+                continue;
+            }
+            if (bp.on) run_chunk_bits(j, &bp, &w, c);
+            else if (nbc) run_chunk_levels1(j, nbc, zc, &w, c);
+            else run_chunk_levels(j, &w, c);
+        }
+        if (w.cells) {
+            #pragma omp critical(tp_exact_levels)
+            for (int64_t i = 0; i < ncell; i++) tot[i] += w.cells[i];
+        }
+        scratch_free(&w);
+    }
+    free(bp.gi_by_ones);
+    free(nbc);
+    free(zc);
+    if (failed || aborted) {
+        free(tot); free(elev);
+        return failed ? TP_ERROR(TP_ERR_NOMEM, "exact: out of memory") : TP_ABORTED;
+    }
+    double emin = INFINITY;
+    for (int64_t l = 0; l < j->nlev; l++) {
+        int64_t any = 0;
+        for (int64_t g = 0; g < hg; g++) any |= tot[l * hg + g];
+        elev[l] = level_energy(j, l);
+        if (any && elev[l] < emin) emin = elev[l];
+    }
+    for (int32_t b = 0; b < j->nbeta; b++) {
+        const double be = j->beta[b];
+        double mx = -INFINITY;   /* largest log weight of an occupied level */
+        for (int64_t l = 0; l < j->nlev; l++) {
+            int64_t cl = 0;
+            for (int64_t g = 0; g < hg; g++) cl += tot[l * hg + g];
+            if (cl && -be * (elev[l] - emin) > mx) mx = -be * (elev[l] - emin);
+        }
+        double s0 = 0, s1 = 0, s2 = 0, *hb = j->hg ? hist + (int64_t)b * hg : NULL;
+        if (hb) memset(hb, 0, sizeof(double) * (size_t)hg);
+        for (int64_t l = 0; l < j->nlev; l++) {
+            int64_t cl = 0;
+            for (int64_t g = 0; g < hg; g++) cl += tot[l * hg + g];
+            if (!cl) continue;
+            const double de = elev[l] - emin, wl = exp(-be * de - mx);
+            s0 += (double)cl * wl;
+            s1 += (double)cl * wl * de;
+            s2 += (double)cl * wl * de * de;
+            if (hb) for (int64_t g = 0; g < hg; g++) if (tot[l * hg + g]) hb[g] += (double)tot[l * hg + g] * wl;
+        }
+        const double m1 = s1 / s0;
+        log_z[b] = -be * emin + mx + log(s0);
+        mean_e[b] = emin + m1;
+        var_e[b] = s2 / s0 - m1 * m1;
+        if (var_e[b] < 0) var_e[b] = 0;
+        if (hb) for (int64_t g = 0; g < hg; g++) hb[g] /= s0;
+    }
+    free(tot);
+    free(elev);
+    return TP_OK;
+}
+
 tp_status tp_exact_run(const tp_model *m, const double *beta, int32_t nbeta,
                        double *log_z, double *mean_e, double *var_e,
                        const tp_cv *cv, const double *lo, const double *hi,
@@ -260,6 +636,8 @@ tp_status tp_exact_run(const tp_model *m, const double *beta, int32_t nbeta,
         job.mul[s] = z ^ (z >> 31);
     }
     int32_t hg = job.hg;
+    plan_levels(&job);
+    if (job.levels) return exact_levels(&job, nchunk, log_z, mean_e, var_e, hist);
     acc *A = calloc((size_t)nchunk * (size_t)nbeta, sizeof(acc));
     double *H = hg ? calloc((size_t)nchunk * (size_t)nbeta * (size_t)hg, sizeof(double)) : NULL;
     if (!A || (hg && !H)) { free(A); free(H); return TP_ERROR(TP_ERR_NOMEM, "exact: out of memory for %lld chunk accumulators", (long long)nchunk); }

@@ -1,13 +1,16 @@
 /*
  * runtime/exact.h -- exact enumeration of every configuration of a small
  * system (tp_exact_*): log Z, <E>, Var E and the exact marginal of a CV on a
- * grid, for several inverse temperatures in one pass.  science.md 8.
+ * grid, for several inverse temperatures in one pass.
  *
  * Configurations are visited in reflected q-ary Gray-code order (one site
- * changes by one step per state), so each energy is the previous one plus
+ * changes by one step per state).  Ising and Potts models count states per
+ * energy level (equal-token bonds per shell, field count) and CV grid
+ * point in integers and sum Boltzmann weights over the levels at the end;
+ * other models add each state's weight, its energy the previous one plus
  * a single-site dE.  The state space is split into chunks by fixing the
- * highest sites; chunks run on all OpenMP threads and are combined in chunk
- * order, so results do not depend on the thread count.  Limit: q^n <= 2^26
+ * highest sites; chunks run on all OpenMP threads and are combined in a
+ * fixed order, so results do not depend on the thread count.  Limit: q^n <= 2^26
  * states.  Polls the abort flag (Ctrl-C) between chunks: TP_ABORTED.
  */
 #ifndef TP_EXACT_H

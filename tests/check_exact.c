@@ -111,6 +111,50 @@ START_TEST(test_exact_potts_and_ce_match_brute_force) {
 }
 END_TEST
 
+/* The level-histogram walks: two states by bits (Ising with a field, Potts
+ * q = 2 with a field: the field counts token 0), two states with repeated
+ * neighbours (2 x 2: the general walk), q = 3 with one shell (the compact
+ * walk), and the grid marginal of a CV with a field, each against brute
+ * force over every state. */
+START_TEST(test_exact_levels_match_brute_force) {
+    double J[2] = { 1.0, -0.4 };
+    tp_lattice *sq4 = tp_lattice_init_square(4, 2), *sq2 = tp_lattice_init_square(2, 1);
+    tp_model *is = tp_model_init_ising(sq4, 2, J, 0.15);
+    check_against_brute(is, 0.5);
+    tp_model *p2 = tp_model_init_potts(sq4, 2, 1, J, -0.3);
+    check_against_brute(p2, 0.7);
+    tp_model *small = tp_model_init_ising(sq2, 1, J, 0.2);
+    check_against_brute(small, 0.9);
+    tp_lattice *sq3 = tp_lattice_init_square(3, 1);
+    tp_model *p3 = tp_model_init_potts(sq3, 3, 1, J, 0.25);   /* one shell, no CV: compact lists */
+    check_against_brute(p3, 1.1);
+    tp_model_free(p3);
+    tp_lattice_free(sq3);
+    /* marginal of m with a field: brute force by grid point */
+    tp_cv *cv = tp_cv_init(TP_CV_MAGNETIZATION, sq4, 2, 0);
+    double beta = 0.45, lo = -1, hi = 1, lz, me, ve, h[17], bh[17] = { 0 }, bz = 0;
+    int32_t pts = 17;
+    ck_assert_int_eq(tp_exact_run(is, &beta, 1, &lz, &me, &ve, cv, &lo, &hi, &pts, h), TP_OK);
+    uint8_t x[16];
+    for (int64_t st = 0; st < (1 << 16); st++) {
+        int up = 0;
+        for (int i = 0; i < 16; i++) { x[i] = (uint8_t)((st >> i) & 1); up += x[i]; }
+        double w = exp(-beta * tp_model_energy(is, x) - lz);
+        bh[up] += w;   /* m = up / 8 - 1: grid point up */
+        bz += w;
+    }
+    ck_assert(fabs(bz - 1) < 1e-12);
+    for (int g = 0; g < 17; g++)
+        ck_assert_msg(fabs(h[g] - bh[g]) <= 1e-12 * (1e-3 + bh[g]), "m grid point %d: %.15g vs brute %.15g", g, h[g], bh[g]);
+    tp_cv_free(cv);
+    tp_model_free(is);
+    tp_model_free(p2);
+    tp_model_free(small);
+    tp_lattice_free(sq4);
+    tp_lattice_free(sq2);
+}
+END_TEST
+
 START_TEST(test_exact_marginal_and_threads) {
     /* 4x4 Ising magnetisation marginal: sums to 1, symmetric at h = 0, and
      * bitwise identical with 1 and 2 threads */
@@ -263,6 +307,7 @@ Suite *exact_suite(void) {
     Suite *s = suite_create("exact");
     TCase *tc = tp_test_tcase("exact", 60);
     tcase_add_test(tc, test_exact_ising_matches_kaufman);
+    tcase_add_test(tc, test_exact_levels_match_brute_force);
     tcase_add_test(tc, test_exact_potts_and_ce_match_brute_force);
     tcase_add_test(tc, test_exact_marginal_and_threads);
     tcase_add_test(tc, test_exact_rejects_bad_input);

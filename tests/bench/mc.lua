@@ -9,7 +9,8 @@
 --   3. Swendsen-Wang sweeps per second on 16x16 (128 chains), Ising 256x256
 --      (1 chain and 2 chains) and Potts q=3 256x256 (2 chains);
 --   4. Wolff clusters per second on 256x256 at beta_c (1 chain, 2 chains);
---   5. exact enumeration, Ising 5x5 (2^25 states) at one beta, states/s;
+--   5. exact enumeration, Ising 5x5 (2^25 states) and Potts q=3 4x4 (3^16)
+--      at one beta, states/s, on every thread and on one;
 --   6. Cu-Au cluster-expansion attempts per second on 4x4x4 (64 chains,
 --      semi-grand-canonical flips and canonical swaps);
 --   7. WT-MetaD biased attempts per second (Ising 16x16, 128 chains; Cu-Au
@@ -52,6 +53,7 @@ int64_t mcref_potts_metropolis_seq(uint8_t *s, int L, int q, double beta, int sw
 int64_t mcref_ising_sw(int8_t *s, int L, double beta, int sweeps, uint64_t seed);
 int64_t mcref_ising_wolff(int8_t *s, int L, double beta, int clusters, uint64_t seed);
 double mcref_ising_exact_logz(int L, double beta, int64_t *hist);
+double mcref_potts_exact_logz(int L, int q, double beta, int64_t *hist);
 ]]
 local libpath = (os.getenv("TEMPERA_SRC") or ".") .. "/build/bench/libmcref.so"
 local okref, R = pcall(ffi.load, libpath)
@@ -146,10 +148,26 @@ rate(string.format("exact enumeration Ising 5x5, 1 beta, %d thread(s)", all), 2 
   function(n) for _ = 1, n do tp.exact(ising5, bc) end end, "states", {
   { label = "Gray code + energy histogram, C", units = 2 ^ 25,
     f = function(n) for _ = 1, n do R.mcref_ising_exact_logz(5, bc, hist) end end } })
+local potts4 = tp.model.potts{ lattice = tp.lattice.square(4), q = 3 }
+rate(string.format("exact enumeration Potts q=3 4x4, 1 beta, %d thread(s)", all), 3 ^ 16,
+  function(n) for _ = 1, n do tp.exact(potts4, bcp) end end, "states", {
+  { label = "odometer + energy histogram, C", units = 3 ^ 16,
+    f = function(n) for _ = 1, n do R.mcref_potts_exact_logz(4, 3, bcp, hist) end end } })
+tp.threads(1)
+rate("exact enumeration Ising 5x5, 1 beta, 1 thread", 2 ^ 25,
+  function(n) for _ = 1, n do tp.exact(ising5, bc) end end, "states", {
+  { label = "Gray code + energy histogram, C", units = 2 ^ 25,
+    f = function(n) for _ = 1, n do R.mcref_ising_exact_logz(5, bc, hist) end end } })
+rate("exact enumeration Potts q=3 4x4, 1 beta, 1 thread", 3 ^ 16,
+  function(n) for _ = 1, n do tp.exact(potts4, bcp) end end, "states", {
+  { label = "odometer + energy histogram, C", units = 3 ^ 16,
+    f = function(n) for _ = 1, n do R.mcref_potts_exact_logz(4, 3, bcp, hist) end end } })
+tp.threads(all)
 if R then
   local lz, lzr = tp.exact(ising5, bc).log_z, R.mcref_ising_exact_logz(5, bc, hist)
-  if math.abs(lz - lzr) > 1e-9 * math.abs(lz) then
-    print(string.format("# warning: log Z of Ising 5x5: tempera %.12g, reference %.12g", lz, lzr))
+  local lp, lpr = tp.exact(potts4, bcp).log_z, R.mcref_potts_exact_logz(4, 3, bcp, hist)
+  if math.abs(lz - lzr) > 1e-9 * math.abs(lz) or math.abs(lp - lpr) > 1e-9 * math.abs(lp) then
+    print(string.format("# warning: log Z: Ising 5x5 tempera %.12g, reference %.12g; Potts 4x4 %.12g, %.12g", lz, lzr, lp, lpr))
   end
 end
 

@@ -244,3 +244,40 @@ double mcref_ising_exact_logz(int L, double beta, int64_t *hist) {
     for (k = 0; k <= 2 * n; k++) sum += exp(lw[k] - mx);
     return mx + log(sum);
 }
+
+/* --- exact enumeration, Potts L x L (q^(L*L) <= 2^26) --------------------- */
+/* Every configuration by an odometer over the sites (site 0 fastest), the
+ * number of equal-token bonds kept up to date as digits change, an integer
+ * histogram of that number (hist: 2 L*L + 1 entries); returns log Z at beta
+ * with E = -(equal bonds), J = 1. */
+double mcref_potts_exact_logz(int L, int q, double beta, int64_t *hist) {
+    int n = L * L;
+    if (L < 2 || q < 2 || !hist || n * log((double)q) > 26 * log(2.0) + 1e-9) return NAN;
+    int nb[26][4];
+    uint8_t s[26] = { 0 };
+    for (int i = 0; i < n; i++) {
+        int x = i % L, y = i / L;
+        nb[i][0] = y * L + (x + 1) % L; nb[i][1] = y * L + (x + L - 1) % L;
+        nb[i][2] = ((y + 1) % L) * L + x; nb[i][3] = ((y + L - 1) % L) * L + x;
+    }
+    for (int k = 0; k <= 2 * n; k++) hist[k] = 0;
+    int k = 2 * n;   /* all token 0: every bond equal */
+    for (;;) {
+        hist[k]++;
+        int i = 0;
+        for (; i < n; i++) {   /* odometer: set digit i to (s + 1) mod q */
+            int a = s[i], b = a + 1 == q ? 0 : a + 1;
+            for (int d = 0; d < 4; d++) k += (s[nb[i][d]] == b) - (s[nb[i][d]] == a);
+            s[i] = (uint8_t)b;
+            if (b) break;   /* no carry */
+        }
+        if (i == n) break;
+    }
+    double lw[53], mx = -INFINITY, sum = 0;
+    for (k = 0; k <= 2 * n; k++) {
+        lw[k] = hist[k] ? log((double)hist[k]) + beta * k : -INFINITY;
+        if (lw[k] > mx) mx = lw[k];
+    }
+    for (k = 0; k <= 2 * n; k++) sum += exp(lw[k] - mx);
+    return mx + log(sum);
+}
