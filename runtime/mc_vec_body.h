@@ -398,9 +398,10 @@ static void MCV(lanes)(uint8_t *X, const int32_t *order, const int32_t *nbr, int
  * count (mc.c counted_chain, the same words and decisions): kv the lanes'
  * counts, thr the thresholds by (move class, count), n + 1 counts per
  * class.  acc: accepted moves per lane. */
-static void MCV(lanes_biased)(uint8_t *X, const int32_t *order, const int32_t *nbr, int32_t n, int z,
-                              int potts, int q, int kt, const uint32_t *thr, uint64_t t, int64_t len,
-                              uint32_t c0, uint32_t k0, uint32_t k1, int32_t kl[16], int64_t *acc) {
+static inline __attribute__((always_inline)) void MCV(lanes_biased_body)(
+        uint8_t *X, const int32_t *order, const int32_t *nbr, int32_t n, const int z,
+        const int potts, int q, int kt, const uint32_t *thr, uint64_t t, int64_t len,
+        uint32_t c0, uint32_t k0, uint32_t k1, int32_t kl[16], int64_t *acc) {
     const u32v lane = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
     const int32_t nz = 2 * z + 1, stride = n + 1;
     i32v kv, ch = { 0 };
@@ -465,6 +466,18 @@ static void MCV(lanes_biased)(uint8_t *X, const int32_t *order, const int32_t *n
     }
     memcpy(kl, &kv, sizeof kv);
     for (int l = 0; l < 16; l++) acc[l] += ch[l];
+}
+
+static void MCV(lanes_biased)(uint8_t *X, const int32_t *order, const int32_t *nbr, int32_t n, int z,
+                              int potts, int q, int kt, const uint32_t *thr, uint64_t t, int64_t len,
+                              uint32_t c0, uint32_t k0, uint32_t k1, int32_t kl[16], int64_t *acc) {
+    /* the common coordinations with z a constant (unrolled neighbour loops) */
+#define LB(zz, pp) MCV(lanes_biased_body)(X, order, nbr, n, zz, pp, q, kt, thr, t, len, c0, k0, k1, kl, acc)
+    if (z == 4) { if (potts) LB(4, 1); else LB(4, 0); }
+    else if (z == 6) { if (potts) LB(6, 1); else LB(6, 0); }
+    else if (potts) LB(z, 1);
+    else LB(z, 0);
+#undef LB
 }
 
 /* Cluster-expansion Metropolis flips, chains in lanes (q = 2, every chain
