@@ -49,6 +49,11 @@ TP_HD void tp_philox_round(uint32_t c[4], const uint32_t k[2]) {
 TP_HD void tp_philox4x32_10_block(uint32_t out[4], const uint32_t ctr[4], const uint32_t key[2]) {
     uint32_t c[4] = {ctr[0], ctr[1], ctr[2], ctr[3]};
     uint32_t k[2] = {key[0], key[1]};
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#elif defined(__GNUC__) && !defined(__CUDACC__)
+#pragma GCC unroll 10
+#endif
     for (int r = 0; r < 10; r++) {
         if (r) { k[0] += 0x9E3779B9u; k[1] += 0xBB67AE85u; }
         tp_philox_round(c, k);
