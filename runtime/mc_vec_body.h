@@ -220,9 +220,13 @@ static inline __attribute__((always_inline)) int64_t MCV(ising_body)(
         /* the index in bytes, then widened once */
         const u32v idx = __builtin_convertvector(heat ? up : up + ((u8v)(-a8) & (uint8_t)(2 * D + 1)), u32v);
         const i32v acc = MCV_ACCEPT(V[(p >> 4) & 3], __builtin_shuffle(tv, idx));
-        if (heat) b8 = (u8v)__builtin_convertvector(-acc, i8v);
-        else b8 = a8 ^ (u8v)__builtin_convertvector(-acc, i8v);
-        changed -= __builtin_convertvector((i8v)(b8 != a8), i32v);
+        if (heat) {
+            b8 = (u8v)__builtin_convertvector(-acc, i8v);
+            changed -= __builtin_convertvector((i8v)(b8 != a8), i32v);
+        } else {   /* a Metropolis flip changes the site when accepted */
+            b8 = a8 ^ (u8v)__builtin_convertvector(-acc, i8v);
+            changed -= acc;
+        }
         memcpy(self + p, &b8, 16);
         p += 16;
         j0 += 16;
