@@ -8,7 +8,7 @@
 -- atom (meV), x_Au, the L1_2/L1_0 order parameter Q and the heat capacity
 -- per site (in k_B), with error bars from independent chains.  At 500 K the
 -- Cu3Au cell orders (Q near 1); at 1200 K it is disordered.
--- Expected time: about 11 s on 2 CPU cores with the defaults.
+-- Expected time: about 6 s on 2 CPU cores with the defaults.
 local tp = require "tempera"
 
 local P = tp.params{ cell = "444", chains = 32, burn_in = 500, samples = 500, every = 2, x_au = 0.25, seed = 9 }

@@ -13,7 +13,7 @@
 -- each gives for the Boltzmann distribution (NESS, log Z-hat against exact
 -- enumeration).  phi's weights are only as good as its fit: with an
 -- imperfect phi, log Z-hat from them is biased, which the table shows.
--- Expected time: about 20 s on 2 CPU cores with the defaults.
+-- Expected time: about 7 s on 2 CPU cores with the defaults.
 local tp = require "tempera"
 
 local P = tp.params{ L = 3, beta = 0.4, h = 0.1, embed = 16, depth = 1, heads = 2, train_steps = 300,

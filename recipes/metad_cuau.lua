@@ -10,7 +10,7 @@
 -- paper's 4x4x4 cell (grid 65) without a reference.  The PMF says how much
 -- free energy each composition costs at h = 0: the ordered compounds
 -- Cu3Au (x = 0.25) and CuAu (x = 0.5) show up as minima at low T.
--- Expected time: about 15 s CPU (25 s wall on busy cores) with the defaults (2x2x4, 680 K).
+-- Expected time: about 1 s on 2 CPU cores with the defaults (2x2x4, 680 K).
 local tp = require "tempera"
 
 local P = tp.params{ T = 680, cell = "224", chains = 128, pace = 64, cycles = 300, record_every = 50,

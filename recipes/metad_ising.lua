@@ -10,7 +10,7 @@
 -- log w = beta V to recover the unbiased marginal P(m), compared with the
 -- exact one (JS divergence, NESS).  The grid has one point per possible m
 -- (L^2 + 1 points) unless points = is set (the paper: 257 on 16x16).
--- Expected time: about 11 s on 2 CPU cores with the defaults (4x4, beta 0.6).
+-- Expected time: under a second on 2 CPU cores with the defaults (4x4, beta 0.6).
 local tp = require "tempera"
 
 local P = tp.params{ L = 4, beta = 0.6, chains = 128, pace = 64, cycles = 800, record_every = 100,

@@ -12,7 +12,7 @@
 -- reach only).  A Lua schedule deposits 4 W per cycle during the first
 -- third of the run (fast filling) and W afterwards, to show that the height
 -- may be any function of the cycle and of the bias.
--- Expected time: about 20 s on 2 CPU cores with the defaults (4x4, beta 1.005;
+-- Expected time: about 7 s on 2 CPU cores with the defaults (4x4, beta 1.005;
 -- the exact reference enumerates 3^16 states).
 local tp = require "tempera"
 

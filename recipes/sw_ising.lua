@@ -8,7 +8,7 @@
 -- capacity per site and the two-point correlation <s_i s_{i+r}> (x and y
 -- averaged) for r = 1..L/2, each with an error bar (tau_int over chains;
 -- jackknife over chains for C).  Results depend only on the seed.
--- Expected time: about 10 s wall on 2 CPU cores (20 s CPU) with the defaults.
+-- Expected time: about 4 s wall on 2 CPU cores with the defaults.
 local tp = require "tempera"
 
 local P = tp.params{ L = 16, chains = 128, burn_in = 1024, samples = 1000, every = 1, seed = 1 }

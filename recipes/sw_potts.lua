@@ -5,7 +5,7 @@
 -- Swendsen-Wang chains (each cluster draws a uniform new state), burn-in
 -- 1024.  Prints Mag. = E[(q max_k c_k - 1)/(q - 1)], energy and heat capacity
 -- per site and Corr.(r) = <delta(x_i, x_{i+r})> - 1/q, with error bars.
--- Expected time: about 15 s wall on 2 CPU cores (21 s CPU) with the defaults.
+-- Expected time: about 4 s wall on 2 CPU cores with the defaults.
 local tp = require "tempera"
 
 local P = tp.params{ L = 16, q = 3, chains = 128, burn_in = 1024, samples = 1000, every = 1, seed = 1 }
