@@ -513,20 +513,29 @@ static tp_status counted_init(counted_bias *cb, const tp_model *m, const tp_cv *
                 cb->de[r * nz + u + z] = d - h * (r - 1);
             }
         }
-    const int64_t classes = (int64_t)rows * nz * (cb->ising ? 1 : 3);
-    if (classes * (n + 1) <= (1 << 16)) {
-        cb->thr = malloc((size_t)(classes * (n + 1)) * sizeof(uint32_t));
+    /* thresholds by (count k, class): index (k << cshift) + class, class =
+     * row zpad + (u + z) for Ising, ((dk + 1) 4 + row) zpad + (u + z) for
+     * Potts, zpad the power of two >= 2z + 1 (shifts, not products, in the
+     * vector kernel) */
+    int zs = 0;
+    while ((1 << zs) < nz) zs++;
+    cb->zshift = zs;
+    cb->cshift = zs + (cb->ising ? 1 : 4);
+    if (((int64_t)(n + 1) << cb->cshift) <= (1 << 18)) {
+        cb->thr = calloc((size_t)(n + 1) << cb->cshift, sizeof(uint32_t));
         if (!cb->thr) { counted_free(cb); return TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for bias tables"); }
-        for (int64_t cl = 0; cl < classes; cl++) {
-            const int row = (int)(cl % ((int64_t)rows * nz));
-            const int dk = cb->ising ? (row / nz == 0 ? (cb->kt == 0 ? -1 : 1) : (cb->kt == 1 ? -1 : 1))
-                                     : (int)(cl / ((int64_t)rows * nz)) - 1;
-            for (int k = 0; k <= n; k++) {
-                const int k2 = k + dk;
-                double d = k2 < 0 || k2 > n ? 0.0 : cb->de[row] + cb->v[k2] - cb->v[k];
-                cb->thr[cl * (n + 1) + k] = tp_mc_threshold(d <= 0 ? 1.0 : exp(-beta * d));
+        for (int dk = -1; dk <= 1; dk++)
+            for (int r = 0; r < rows; r++) {
+                if (cb->ising && dk != (r == 0 ? (cb->kt == 0 ? -1 : 1) : (cb->kt == 1 ? -1 : 1))) continue;
+                for (int u = 0; u < nz; u++) {
+                    const int64_t cl = ((int64_t)(cb->ising ? r : (dk + 1) * 4 + r) << zs) + u;
+                    for (int k = 0; k <= n; k++) {
+                        const int k2 = k + dk;
+                        double d = k2 < 0 || k2 > n ? 0.0 : cb->de[r * nz + u] + cb->v[k2] - cb->v[k];
+                        cb->thr[((int64_t)k << cb->cshift) + cl] = tp_mc_threshold(d <= 0 ? 1.0 : exp(-beta * d));
+                    }
+                }
             }
-        }
     }
     cb->on = 1;
     return TP_OK;
@@ -572,8 +581,8 @@ static int64_t counted_chain(const counted_bias *cb, const tp_mc *mc, uint8_t *x
         const int dk = (b == kt) - (a == kt), k2 = k + dk;
         int ok;
         if (cb->thr) {
-            const int64_t cl = (int64_t)row * nz + u + z + (cb->ising ? 0 : (int64_t)(dk + 1) * 3 * nz);
-            ok = tp_mc_accept(w, cb->thr[cl * (n + 1) + k]);
+            const int64_t cl = ((int64_t)(cb->ising ? row : (dk + 1) * 4 + row) << cb->zshift) + u + z;
+            ok = tp_mc_accept(w, cb->thr[((int64_t)k << cb->cshift) + cl]);
         } else {
             const double d = cb->de[row * nz + u + z] + cb->v[k2] - cb->v[k];
             ok = d <= 0 || tp_mc_accept(w, tp_mc_threshold(exp(-beta * d)));

@@ -121,7 +121,8 @@ typedef struct {
     int32_t n, q;
     double *v;      /* (n + 1) V at count k */
     double *de;     /* Ising: (2, 2z + 1) by (a, sum + z); Potts: (3, 2z + 1) by (f + 1, d + z) */
-    uint32_t *thr;  /* NULL, or acceptance thresholds by (move class, k): class = row of de, x 3 for dk (Potts) */
+    uint32_t *thr;  /* NULL, or acceptance thresholds by (k, move class): see counted_init */
+    int zshift, cshift;
 } counted_bias;
 
 

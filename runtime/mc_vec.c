@@ -417,8 +417,8 @@ int tp_mc_lanes_biased(tp_mc *mc, const counted_bias *cb, double beta, int64_t n
                     MCVEC(isa, ce_lanes, X, mc->order, n, &E, beta, m->h, cb->v, cb->kt, kl, t0 + (uint64_t)done, len,
                           (uint32_t)c0, k0, k1, acc);
                 else
-                    MCVEC(isa, lanes_biased, X, mc->order, nbr, n, z, potts, mc->q, cb->kt, cb->thr,
-                          t0 + (uint64_t)done, len, (uint32_t)c0, k0, k1, kl, acc);
+                    MCVEC(isa, lanes_biased, X, mc->order, nbr, n, z, potts, mc->q, cb->kt, cb->thr, cb->zshift,
+                          cb->cshift, t0 + (uint64_t)done, len, (uint32_t)c0, k0, k1, kl, acc);
                 done += len;
             }
             for (int l = 0; l < nact; l++) {

@@ -400,14 +400,13 @@ static void MCV(lanes)(uint8_t *X, const int32_t *order, const int32_t *nbr, int
 
 /* Biased Metropolis, chains in lanes, with a CV that is a function of one
  * count (mc.c counted_chain, the same words and decisions): kv the lanes'
- * counts, thr the thresholds by (move class, count), n + 1 counts per
- * class.  acc: accepted moves per lane. */
+ * counts, thr the thresholds at (count << cs) + class, zs as in
+ * counted_init.  acc: accepted moves per lane. */
 static inline __attribute__((always_inline)) void MCV(lanes_biased_body)(
         uint8_t *X, const int32_t *order, const int32_t *nbr, int32_t n, const int z,
-        const int potts, int q, int kt, const uint32_t *thr, uint64_t t, int64_t len,
+        const int potts, int q, int kt, const uint32_t *thr, int zs, int cs, uint64_t t, int64_t len,
         uint32_t c0, uint32_t k0, uint32_t k1, int32_t kl[16], int64_t *acc) {
     const u32v lane = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
-    const int32_t nz = 2 * z + 1, stride = n + 1;
     i32v kv, ch = { 0 };
     memcpy(&kv, kl, sizeof kv);
     u32v W[4];
@@ -439,7 +438,7 @@ static inline __attribute__((always_inline)) void MCV(lanes_biased_body)(
             }
             w = W[t & 3];
             b8 = a8 ^ 1;
-            cl = a * nz + 2 * (i32v)__builtin_convertvector(up, u32v);
+            cl = (a << zs) + 2 * (i32v)__builtin_convertvector(up, u32v);
             dk = kt == 1 ? 1 - 2 * a : 2 * a - 1;
         } else {
             const u32v r0 = W[2 * (t & 1)];
@@ -458,9 +457,9 @@ static inline __attribute__((always_inline)) void MCV(lanes_biased_body)(
             const i32v d = -(i32v)__builtin_convertvector(d8, i32v);
             const i32v row = 1 - (i32v)((i32v)b == 0) + (i32v)(a == 0);    /* f + 1, masks are -1 */
             dk = (i32v)(a == kt) - (i32v)((i32v)b == kt);
-            cl = row * nz + d + z + (dk + 1) * (3 * nz);
+            cl = ((((dk + 1) << 2) + row) << zs) + d + z;
         }
-        const i32v idx = cl * stride + kv;
+        const i32v idx = (kv << cs) + cl;
         const i32v ok = MCV_ACCEPT(w, MCV_GATHER(thr, idx));
         const u8v m8 = (u8v)__builtin_convertvector(ok, i8v);
         const u8v n8 = (b8 & m8) | (a8 & ~m8);
@@ -473,10 +472,10 @@ static inline __attribute__((always_inline)) void MCV(lanes_biased_body)(
 }
 
 static void MCV(lanes_biased)(uint8_t *X, const int32_t *order, const int32_t *nbr, int32_t n, int z,
-                              int potts, int q, int kt, const uint32_t *thr, uint64_t t, int64_t len,
+                              int potts, int q, int kt, const uint32_t *thr, int zs, int cs, uint64_t t, int64_t len,
                               uint32_t c0, uint32_t k0, uint32_t k1, int32_t kl[16], int64_t *acc) {
     /* the common coordinations with z a constant (unrolled neighbour loops) */
-#define LB(zz, pp) MCV(lanes_biased_body)(X, order, nbr, n, zz, pp, q, kt, thr, t, len, c0, k0, k1, kl, acc)
+#define LB(zz, pp) MCV(lanes_biased_body)(X, order, nbr, n, zz, pp, q, kt, thr, zs, cs, t, len, c0, k0, k1, kl, acc)
     if (z == 4) { if (potts) LB(4, 1); else LB(4, 0); }
     else if (z == 6) { if (potts) LB(6, 1); else LB(6, 0); }
     else if (potts) LB(z, 1);
