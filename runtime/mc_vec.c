@@ -266,134 +266,50 @@ int tp_mc_checker(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const
     return 1;
 }
 
-/* Chains in lanes (mc_vec_body.h lanes): any lattice with one coupled
- * shell of at most 15 neighbours and no self-images, 8 or more chains all
- * at the same attempt counter.  Same results as the scalar loop. */
-/* Cluster-expansion flips in lanes (mc_vec_body.h ce_lanes). */
-static int ce_lanes(tp_mc *mc, double beta, int64_t nsweeps, tp_status *st) {
-    const tp_model *m = mc->m;
+/* Chains in lanes: 16 chains side by side (mc_vec_body.h lanes, ce_lanes,
+ * lanes_biased).  A job names the kernel and what it reads. */
+typedef struct {
+    int kind;                         /* LANES_SITE, LANES_CE, LANES_BIASED */
+    int isa, potts, heat;
+    uint32_t k0, k1;
+    const int32_t *nbr;               /* shell-0 neighbours (z each) */
+    int32_t z;
+    uint32_t tab[3][32];              /* LANES_SITE thresholds (mc_vec_body.h lanes) */
+    const uint32_t *cum;              /* Potts heat bath, or NULL */
+    tp_model_ce_flip_entries E;       /* LANES_CE, and LANES_BIASED on a CE model */
+    double beta;
+    const counted_bias *cb;           /* LANES_BIASED */
+} lanes_job;
+enum { LANES_SITE, LANES_CE, LANES_BIASED };
+
+/* len attempts of the group of chains c0.. from attempt t */
+static void lanes_call(const tp_mc *mc, const lanes_job *J, uint8_t *X, int64_t c0, uint64_t t, int64_t len,
+                       int32_t *kl, int64_t *acc) {
     const int32_t n = mc->n;
-    for (int64_t c = 1; c < mc->B; c++) if (mc->t[c] != mc->t[0]) return 0;
-    tp_model_ce_flip_entries E;
-    tp_model_ce_entries(m, &E);
-    const uint64_t key = mc->seed ^ TP_MC_KEY_SITE;
-    const uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-    const int isa = tp_cpu_isa();
-    const int64_t G = (mc->B + 15) / 16;
-    const uint64_t t0 = mc->t[0];
-    int failed = 0, par = G > 1;
-    #pragma omp parallel if (par)
-    {
-        uint8_t *X = malloc((size_t)n * 16);
-        if (!X) {
-            #pragma omp atomic write
-            failed = 1;
-        }
-        #pragma omp for schedule(dynamic, 1)
-        for (int64_t g = 0; g < G; g++) {
-            if (!X) continue;
-            const int64_t c0 = 16 * g, nact = mc->B - c0 < 16 ? mc->B - c0 : 16;
-            for (int l = 0; l < 16; l++) {
-                const uint8_t *x = mc->x + (c0 + (l < nact ? l : 0)) * n;
-                for (int32_t i = 0; i < n; i++) X[(int64_t)i * 16 + l] = x[i];
-            }
-            int64_t acc[16] = { 0 }, w = 0;
-            for (; w < nsweeps && !tp_abort_flag; w++)
-                MCVEC(isa, ce_lanes, X, mc->order, n, &E, beta, m->h, NULL, 0, NULL, t0 + (uint64_t)(w * n), n,
-                      (uint32_t)c0, k0, k1, acc);
-            for (int l = 0; l < nact; l++) {
-                uint8_t *x = mc->x + (c0 + l) * n;
-                for (int32_t i = 0; i < n; i++) x[i] = X[(int64_t)i * 16 + l];
-                mc->acc[c0 + l] += acc[l];
-                mc->att[c0 + l] += w * n;
-                mc->t[c0 + l] = t0 + (uint64_t)(w * n);
-            }
-        }
-        free(X);
-    }
-    if (failed) *st = TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for %d sites x 16 chains", (int)n);
-    else *st = tp_abort_flag ? TP_ABORTED : TP_OK;
-    return 1;
+    const counted_bias *cb = J->cb;
+    if (J->kind == LANES_SITE)
+        MCVEC(J->isa, lanes, X, mc->order, J->nbr, n, J->z, J->potts, J->heat, mc->q,
+              (const uint32_t (*)[32])J->tab, J->cum, t, len, (uint32_t)c0, J->k0, J->k1, acc);
+    else if (J->kind == LANES_CE || cb->ce)
+        MCVEC(J->isa, ce_lanes, X, mc->order, n, &J->E, J->beta, mc->m->h, cb ? cb->v : NULL, cb ? cb->kt : 0, kl,
+              t, len, (uint32_t)c0, J->k0, J->k1, acc);
+    else
+        MCVEC(J->isa, lanes_biased, X, mc->order, J->nbr, n, J->z, J->potts, mc->q, cb->kt, cb->thr, cb->zshift,
+              cb->cshift, t, len, (uint32_t)c0, J->k0, J->k1, kl, acc);
 }
 
-int tp_mc_lanes(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const tp_mc_site_table *tb, tp_status *st) {
-    const tp_model *m = mc->m;
-    if (kernel_mode != 1 && m->kind == TP_MODEL_CE && method == TP_MC_METROPOLIS && mc->B >= 8 && nsweeps >= 1)
-        return ce_lanes(mc, beta, nsweeps, st);
-    if (kernel_mode == 1 || !tb->on || nsweeps < 1 || mc->B < 8 || tb->z > 15) return 0;
-    if (!(method == TP_MC_METROPOLIS || (method == TP_MC_HEATBATH && (m->kind == TP_MODEL_ISING || tb->hb)))) return 0;
-    const int32_t n = mc->n, z = tb->z;
-    const int32_t *nbr = m->lat->nb[0];
-    for (int64_t e = 0; e < (int64_t)n * z; e++) if (nbr[e] == (int32_t)(e / z)) return 0;
+/* total attempts of every chain in groups of 16, chunk attempts per call
+ * (Ctrl-C is polled between calls); kout (B) [out]: each chain's final
+ * count of token cb->kt for LANES_BIASED.  Returns 0 (nothing run) unless
+ * there are 8 or more chains, all at the same attempt counter. */
+static int run_groups(tp_mc *mc, const lanes_job *J, int64_t total, int64_t chunk, int32_t *kout, tp_status *st) {
+    if (mc->B < 8 || total < 1) return 0;
     for (int64_t c = 1; c < mc->B; c++) if (mc->t[c] != mc->t[0]) return 0;
-    const int potts = m->kind == TP_MODEL_POTTS, heat = method == TP_MC_HEATBATH;
-    uint32_t tab[3][32];
-    memset(tab, 0, sizeof tab);
-    if (potts) {
-        for (int f = 0; f < 3; f++) for (int d = 0; d <= 2 * z; d++) tab[f][d] = tb->thr[f][d];
-    } else {
-        for (int up = 0; up <= z; up++) {
-            tab[0][up] = tb->thr[0][2 * up];
-            if (!heat) tab[0][z + 1 + up] = tb->thr[1][2 * up];
-        }
-    }
-    const uint64_t key = mc->seed ^ (potts && !tb->hb ? TP_MC_KEY_SITE2 : TP_MC_KEY_SITE4);
-    const uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-    const int isa = tp_cpu_isa();
+    const int32_t n = mc->n;
     const int64_t G = (mc->B + 15) / 16;
     const uint64_t t0 = mc->t[0];
-    int failed = 0, par = G > 1 && mc->B * (int64_t)n * nsweeps >= ((int64_t)1 << 17);
-    #pragma omp parallel if (par)
-    {
-        uint8_t *X = malloc((size_t)n * 16);
-        if (!X) {
-            #pragma omp atomic write
-            failed = 1;
-        }
-        #pragma omp for schedule(dynamic, 1)
-        for (int64_t g = 0; g < G; g++) {
-            if (!X) continue;
-            const int64_t c0 = 16 * g, nact = mc->B - c0 < 16 ? mc->B - c0 : 16;
-            for (int l = 0; l < 16; l++) {   /* idle lanes run a copy of the group's first chain */
-                const uint8_t *x = mc->x + (c0 + (l < nact ? l : 0)) * n;
-                for (int32_t i = 0; i < n; i++) X[(int64_t)i * 16 + l] = x[i];
-            }
-            int64_t acc[16] = { 0 }, w = 0;
-            for (; w < nsweeps && !tp_abort_flag; w++)
-                MCVEC(isa, lanes, X, mc->order, nbr, n, z, potts, heat, mc->q, (const uint32_t (*)[32])tab, tb->hb ? tb->cum : NULL,
-                      t0 + (uint64_t)(w * n), n, (uint32_t)c0, k0, k1, acc);
-            for (int l = 0; l < nact; l++) {
-                uint8_t *x = mc->x + (c0 + l) * n;
-                for (int32_t i = 0; i < n; i++) x[i] = X[(int64_t)i * 16 + l];
-                mc->acc[c0 + l] += acc[l];
-                mc->att[c0 + l] += w * n;
-                mc->t[c0 + l] = t0 + (uint64_t)(w * n);
-            }
-        }
-        free(X);
-    }
-    if (failed) *st = TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for %d sites x 16 chains", (int)n);
-    else *st = tp_abort_flag ? TP_ABORTED : TP_OK;
-    return 1;
-}
-
-int tp_mc_lanes_biased(tp_mc *mc, const counted_bias *cb, double beta, int64_t nattempts, int32_t *kout, tp_status *st) {
-    const tp_model *m = mc->m;
-    if (kernel_mode == 1 || !cb->on || (!cb->thr && !cb->ce) || nattempts < 1 || mc->B < 8 || cb->z > 15) return 0;
-    const int32_t n = mc->n, z = cb->z;
-    const int32_t *nbr = m->lat->nb[0];
-    if (!cb->ce)
-        for (int64_t e = 0; e < (int64_t)n * z; e++) if (nbr[e] == (int32_t)(e / z)) return 0;
-    for (int64_t c = 1; c < mc->B; c++) if (mc->t[c] != mc->t[0]) return 0;
-    const int potts = !cb->ising;
-    tp_model_ce_flip_entries E;
-    if (cb->ce) tp_model_ce_entries(m, &E);
-    const uint64_t key = mc->seed ^ (cb->ce ? TP_MC_KEY_SITE : potts ? TP_MC_KEY_SITE2 : TP_MC_KEY_SITE4);
-    const uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-    const int isa = tp_cpu_isa();
-    const int64_t G = (mc->B + 15) / 16, chunk = 64 * (int64_t)n;   /* attempts between abort checks */
-    const uint64_t t0 = mc->t[0];
-    int failed = 0, par = G > 1 && mc->B * nattempts >= ((int64_t)1 << 17);
+    const int kt = J->kind == LANES_BIASED ? J->cb->kt : -1;
+    int failed = 0, par = G > 1 && (J->kind == LANES_CE || mc->B * total >= ((int64_t)1 << 17));
     #pragma omp parallel if (par)
     {
         uint8_t *X = malloc((size_t)n * 16);
@@ -408,17 +324,12 @@ int tp_mc_lanes_biased(tp_mc *mc, const counted_bias *cb, double beta, int64_t n
             int32_t kl[16] = { 0 };
             for (int l = 0; l < 16; l++) {   /* idle lanes run a copy of the group's first chain */
                 const uint8_t *x = mc->x + (c0 + (l < nact ? l : 0)) * n;
-                for (int32_t i = 0; i < n; i++) { X[(int64_t)i * 16 + l] = x[i]; kl[l] += x[i] == cb->kt; }
+                for (int32_t i = 0; i < n; i++) { X[(int64_t)i * 16 + l] = x[i]; kl[l] += x[i] == kt; }
             }
             int64_t acc[16] = { 0 }, done = 0;
-            while (done < nattempts && !tp_abort_flag) {
-                const int64_t len = nattempts - done < chunk ? nattempts - done : chunk;
-                if (cb->ce)
-                    MCVEC(isa, ce_lanes, X, mc->order, n, &E, beta, m->h, cb->v, cb->kt, kl, t0 + (uint64_t)done, len,
-                          (uint32_t)c0, k0, k1, acc);
-                else
-                    MCVEC(isa, lanes_biased, X, mc->order, nbr, n, z, potts, mc->q, cb->kt, cb->thr, cb->zshift,
-                          cb->cshift, t0 + (uint64_t)done, len, (uint32_t)c0, k0, k1, kl, acc);
+            while (done < total && !tp_abort_flag) {
+                const int64_t len = total - done < chunk ? total - done : chunk;
+                lanes_call(mc, J, X, c0, t0 + (uint64_t)done, len, kl, acc);
                 done += len;
             }
             for (int l = 0; l < nact; l++) {
@@ -427,7 +338,7 @@ int tp_mc_lanes_biased(tp_mc *mc, const counted_bias *cb, double beta, int64_t n
                 mc->acc[c0 + l] += acc[l];
                 mc->att[c0 + l] += done;
                 mc->t[c0 + l] = t0 + (uint64_t)done;
-                kout[c0 + l] = kl[l];
+                if (kout) kout[c0 + l] = kl[l];
             }
         }
         free(X);
@@ -435,4 +346,71 @@ int tp_mc_lanes_biased(tp_mc *mc, const counted_bias *cb, double beta, int64_t n
     if (failed) *st = TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for %d sites x 16 chains", (int)n);
     else *st = tp_abort_flag ? TP_ABORTED : TP_OK;
     return 1;
+}
+
+static void job_key(lanes_job *J, uint64_t key) { J->k0 = (uint32_t)key; J->k1 = (uint32_t)(key >> 32); }
+
+/* no site is its own neighbour in shell 0 */
+static int no_self_images(const tp_lattice *lat, int32_t n, int32_t z) {
+    for (int64_t e = 0; e < (int64_t)n * z; e++) if (lat->nb[0][e] == (int32_t)(e / z)) return 0;
+    return 1;
+}
+
+/* Sweeps in lanes: single-shell Ising and Potts on any lattice with one
+ * coupled shell of at most 15 neighbours and no self-images, and
+ * cluster-expansion Metropolis flips.  Same results as the scalar loop. */
+int tp_mc_lanes(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const tp_mc_site_table *tb, tp_status *st) {
+    const tp_model *m = mc->m;
+    if (kernel_mode == 1 || nsweeps < 1) return 0;
+    lanes_job job;
+    memset(&job, 0, sizeof job);
+    job.isa = tp_cpu_isa();
+    const int32_t n = mc->n;
+    if (m->kind == TP_MODEL_CE) {
+        if (method != TP_MC_METROPOLIS) return 0;
+        job.kind = LANES_CE;
+        job.beta = beta;
+        tp_model_ce_entries(m, &job.E);
+        job_key(&job, mc->seed ^ TP_MC_KEY_SITE);
+        return run_groups(mc, &job, nsweeps * n, n, NULL, st);
+    }
+    if (!tb->on || tb->z > 15) return 0;
+    if (!(method == TP_MC_METROPOLIS || (method == TP_MC_HEATBATH && (m->kind == TP_MODEL_ISING || tb->hb)))) return 0;
+    const int32_t z = tb->z;
+    if (!no_self_images(m->lat, n, z)) return 0;
+    job.kind = LANES_SITE;
+    job.potts = m->kind == TP_MODEL_POTTS;
+    job.heat = method == TP_MC_HEATBATH;
+    job.nbr = m->lat->nb[0];
+    job.z = z;
+    job.cum = tb->hb ? tb->cum : NULL;
+    if (job.potts) {
+        for (int f = 0; f < 3; f++) for (int d = 0; d <= 2 * z; d++) job.tab[f][d] = tb->thr[f][d];
+    } else {
+        for (int up = 0; up <= z; up++) {
+            job.tab[0][up] = tb->thr[0][2 * up];
+            if (!job.heat) job.tab[0][z + 1 + up] = tb->thr[1][2 * up];
+        }
+    }
+    job_key(&job, mc->seed ^ (job.potts && !tb->hb ? TP_MC_KEY_SITE2 : TP_MC_KEY_SITE4));
+    return run_groups(mc, &job, nsweeps * n, n, NULL, st);
+}
+
+int tp_mc_lanes_biased(tp_mc *mc, const counted_bias *cb, double beta, int64_t nattempts, int32_t *kout, tp_status *st) {
+    const tp_model *m = mc->m;
+    if (kernel_mode == 1 || !cb->on || (!cb->thr && !cb->ce) || cb->z > 15) return 0;
+    const int32_t n = mc->n;
+    if (!cb->ce && !no_self_images(m->lat, n, cb->z)) return 0;
+    lanes_job job;
+    memset(&job, 0, sizeof job);
+    job.kind = LANES_BIASED;
+    job.isa = tp_cpu_isa();
+    job.cb = cb;
+    job.beta = beta;
+    job.potts = !cb->ising;
+    job.nbr = m->lat->nb[0];
+    job.z = cb->z;
+    if (cb->ce) tp_model_ce_entries(m, &job.E);
+    job_key(&job, mc->seed ^ (cb->ce ? TP_MC_KEY_SITE : job.potts ? TP_MC_KEY_SITE2 : TP_MC_KEY_SITE4));
+    return run_groups(mc, &job, nattempts, 64 * (int64_t)n, kout, st);   /* 64 sweeps between Ctrl-C polls */
 }
