@@ -110,6 +110,18 @@ static inline __attribute__((always_inline)) void MCV(philox16)(u32v *w0, u32v *
     MCV(philox16x)(w0, w1, w2, w3, k0, k1);
 }
 
+/* Block blk of the streams of chains c0 + lane (counter (blk, c0 + lane)):
+ * the words of 16 chains' attempts, one chain per lane. */
+static inline __attribute__((always_inline)) void MCV(lane_block)(u32v W[4], uint64_t blk, uint32_t c0,
+                                                                   uint32_t k0, uint32_t k1) {
+    const u32v lane = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+    W[0] = (u32v){ 0 } + (uint32_t)blk;
+    W[1] = (u32v){ 0 } + (uint32_t)(blk >> 32);
+    W[2] = c0 + lane;
+    W[3] = (u32v){ 0 };
+    MCV(philox16x)(&W[0], &W[1], &W[2], &W[3], k0, k1);
+}
+
 /* Row walker over the positions of one colour: row r = y + L1 z, the other
  * colour's rows that hold the neighbours, and the in-row shift. */
 typedef struct {
@@ -327,7 +339,6 @@ static int64_t MCV(potts_half)(const cb_geom *g, uint8_t *self, const uint8_t *o
 static void MCV(lanes)(uint8_t *X, const int32_t *order, const int32_t *nbr, int32_t n, int z,
                        int potts, int heat, int q, const uint32_t tab[3][32], const uint32_t *cum,
                        uint64_t t, int64_t len, uint32_t c0, uint32_t k0, uint32_t k1, int64_t *acc) {
-    const u32v lane = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
     u32v T0[2], T1[2], T2[2];
     memcpy(T0, tab[0], sizeof T0);
     memcpy(T1, tab[1], sizeof T1);
@@ -337,14 +348,7 @@ static void MCV(lanes)(uint8_t *X, const int32_t *order, const int32_t *nbr, int
     const int per = potts && !cum ? 2 : 4;
     int64_t pos = (int64_t)(t % (uint64_t)n);
     for (int64_t s = 0; s < len; s++, t++) {
-        if (s == 0 || (int)(t % (uint64_t)per) == 0) {
-            const uint64_t blk = t / (uint64_t)per;
-            W[0] = (u32v){ 0 } + (uint32_t)blk;
-            W[1] = (u32v){ 0 } + (uint32_t)(blk >> 32);
-            W[2] = c0 + lane;
-            W[3] = (u32v){ 0 };
-            MCV(philox16x)(&W[0], &W[1], &W[2], &W[3], k0, k1);
-        }
+        if (s == 0 || (int)(t % (uint64_t)per) == 0) MCV(lane_block)(W, t / (uint64_t)per, c0, k0, k1);
         const int32_t i = order[pos];
         if (++pos == n) pos = 0;
         const int32_t *nb = nbr + (int64_t)i * z;
@@ -406,21 +410,13 @@ static inline __attribute__((always_inline)) void MCV(lanes_biased_body)(
         uint8_t *X, const int32_t *order, const int32_t *nbr, int32_t n, const int z,
         const int potts, int q, int kt, const uint32_t *thr, int zs, int cs, uint64_t t, int64_t len,
         uint32_t c0, uint32_t k0, uint32_t k1, int32_t kl[16], int64_t *acc) {
-    const u32v lane = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
     i32v kv, ch = { 0 };
     memcpy(&kv, kl, sizeof kv);
     u32v W[4];
     const int per = potts ? 2 : 4;
     int64_t pos = (int64_t)(t % (uint64_t)n);
     for (int64_t s = 0; s < len; s++, t++) {
-        if (s == 0 || (int)(t % (uint64_t)per) == 0) {
-            const uint64_t blk = t / (uint64_t)per;
-            W[0] = (u32v){ 0 } + (uint32_t)blk;
-            W[1] = (u32v){ 0 } + (uint32_t)(blk >> 32);
-            W[2] = c0 + lane;
-            W[3] = (u32v){ 0 };
-            MCV(philox16x)(&W[0], &W[1], &W[2], &W[3], k0, k1);
-        }
+        if (s == 0 || (int)(t % (uint64_t)per) == 0) MCV(lane_block)(W, t / (uint64_t)per, c0, k0, k1);
         const int32_t i = order[pos];
         if (++pos == n) pos = 0;
         const int32_t *nb = nbr + (int64_t)i * z;
@@ -493,11 +489,10 @@ static void MCV(lanes_biased)(uint8_t *X, const int32_t *order, const int32_t *n
 static void MCV(ce_lanes)(uint8_t *X, const int32_t *order, int32_t n, const tp_model_ce_flip_entries *E,
                           double beta, double h, const double *vtab, int kt, int32_t *kl,
                           uint64_t t, int64_t len, uint32_t c0, uint32_t k0, uint32_t k1, int64_t *acc) {
-    const u32v lane = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
     int64_t pos = (int64_t)(t % (uint64_t)n);
     for (int64_t a = 0; a < len; a++, t++) {
-        u32v W0 = (u32v){ 0 } + (uint32_t)t, W1 = (u32v){ 0 } + (uint32_t)(t >> 32), W2 = c0 + lane, W3 = { 0 };
-        MCV(philox16x)(&W0, &W1, &W2, &W3, k0, k1);
+        u32v W[4];
+        MCV(lane_block)(W, t, c0, k0, k1);
         const int32_t i = order[pos];
         if (++pos == n) pos = 0;
         f64v slo = { 0 }, shi = { 0 };
@@ -534,7 +529,7 @@ static void MCV(ce_lanes)(uint8_t *X, const int32_t *order, int32_t n, const tp_
                 k2 = kl[l] + ((1 - xi[l]) == kt) - (xi[l] == kt);
                 d = de + vtab[k2] - vtab[kl[l]];
             }
-            if (d <= 0 || tp_mc_accept(W1[l], tp_mc_threshold(exp(-beta * d)))) {
+            if (d <= 0 || tp_mc_accept(W[1][l], tp_mc_threshold(exp(-beta * d)))) {
                 xi[l] = (uint8_t)(1 - xi[l]);
                 if (vtab) kl[l] = k2;
                 acc[l]++;
