@@ -60,10 +60,82 @@ typedef struct {
 #pragma GCC pop_options
 
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2")
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,popcnt")
 #define MCV_SUFFIX avx512
 #include "mc_vec_body.h"
 #undef MCV_SUFFIX
+
+/* Ising Metropolis (heat == 0) and heat bath (heat == 1) on the
+ * checkerboard, 64 sites of one colour per step: rows of a multiple of 64
+ * sites (W % 64 == 0), p0 % 64 == 0.  The same words and decisions as
+ * mc_vec_body.h ising_body (one Philox16 per 64 sites, thresholds looked up
+ * 16 at a time), with the neighbour sums, the new tokens and the counts
+ * done on whole 64-byte vectors and a 64-bit mask; the row's wrap-around
+ * neighbour comes in by a masked load and a masked broadcast. */
+static int64_t ising64_avx512(const cb_geom *g, uint8_t *self, const uint8_t *other, int col, int heat,
+                              const uint32_t tab[16], int64_t p0, int64_t p1, uint64_t tbase,
+                              uint32_t c0, uint32_t c1, uint32_t k0, uint32_t k1) {
+    const __m512i tv = _mm512_loadu_si512(tab), ones = _mm512_set1_epi8(1), below = _mm512_set1_epi32(-2);
+    const __m512i zp1 = _mm512_set1_epi8((char)(2 * g->D + 1));
+    const int W = g->W;
+    int64_t changed = 0;
+    rowp_avx512 w;
+    int64_t p = p0;
+    row_set_avx512(&w, g, other, col, p / W);
+    int j0 = (int)(p - w.r * W);
+    while (p < p1) {
+        u32v A0, A1, A2, A3, V[4];
+        philox16_avx512(&A0, &A1, &A2, &A3, (tbase + (uint64_t)p) >> 2, c0, c1, k0, k1);
+        u32v T0 = __builtin_shuffle(A0, A1, (u32v){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 });
+        u32v T1 = __builtin_shuffle(A0, A1, (u32v){ 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 });
+        u32v T2 = __builtin_shuffle(A2, A3, (u32v){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 });
+        u32v T3 = __builtin_shuffle(A2, A3, (u32v){ 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 });
+        V[0] = __builtin_shuffle(T0, T2, (u32v){ 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23 });
+        V[1] = __builtin_shuffle(T0, T2, (u32v){ 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31 });
+        V[2] = __builtin_shuffle(T1, T3, (u32v){ 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23 });
+        V[3] = __builtin_shuffle(T1, T3, (u32v){ 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31 });
+        const uint8_t *same = w.same + j0;
+        __m512i sh;   /* the in-row neighbour at j - 1 or j + 1 */
+        if (w.left)
+            sh = j0 > 0 ? _mm512_loadu_si512(same - 1)
+                        : _mm512_mask_set1_epi8(_mm512_maskz_loadu_epi8(~(__mmask64)1, same - 1), 1, (char)w.same[W - 1]);
+        else
+            sh = j0 + 64 < W ? _mm512_loadu_si512(same + 1)
+                             : _mm512_mask_set1_epi8(_mm512_maskz_loadu_epi8(~(__mmask64)0 >> 1, same + 1),
+                                                     (__mmask64)1 << 63, (char)w.same[0]);
+        __m512i up = _mm512_add_epi8(_mm512_add_epi8(_mm512_loadu_si512(same), sh),
+                                     _mm512_add_epi8(_mm512_loadu_si512(w.ym + j0), _mm512_loadu_si512(w.yp + j0)));
+        if (g->D == 3)
+            up = _mm512_add_epi8(up, _mm512_add_epi8(_mm512_loadu_si512(w.zm + j0), _mm512_loadu_si512(w.zp + j0)));
+        const __m512i a = _mm512_loadu_si512(self + p);
+        const __m512i idx8 = heat ? up : _mm512_add_epi8(up, _mm512_and_si512(_mm512_sub_epi8(_mm512_setzero_si512(), a), zp1));
+        /* w < thr or thr == UINT32_MAX (always) is min(w, UINT32_MAX - 1) < thr */
+        const __m512i wm[4] = { _mm512_min_epu32((__m512i)V[0], below), _mm512_min_epu32((__m512i)V[1], below),
+                                _mm512_min_epu32((__m512i)V[2], below), _mm512_min_epu32((__m512i)V[3], below) };
+        uint64_t K = 0;
+#define QUARTER(m) do {                                                                                \
+            const __m512i id = _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(idx8, m));               \
+            const __m512i thr = _mm512_permutexvar_epi32(id, tv);                                      \
+            const __mmask16 k = _mm512_cmplt_epu32_mask(wm[m], thr);                                    \
+            K |= (uint64_t)k << (16 * (m));                                                            \
+        } while (0)
+        QUARTER(0); QUARTER(1); QUARTER(2); QUARTER(3);
+#undef QUARTER
+        __m512i b;
+        if (heat) {
+            b = _mm512_maskz_mov_epi8((__mmask64)K, ones);
+            changed += __builtin_popcountll(_mm512_cmpneq_epi8_mask(b, a));
+        } else {
+            b = _mm512_mask_sub_epi8(a, (__mmask64)K, ones, a);
+            changed += __builtin_popcountll(K);
+        }
+        _mm512_storeu_si512(self + p, b);
+        p += 64;
+        j0 += 64;
+        if (j0 == W && p < p1) { j0 = 0; row_set_avx512(&w, g, other, col, w.r + 1); }
+    }
+    return changed;
+}
 #pragma GCC pop_options
 #define MCVEC(isa, fn, ...) ((isa) == 2 ? fn##_avx512(__VA_ARGS__) : (isa) == 1 ? fn##_avx2(__VA_ARGS__) \
                                                                            : fn##_base(__VA_ARGS__))
@@ -129,6 +201,10 @@ typedef struct {
 static int64_t half(const cb_kernel *K, uint8_t *s[2], int col, int64_t p0, int64_t p1, uint64_t t, int64_t c) {
     const uint64_t tbase = t + (col ? (uint64_t)K->g->nc : 0);
     const uint32_t c0 = (uint32_t)c, c1 = (uint32_t)((uint64_t)c >> 32);
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (K->isa == 2 && !K->potts && K->heat != 2 && K->g->W % 64 == 0 && p0 % 64 == 0)
+        return ising64_avx512(K->g, s[col], s[1 - col], col, K->heat, K->ising, p0, p1, tbase, c0, c1, K->k0, K->k1);
+#endif
     if (K->potts && K->heat != 2)
         return MCVEC(K->isa, potts_half, K->g, s[col], s[1 - col], col, K->q, K->potts_tab, p0, p1, tbase, c0, c1, K->k0, K->k1);
     return MCVEC(K->isa, ising_half, K->g, s[col], s[1 - col], col, K->heat, K->ising, K->cum, K->q, p0, p1, tbase,

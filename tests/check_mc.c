@@ -406,6 +406,7 @@ START_TEST(test_mc_vector_kernels_match_scalar) {
         { ising(32, 0), TP_MC_METROPOLIS, 0.44, 3 },
         { ising(128, 0.1), TP_MC_METROPOLIS, 0.3, 1 },
         { ising(96, 0.2), TP_MC_HEATBATH, 0.5, 2 },
+        { ising(128, -0.1), TP_MC_HEATBATH, 0.42, 3 },   /* rows of 64: the 64-site AVX-512 kernel */
         { cubic_ising(32), TP_MC_METROPOLIS, 0.22, 1 },
         { cubic_ising(32), TP_MC_HEATBATH, 0.25, 1 },
         { potts_lat(tp_lattice_init_square(128, 1), 3, 0), TP_MC_METROPOLIS, 1.0, 1 },
