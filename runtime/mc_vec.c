@@ -136,6 +136,88 @@ static int64_t ising64_avx512(const cb_geom *g, uint8_t *self, const uint8_t *ot
     }
     return changed;
 }
+
+/* Potts Metropolis on the checkerboard, 64 sites of one colour per step
+ * (W % 64 == 0, p0 % 64 == 0): the words and decisions of mc_vec_body.h
+ * potts_body (two Philox16 per 64 sites, proposals and thresholds 16 at a
+ * time), with the tokens, neighbour comparisons and counts on whole 64-byte
+ * vectors and 64-bit masks. */
+static int64_t potts64_avx512(const cb_geom *g, uint8_t *self, const uint8_t *other, int col, int q,
+                              const uint32_t tab[3][16], int64_t p0, int64_t p1, uint64_t tbase,
+                              uint32_t c0, uint32_t c1, uint32_t k0, uint32_t k1) {
+    const __m512i t0v = _mm512_loadu_si512(tab[0]), t1v = _mm512_loadu_si512(tab[1]), t2v = _mm512_loadu_si512(tab[2]);
+    const int flat = !memcmp(tab[0], tab[1], sizeof tab[0]) && !memcmp(tab[1], tab[2], sizeof tab[0]);
+    const __m512i ones = _mm512_set1_epi8(1), qv = _mm512_set1_epi8((char)q), zero = _mm512_setzero_si512();
+    const __m512i below = _mm512_set1_epi32(-2), zv = _mm512_set1_epi8((char)(2 * g->D));
+    const __m512i hi32 = _mm512_set1_epi64((long long)0xFFFFFFFF00000000ull);
+    const int W = g->W;
+    int64_t accepted = 0;
+    rowp_avx512 w;
+    int64_t p = p0;
+    row_set_avx512(&w, g, other, col, p / W);
+    int j0 = (int)(p - w.r * W);
+    while (p < p1) {
+        __m512i R0[4], R1[4];   /* proposal and acceptance words of the four quarters */
+        for (int h = 0; h < 2; h++) {
+            u32v A0, A1, A2, A3;
+            philox16_avx512(&A0, &A1, &A2, &A3, (tbase + (uint64_t)p + 32 * (uint64_t)h) >> 1, c0, c1, k0, k1);
+            R0[2 * h] = (__m512i)__builtin_shuffle(A0, A2, (u32v){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 });
+            R0[2 * h + 1] = (__m512i)__builtin_shuffle(A0, A2, (u32v){ 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 });
+            R1[2 * h] = (__m512i)__builtin_shuffle(A1, A3, (u32v){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 });
+            R1[2 * h + 1] = (__m512i)__builtin_shuffle(A1, A3, (u32v){ 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 });
+        }
+        /* proposals: k = (r0 (q - 1)) >> 32 per quarter, packed to bytes */
+        const __m512i qm1 = _mm512_set1_epi64(q - 1);
+        __m128i kq[4];
+        for (int m = 0; m < 4; m++) {
+            const __m512i e = _mm512_mul_epu32(R0[m], qm1), o = _mm512_mul_epu32(_mm512_srli_epi64(R0[m], 32), qm1);
+            const __m512i k = _mm512_or_si512(_mm512_srli_epi64(e, 32), _mm512_and_si512(o, hi32));
+            kq[m] = _mm512_cvtepi32_epi8(k);
+        }
+        const __m512i k8 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(kq[0]), kq[1], 1)),
+                                              _mm256_inserti128_si256(_mm256_castsi128_si256(kq[2]), kq[3], 1), 1);
+        const uint8_t *same = w.same + j0;
+        __m512i sh;
+        if (w.left)
+            sh = j0 > 0 ? _mm512_loadu_si512(same - 1)
+                        : _mm512_mask_set1_epi8(_mm512_maskz_loadu_epi8(~(__mmask64)1, same - 1), 1, (char)w.same[W - 1]);
+        else
+            sh = j0 + 64 < W ? _mm512_loadu_si512(same + 1)
+                             : _mm512_mask_set1_epi8(_mm512_maskz_loadu_epi8(~(__mmask64)0 >> 1, same + 1),
+                                                     (__mmask64)1 << 63, (char)w.same[0]);
+        __m512i nb[6] = { _mm512_loadu_si512(same), sh, _mm512_loadu_si512(w.ym + j0), _mm512_loadu_si512(w.yp + j0) };
+        if (g->D == 3) { nb[4] = _mm512_loadu_si512(w.zm + j0); nb[5] = _mm512_loadu_si512(w.zp + j0); }
+        const __m512i a = _mm512_loadu_si512(self + p);
+        __m512i b = _mm512_add_epi8(_mm512_add_epi8(a, ones), k8);
+        b = _mm512_mask_sub_epi8(b, _mm512_cmpge_epu8_mask(b, qv), b, qv);
+        /* d + z = z + (neighbours equal to b) - (equal to a) */
+        __m512i dz = zv;
+        for (int k = 0; k < 2 * g->D; k++) {
+            dz = _mm512_mask_add_epi8(dz, _mm512_cmpeq_epi8_mask(nb[k], b), dz, ones);
+            dz = _mm512_mask_sub_epi8(dz, _mm512_cmpeq_epi8_mask(nb[k], a), dz, ones);
+        }
+        const __mmask64 b0 = _mm512_cmpeq_epi8_mask(b, zero), a0 = _mm512_cmpeq_epi8_mask(a, zero);
+        const __mmask64 fplus = b0 & ~a0, fminus = a0 & ~b0;   /* rows 2 and 0 */
+        uint64_t K = 0;
+#define QUARTER(m) do {                                                                                \
+            const __m512i id = _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(dz, m));                 \
+            __m512i thr = _mm512_permutexvar_epi32(id, t1v);                                           \
+            if (!flat) {                                                                               \
+                thr = _mm512_mask_mov_epi32(thr, (__mmask16)(fplus >> (16 * (m))), _mm512_permutexvar_epi32(id, t2v)); \
+                thr = _mm512_mask_mov_epi32(thr, (__mmask16)(fminus >> (16 * (m))), _mm512_permutexvar_epi32(id, t0v)); \
+            }                                                                                          \
+            K |= (uint64_t)_mm512_cmplt_epu32_mask(_mm512_min_epu32(R1[m], below), thr) << (16 * (m)); \
+        } while (0)
+        QUARTER(0); QUARTER(1); QUARTER(2); QUARTER(3);
+#undef QUARTER
+        _mm512_storeu_si512(self + p, _mm512_mask_mov_epi8(a, (__mmask64)K, b));
+        accepted += __builtin_popcountll(K);
+        p += 64;
+        j0 += 64;
+        if (j0 == W && p < p1) { j0 = 0; row_set_avx512(&w, g, other, col, w.r + 1); }
+    }
+    return accepted;
+}
 #pragma GCC pop_options
 #define MCVEC(isa, fn, ...) ((isa) == 2 ? fn##_avx512(__VA_ARGS__) : (isa) == 1 ? fn##_avx2(__VA_ARGS__) \
                                                                            : fn##_base(__VA_ARGS__))
@@ -204,6 +286,8 @@ static int64_t half(const cb_kernel *K, uint8_t *s[2], int col, int64_t p0, int6
 #if defined(__x86_64__) && defined(__GNUC__)
     if (K->isa == 2 && !K->potts && K->heat != 2 && K->g->W % 64 == 0 && p0 % 64 == 0)
         return ising64_avx512(K->g, s[col], s[1 - col], col, K->heat, K->ising, p0, p1, tbase, c0, c1, K->k0, K->k1);
+    if (K->isa == 2 && K->potts && K->heat == 0 && K->g->W % 64 == 0 && p0 % 64 == 0)
+        return potts64_avx512(K->g, s[col], s[1 - col], col, K->q, K->potts_tab, p0, p1, tbase, c0, c1, K->k0, K->k1);
 #endif
     if (K->potts && K->heat != 2)
         return MCVEC(K->isa, potts_half, K->g, s[col], s[1 - col], col, K->q, K->potts_tab, p0, p1, tbase, c0, c1, K->k0, K->k1);
@@ -240,7 +324,7 @@ static int64_t chain_threads(const cb_kernel *K, uint8_t *s[2], int64_t c, uint6
     spin_barrier bar = { 0, 0, nt };
     atomic_int stop = 0;
     int64_t acc = 0, swept = 0;
-    const int64_t unit = K->potts && K->heat != 2 ? 32 : 64, nunit = (K->g->nc + unit - 1) / unit;
+    const int64_t unit = 64, nunit = (K->g->nc + unit - 1) / unit;
     #pragma omp parallel num_threads(nt) reduction(+:acc)
     {
         int me = omp_get_thread_num(), n = omp_get_num_threads(), local = 0;

@@ -410,6 +410,7 @@ START_TEST(test_mc_vector_kernels_match_scalar) {
         { cubic_ising(32), TP_MC_METROPOLIS, 0.22, 1 },
         { cubic_ising(32), TP_MC_HEATBATH, 0.25, 1 },
         { potts_lat(tp_lattice_init_square(128, 1), 3, 0), TP_MC_METROPOLIS, 1.0, 1 },
+        { potts_lat(tp_lattice_init_square(128, 1), 4, 0.15), TP_MC_METROPOLIS, 1.1, 2 },   /* 64-site kernel, a field */
         { potts_lat(tp_lattice_init_square(64, 1), 5, 0.3), TP_MC_METROPOLIS, 1.2, 3 },
         { potts_lat(tp_lattice_init_cubic(32, 1), 4, -0.2), TP_MC_METROPOLIS, 0.6, 1 },
         /* chains in lanes: 16 or more chains, any lattice */
