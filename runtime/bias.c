@@ -426,8 +426,9 @@ static const char *policy_name(int32_t p) {
 
 tp_status tp_bias_save(const tp_bias *b, const char *path) {
     if (!b || !path) return TP_ERROR(TP_ERR_ARG, "bias: NULL argument");
-    FILE *f = fopen(path, "w");
-    if (!f) return TP_ERROR(TP_ERR_IO, "bias: cannot write %s: %s", path, strerror(errno));
+    tp_atomic_file af;   /* a kill or a full disk leaves the previous file */
+    FILE *f = tp_atomic_open(&af, path);
+    if (!f) return TP_ERR_IO;
     fprintf(f, "tempera-bias 1\n# well-tempered metadynamics bias (man tempera-mc(5))\n");
     fprintf(f, "dim %d\nkernel %s\npolicy %s\n", b->dim, kernel_name(b->kernel), policy_name(b->policy));
     fprintf(f, "height %.17g\nbias_factor %.17g\nkT %.17g\n", b->height, b->bias_factor, b->kT);
@@ -436,9 +437,7 @@ tp_status tp_bias_save(const tp_bias *b, const char *path) {
         fprintf(f, "axis %d %.17g %.17g %d %.17g\n", k + 1, b->lo[k], b->hi[k], b->points[k], b->sigma[k]);
     fprintf(f, "values\n");
     for (int64_t j = 0; j < b->size; j++) fprintf(f, "%.17g\n", b->v[j]);
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) return TP_ERROR(TP_ERR_IO, "bias: error writing %s", path);
-    return TP_OK;
+    return tp_atomic_commit(&af, 0);
 }
 
 /* next non-comment, non-empty line into buf; 0 at EOF */

@@ -141,13 +141,9 @@ static int little_endian(void) { const uint16_t x = 1; return *(const uint8_t *)
 tp_status tp_ckpt_save(const tp_ckpt *ck, const char *path) {
     if (!path || !*path) return TP_ERROR(TP_ERR_ARG, "checkpoint: empty path");
     if (!little_endian()) return TP_ERROR(TP_ERR_INTERNAL, "checkpoint: big-endian hosts are not supported");
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 5);
-    if (!tmp) return TP_ERROR(TP_ERR_NOMEM, "checkpoint: out of memory");
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp", 5);
-    stream s = { fopen(tmp, "wb"), 14695981039346656037ULL, 0 };
-    if (!s.f) { tp_status st = TP_ERROR(TP_ERR_IO, "checkpoint: cannot write %s", tmp); free(tmp); return st; }
+    tp_atomic_file af;   /* a temporary name of this writer's own, renamed into place */
+    stream s = { tp_atomic_open(&af, path), 14695981039346656037ULL, 0 };
+    if (!s.f) return TP_ERR_IO;
     uint32_t version = CKPT_VERSION, flags = ck->has_net ? 1u : 0u;
     put(&s, MAGIC, 8);
     put(&s, &version, 4);
@@ -172,15 +168,7 @@ tp_status tp_ckpt_save(const tp_ckpt *ck, const char *path) {
     }
     uint64_t h = s.h;
     put(&s, &h, 8);
-    int bad = s.err | (fclose(s.f) != 0);
-    if (bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        tp_status st = TP_ERROR(TP_ERR_IO, "checkpoint: writing %s failed", path);
-        free(tmp);
-        return st;
-    }
-    free(tmp);
-    return TP_OK;
+    return tp_atomic_commit(&af, s.err);
 }
 
 tp_ckpt *tp_ckpt_load(const char *path) {

@@ -1,13 +1,17 @@
 /*
  * runtime/fs.c -- small file-system services for the stdlib: make a
- * directory path, test for a directory.
+ * directory path, test for a directory, replace a file atomically, append
+ * with every write checked.
  */
 #include "tp_ffi.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 tp_status tp_mkdir_p(const char *path) {
     char buf[4096];
@@ -33,4 +37,85 @@ tp_status tp_mkdir_p(const char *path) {
 int tp_is_dir(const char *path) {
     struct stat st;
     return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* the directory part of path ("." for none) into dir */
+static void dir_of(const char *path, char *dir, size_t n) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) { snprintf(dir, n, "."); return; }
+    size_t len = slash == path ? 1 : (size_t)(slash - path);
+    if (len >= n) len = n - 1;
+    memcpy(dir, path, len);
+    dir[len] = 0;
+}
+
+FILE *tp_atomic_open(tp_atomic_file *a, const char *path) {
+    static atomic_uint seq;
+    memset(a, 0, sizeof *a);
+    if (!path || !*path) { TP_ERROR(TP_ERR_ARG, "empty file name"); return NULL; }
+    if (snprintf(a->path, sizeof a->path, "%s", path) >= (int)sizeof a->path) {
+        TP_ERROR(TP_ERR_ARG, "file name too long: %.64s...", path);
+        return NULL;
+    }
+    /* a name no other writer uses: this process and a counter */
+    snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&seq, 1));
+    int fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) { TP_ERROR(TP_ERR_IO, "cannot write %s: %s", a->tmp, strerror(errno)); return NULL; }
+    a->f = fdopen(fd, "w");
+    if (!a->f) {
+        TP_ERROR(TP_ERR_IO, "cannot write %s: %s", a->tmp, strerror(errno));
+        close(fd);
+        unlink(a->tmp);
+    }
+    return a->f;
+}
+
+tp_status tp_atomic_commit(tp_atomic_file *a, int bad) {
+    if (!a->f) return TP_ERROR(TP_ERR_ARG, "%s: not open", a->path);
+    int err = 0;
+    const char *what = "write";
+    if (bad || ferror(a->f)) err = EIO;
+    if (!err && fflush(a->f) != 0) err = errno;
+    if (!err && fsync(fileno(a->f)) != 0 && errno != EINVAL) { err = errno; what = "fsync"; }
+    if (fclose(a->f) != 0 && !err) err = errno;
+    a->f = NULL;
+    if (!err && rename(a->tmp, a->path) != 0) { err = errno; what = "rename"; }
+    if (err) {
+        unlink(a->tmp);
+        return TP_ERROR(TP_ERR_IO, "%s: %s failed: %s (the previous file, if any, is unchanged)", a->path, what, strerror(err));
+    }
+    /* make the rename itself durable; some file systems refuse: not fatal */
+    char dir[4096];
+    dir_of(a->path, dir, sizeof dir);
+    int dfd = open(dir, O_RDONLY | O_CLOEXEC);
+    if (dfd >= 0) { if (fsync(dfd) != 0) { /* not fatal */ } close(dfd); }
+    return TP_OK;
+}
+
+tp_status tp_write_file_atomic(const char *path, const char *data, int64_t len) {
+    if (len < 0 || (len > 0 && !data)) return TP_ERROR(TP_ERR_ARG, "write %s: bad buffer", path ? path : "(null)");
+    tp_atomic_file a;
+    if (!tp_atomic_open(&a, path)) return TP_ERR_IO;
+    int bad = len > 0 && fwrite(data, 1, (size_t)len, a.f) != (size_t)len;
+    return tp_atomic_commit(&a, bad);
+}
+
+tp_status tp_append_file(const char *path, const char *data, int64_t len) {
+    if (!path || !*path) return TP_ERROR(TP_ERR_ARG, "empty file name");
+    if (len < 0 || (len > 0 && !data)) return TP_ERROR(TP_ERR_ARG, "append %s: bad buffer", path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+    if (fd < 0) return TP_ERROR(TP_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    int64_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, data + done, (size_t)(len - done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : ENOSPC;
+            close(fd);
+            return TP_ERROR(TP_ERR_IO, "%s: write failed: %s", path, strerror(e));
+        }
+        done += w;
+    }
+    if (close(fd) != 0) return TP_ERROR(TP_ERR_IO, "%s: close failed: %s", path, strerror(errno));
+    return TP_OK;
 }

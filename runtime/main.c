@@ -91,7 +91,7 @@ static void passive_openmp(char **argv) {
     execv("/proc/self/exe", argv);
 }
 
-int main(int argc, char **argv) {
+static int run_main(int argc, char **argv) {
     passive_openmp(argv);
     tp_run_opts o;
     memset(&o, 0, sizeof o);
@@ -190,5 +190,17 @@ int main(int argc, char **argv) {
     else rc = tp_repl(L);
     tp_lua_free(L);
     free(sets);
+    return rc;
+}
+
+/* Output sent to a full disk (tempera dump csv F > file on a full file
+ * system, > /dev/full) is an error, not a silent success. */
+int main(int argc, char **argv) {
+    int rc = run_main(argc, argv);
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "tempera: error writing the standard output: %s\n", errno ? strerror(errno) : "write failed");
+        if (rc == TP_EXIT_OK) rc = TP_EXIT_RUN;
+    }
     return rc;
 }

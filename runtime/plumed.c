@@ -189,8 +189,10 @@ tp_status tp_plumed_write(const char *path, const char *const *fields, int32_t n
         FILE *e = fopen(path, "r");
         if (e) { fseek(e, 0, SEEK_END); header = ftell(e) <= 0; fclose(e); }
     }
-    FILE *f = fopen(path, append ? "a" : "w");
-    if (!f) return TP_ERROR(TP_ERR_IO, "%s: %s", path, strerror(errno));
+    /* a new file replaces the old one atomically; an append is checked */
+    tp_atomic_file af;
+    FILE *f = append ? fopen(path, "a") : tp_atomic_open(&af, path);
+    if (!f) return append ? TP_ERROR(TP_ERR_IO, "%s: %s", path, strerror(errno)) : TP_ERR_IO;
     if (header) {
         fputs("#! FIELDS", f);
         for (int32_t i = 0; i < nfields; i++) fprintf(f, " %s", fields[i]);
@@ -204,8 +206,10 @@ tp_status tp_plumed_write(const char *path, const char *const *fields, int32_t n
         }
         fputc('\n', f);
     }
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) return TP_ERROR(TP_ERR_IO, "%s: write failed", path);
+    if (!append) return tp_atomic_commit(&af, 0);
+    int bad = ferror(f) || fflush(f) != 0;
+    int e = errno;
+    if (fclose(f) != 0 || bad) return TP_ERROR(TP_ERR_IO, "%s: write failed: %s", path, strerror(bad ? e : errno));
     return TP_OK;
 }
 

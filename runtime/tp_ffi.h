@@ -17,6 +17,7 @@
 #define TP_FFI_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stddef.h>
 #include "common.h"
 #include "philox.h"
@@ -131,7 +132,26 @@ TP_FFI const char *tp_version_openblas(void);
 /* mkdir -p */
 TP_FFI tp_status tp_mkdir_p(const char *path);
 TP_FFI int tp_is_dir(const char *path);
+/* Replace path with len bytes of data atomically: written to a temporary
+ * file of a unique name beside it, flushed to disk, renamed over path; on
+ * any failure (with the path and the system's reason) path keeps its old
+ * content and the temporary file is removed. */
+TP_FFI tp_status tp_write_file_atomic(const char *path, const char *data, int64_t len);
+/* Append len bytes to path, checked (for logs): an error names the path
+ * and the reason. */
+TP_FFI tp_status tp_append_file(const char *path, const char *data, int64_t len);
 /* ffi:end */
+
+/* The same for C writers that stream with stdio: tp_atomic_open returns a
+ * FILE on a fresh temporary file beside path (NULL and a message on
+ * failure); tp_atomic_commit(a, bad) checks the stream, flushes it to
+ * disk and renames it over path, or removes it when bad or on error. */
+typedef struct {
+    FILE *f;
+    char path[4096], tmp[4200];
+} tp_atomic_file;
+FILE *tp_atomic_open(tp_atomic_file *a, const char *path);
+tp_status tp_atomic_commit(tp_atomic_file *a, int bad);
 
 #ifdef __cplusplus
 }

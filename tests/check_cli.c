@@ -40,6 +40,21 @@ START_TEST(test_no_args_is_usage_error) {
 }
 END_TEST
 
+/* output to a full disk is an error with a message, not a silent exit 0
+ * (/dev/full stands in for the disk) */
+START_TEST(test_stdout_write_error) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "'%s' -e 'print((\"x\"):rep(100))' > /dev/full", getenv("TEMPERA_BIN"));
+    tp_cmd_result r = tp_test_run_cmd(dir, NULL, (const char *const[]){ "/bin/sh", "-c", cmd, NULL });
+    ck_assert_msg(r.status != 0, "exit %d", r.status);
+    ck_assert_msg(strstr(r.err, "error writing the standard output"), "%s", r.err);
+    tp_cmd_result_free(&r);
+    r = tp_test_run_cmd(dir, NULL, (const char *const[]){ "/bin/sh", "-c", "true > /dev/full", NULL });
+    ck_assert_int_eq(r.status, 0);   /* the shell itself is fine: the failure above is tempera's */
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
 START_TEST(test_help_and_version) {
     tp_cmd_result r = RUN("help");
     ck_assert_int_eq(r.status, 0);
@@ -504,6 +519,7 @@ Suite *cli_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_no_args_is_usage_error);
     tcase_add_test(tc, test_help_and_version);
+    tcase_add_test(tc, test_stdout_write_error);
     tcase_add_test(tc, test_usage_errors);
     tcase_add_test(tc, test_load_errors);
     tcase_add_test(tc, test_run_error_names_recipe_line);

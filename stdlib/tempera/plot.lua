@@ -89,7 +89,7 @@ end
 -- Writes data, script and (if possible) the picture.  Returns file or nil, note.
 local function finish(file, script, data_path)
   local gp = stem(file) .. ".gp"
-  local f = io.open(gp, "w")
+  local f = util.open_write(gp)
   if not f then util.raise("plot: cannot write %s", gp) end
   f:write(table.concat(script, "\n"), "\n")
   f:close()
@@ -116,7 +116,7 @@ function M.curves(o)
     "plot.curves{ file = 'x.png', series = { { x = {...}, y = {...} } } }")
   local file = picture(o.file)
   local data = stem(file) .. ".dat"
-  local f = io.open(data, "w")
+  local f = util.open_write(data)
   if not f then util.raise("plot: cannot write %s", data) end
   f:write("# ", o.title or "curves", "\n")
   local plots = {}
@@ -170,7 +170,7 @@ function M.training(o)
   end
   local file = picture(o.file)
   local data = stem(file) .. ".dat"
-  local f = io.open(data, "w")
+  local f = util.open_write(data)
   if not f then util.raise("plot: cannot write %s", data) end
   local names = {}
   for i, p in ipairs(o.panels) do names[i] = (p.name or ("y" .. i)):gsub("%s", "_") end
@@ -206,7 +206,7 @@ function M.hist(o)
   if #ys == 1 then
     -- one histogram: filled boxes
     local data = stem(file) .. ".dat"
-    local f = io.open(data, "w")
+    local f = util.open_write(data)
     if not f then util.raise("plot: cannot write %s", data) end
     f:write("# ", o.title or "histogram", "\n# x weight\n")
     for k = 1, #o.x do f:write(num(o.x[k]), " ", num(ys[1][k]), "\n") end
@@ -229,7 +229,7 @@ function M.heatmap(o)
     and type(o.y) == "table" and #o.z == #o.x, "plot.heatmap{ file =, x =, y =, z = rows (one per x) }")
   local file = picture(o.file)
   local data = stem(file) .. ".dat"
-  local f = io.open(data, "w")
+  local f = util.open_write(data)
   if not f then util.raise("plot: cannot write %s", data) end
   f:write("# ", o.title or "heat map", "\n# x y z\n")
   for i = 1, #o.x do
@@ -252,7 +252,7 @@ function M.lattice(o)
   local L = o.L
   local file = picture(o.file)
   local data = stem(file) .. ".dat"
-  local f = io.open(data, "w")
+  local f = util.open_write(data)
   if not f then util.raise("plot: cannot write %s", data) end
   f:write("# lattice snapshot ", L, "x", L, ": x y token\n")
   local base = type(o.config) == "table" and 1 or 0
@@ -286,7 +286,7 @@ function M.terminal(o)
     return nil, msg
   end
   local tmp = os.tmpname()
-  local f = io.open(tmp, "w")
+  local f = util.open_write(tmp)
   for k = 1, #x do f:write(num(x[k]), " ", num(o.y[k]), "\n") end
   f:close()
   local script = string.format("set terminal dumb size %d,%d; %s plot %s using 1:2 with %s notitle",

@@ -199,7 +199,7 @@ function M.hills(path, o)
   util.check_arg(#cv == info.dim, "plumed.hills: %d CV names for a %d-D bias", #cv, info.dim)
   local r = setmetatable({ path = path, bias = o.bias, _b = bh, cv = cv, dim = info.dim, cycle = 0, hills = 0 }, Rec)
   if not o.append then
-    local f = io.open(path, "w")
+    local f = util.open_write(path)
     if not f then util.raise("plumed.hills: cannot write %s", path) end
     f:close()
   end

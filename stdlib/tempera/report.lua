@@ -188,11 +188,11 @@ function Report:write()
   end
   html[#html + 1] = "</body></html>"
   local path = self:path("report.md")
-  local f = io.open(path, "w")
+  local f = util.open_write(path)
   if not f then util.raise("report: cannot write %s", path) end
   f:write(table.concat(md, "\n"), "\n")
   f:close()
-  f = io.open(self:path("report.html"), "w")
+  f = util.open_write(self:path("report.html"))
   if not f then util.raise("report: cannot write %s", self:path("report.html")) end
   f:write(table.concat(html, "\n"), "\n")
   f:close()
@@ -521,13 +521,13 @@ function Report:run_dir(dir)
         local a = io.open(src, "rb")
         local bytes = a and a:read("*a")
         if a then a:close() end
-        local b = bytes and io.open(dst, "wb")
+        local b = bytes and util.open_write(dst)
         if b then b:write(bytes); b:close() end
         local dat = src:gsub("%.[%w]+$", "") .. ".dat"
         local da = io.open(dat, "rb")
         if da then
           local t = da:read("*a"); da:close()
-          local db = io.open(dst:gsub("%.[%w]+$", "") .. ".dat", "wb")
+          local db = util.open_write(dst:gsub("%.[%w]+$", "") .. ".dat")
           if db then db:write(t); db:close() end
         end
       end

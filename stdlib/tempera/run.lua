@@ -66,7 +66,7 @@ end
 function M.record()
   if not cli.out then return end
   local dir = cli.out
-  local f = io.open(dir .. "/run.txt", "w")
+  local f = util.open_write(dir .. "/run.txt")
   if not f then util.raise("cannot write %s/run.txt", dir) end
   f:write("tempera ", require("ffi").string(C.tp_version()), "\n")
   f:write("recipe ", cli.recipe or "(none)", "\n")
@@ -79,7 +79,7 @@ function M.record()
   end
   f:close()
   if cli.recipe_text then
-    local r = io.open(dir .. "/recipe.lua", "w")
+    local r = util.open_write(dir .. "/recipe.lua")
     if r then r:write(cli.recipe_text); r:close() end
   end
 end

@@ -20,6 +20,7 @@
 -- CPU backend.
 local F = require "tempera.ffi"
 local util = require "tempera.util"
+local log_open   -- defined below (the training log)
 local sampler = require "tempera.sampler"
 local C, ffi = F.C, F.ffi
 
@@ -149,16 +150,48 @@ function M.trainer(opts)
     util.check(C.tp_replay_add(tr.replay, pre.x, S.cv:eval(pre.x, pre.n), pre.n))
   end
   if o.log then
-    local f, err = io.open(o.log, o.resume and "a" or "w")
-    if not f then util.raise("%s: cannot write log %s: %s", fname, o.log, tostring(err)) end
-    tr.logfile = f
-    if not o.resume then
-      f:write("# tempera training log: ", o.bias and "MetaDNS" or "MDNS", string.format(
-        ", B %d, R %d, K %d, beta %.17g\n", o.batch, o.replicates, o.resample_every, o.beta))
-      f:write("# step cycle beta loss ness log_z ness_lik coverage hills\n")
-    end
+    tr.logfile = log_open(o.log, o.resume and tr.resumed_step or nil, string.format(
+      "# tempera training log: %s, B %d, R %d, K %d, beta %.17g\n# step cycle beta loss ness log_z ness_lik coverage hills\n",
+      o.bias and "MetaDNS" or "MDNS", o.batch, o.replicates, o.resample_every, o.beta))
   end
   return tr
+end
+
+-- The training log: lines are appended, every write checked, 64 at a time
+-- and at each flush (before each checkpoint is written, so a checkpoint
+-- never holds steps the log lacks).  A new log replaces any old
+-- file with its header; a resumed one is first cut back to its header and
+-- the complete lines of steps up to the checkpoint's step (a kill leaves
+-- later or torn lines), so it has one line per step.
+local Log = {}
+Log.__index = Log
+function Log:write(line)
+  self.buf[#self.buf + 1] = line
+  if #self.buf >= 64 then self:flush() end
+end
+function Log:flush()
+  if #self.buf == 0 then return end
+  local text = table.concat(self.buf)
+  self.buf = {}
+  util.append_file(self.path, text)
+end
+Log.close = Log.flush
+
+log_open = function(path, resumed_step, header)
+  local kept = {}
+  if resumed_step then
+    local f = io.open(path, "rb")
+    local text = f and f:read("*a") or ""
+    if f then f:close() end
+    for line in text:gmatch("([^\n]*)\n") do   -- complete lines only
+      local step = line:match("^(%d+) ")
+      if line:sub(1, 1) == "#" or (step and tonumber(step) <= resumed_step) then kept[#kept + 1] = line .. "\n" end
+    end
+  end
+  local w = util.open_write(path)
+  w:write(#kept > 0 and table.concat(kept) or header)
+  w:close()
+  return setmetatable({ path = path, buf = {} }, Log)
 end
 
 -- next n Philox streams
@@ -381,8 +414,8 @@ function Trainer:checkpoint(path)
     for j = 0, n - 1 do t[j + 1] = a[j] end
     slots.replay = t
   end
+  if self.logfile then self.logfile:flush() end   -- first: the log holds every step the checkpoint holds
   self.net:save(path, slots)
-  if self.logfile then self.logfile:flush() end
 end
 
 -- tr:restore(path): the state written by tr:checkpoint (same settings required)

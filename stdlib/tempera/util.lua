@@ -136,4 +136,33 @@ function M.get_doc(obj)
   return docs[obj]
 end
 
+-- A file written whole and replaced atomically: util.open_write(path)
+-- returns an object with :write(...) (strings and numbers, as file:write)
+-- and :close(), which writes everything to a temporary file beside path,
+-- flushes it to disk and renames it over path (C tp_write_file_atomic).
+-- A failure (a full disk, a missing directory) raises with the path and the
+-- reason, and path keeps its previous content.
+local Writer = {}
+Writer.__index = Writer
+function Writer:write(...)
+  for i = 1, select("#", ...) do self.parts[#self.parts + 1] = tostring((select(i, ...))) end
+  return self
+end
+function Writer:close()
+  if self.closed then return true end
+  self.closed = true
+  local text = table.concat(self.parts)
+  M.check(C.tp_write_file_atomic(self.path, text, #text))
+  return true
+end
+function M.open_write(path)
+  M.check_arg(type(path) == "string" and path ~= "", "expected a file name, got %s", tostring(path))
+  return setmetatable({ path = path, parts = {} }, Writer)
+end
+
+-- Append text to path, every write checked (logs).
+function M.append_file(path, text)
+  M.check(C.tp_append_file(path, text, #text))
+end
+
 return M

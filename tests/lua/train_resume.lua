@@ -66,6 +66,21 @@ assert(B3:status() == A:status(), B3:status() .. " vs " .. A:status())
 local function slurp(p) local f = assert(io.open(p)); local s = f:read("*a"); f:close(); return s end
 local la, lb = slurp("resume_a.log"), slurp("resume_b.log")
 assert(la == lb, "logs differ:\n" .. la .. "\n---\n" .. lb)
+-- a run killed after its checkpoint at step 12 had logged steps 13 and 14
+-- and half of 15: the resumed log is cut back to the checkpoint's step and
+-- then continues, one line per step, equal to the uninterrupted log
+local ne = net(1)
+local E1 = tp.train.trainer(opts(ne, bias(), { log = "resume_e.log", checkpoint = "resume_e.ckpt", checkpoint_every = 6 }))
+E1:run(12)
+E1:close()
+local tail = la:match("\n(13 [^\n]*\n14 [^\n]*\n)")
+assert(tail, "the uninterrupted log has steps 13 and 14")
+local f = assert(io.open("resume_e.log", "ab"))
+f:write(tail, "15 5 0.7")   -- a torn last line, no newline
+f:close()
+tp.train.metadns(opts(net(99), bias(), { log = "resume_e.log", checkpoint = "resume_e.ckpt", resume = true })):close()
+local le = slurp("resume_e.log")
+assert(le == la, "the resumed log is not one line per step:\n" .. le)
 -- a step without resuming would differ (the test can fail)
 local nd = net(1)
 tp.train.metadns(opts(nd, bias(), { steps = 12 }))

@@ -1,0 +1,101 @@
+/*
+ * tests/check_fs.c -- the file writers (runtime/fs.c) and their users:
+ * atomic replacement keeps the previous file when a write fails (a file
+ * size limit stands in for a full disk), no temporary file is left behind,
+ * appends report their failures, and the C writers that replace files
+ * (bias save, PLUMED write, checkpoint) keep the same promise.
+ */
+#include "check_util.h"
+#include "tp_ffi.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* files in the current directory whose name starts with prefix */
+static int count_prefix(const char *prefix) {
+    DIR *d = opendir(".");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+/* writes beyond `bytes` fail with EFBIG (the test runs in its own process) */
+static void limit_file_size(rlim_t bytes) {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit r = { bytes, bytes };
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &r), 0);
+}
+
+static char *scratch(void) {
+    char *dir = tp_test_scratch_dir("fs");
+    ck_assert_ptr_nonnull(dir);
+    ck_assert_int_eq(chdir(dir), 0);
+    return dir;
+}
+
+START_TEST(test_fs_atomic_write) {
+    char *dir = scratch();
+    ck_assert_int_eq(tp_write_file_atomic("a.txt", "old\n", 4), TP_OK);
+    ck_assert_int_eq(tp_write_file_atomic("a.txt", "new text\n", 9), TP_OK);
+    char *t = tp_test_read_file("a.txt");
+    ck_assert_str_eq(t, "new text\n");
+    free(t);
+    ck_assert_int_eq(count_prefix("a.txt"), 1);   /* no temporary file left */
+    /* a missing directory: an error naming the file */
+    ck_assert_int_eq(tp_write_file_atomic("no/such/dir/b.txt", "x", 1), TP_ERR_IO);
+    ck_assert_msg(strstr(tp_last_error(), "no/such/dir/b.txt"), "%s", tp_last_error());
+    free(dir);
+}
+END_TEST
+
+START_TEST(test_fs_full_disk_keeps_previous_files) {
+    char *dir = scratch();
+    char big[4096];
+    memset(big, 'x', sizeof big);
+    ck_assert_int_eq(tp_write_file_atomic("r.md", "good report\n", 12), TP_OK);
+    double lo = -1, hi = 1, sg = 0.1;
+    int32_t pts = 257;
+    tp_bias *b = tp_bias_init(1, &lo, &hi, &pts, &sg, 1, 10, 1, 0);
+    ck_assert_int_eq(tp_bias_save(b, "bias.txt"), TP_OK);
+    char *before = tp_test_read_file("bias.txt");
+    double s = 0.25;
+    ck_assert_int_eq(tp_bias_deposit(b, &s, 1), TP_OK);
+    limit_file_size(1024);
+    /* whole-file replacement */
+    ck_assert_int_eq(tp_write_file_atomic("r.md", big, sizeof big), TP_ERR_IO);
+    ck_assert_msg(strstr(tp_last_error(), "r.md") && strstr(tp_last_error(), "unchanged"), "%s", tp_last_error());
+    char *t = tp_test_read_file("r.md");
+    ck_assert_str_eq(t, "good report\n");
+    free(t);
+    /* a bias save (several kB of text) */
+    ck_assert_int_eq(tp_bias_save(b, "bias.txt"), TP_ERR_IO);
+    ck_assert_msg(strstr(tp_last_error(), "bias.txt"), "%s", tp_last_error());
+    char *after = tp_test_read_file("bias.txt");
+    ck_assert_str_eq(after, before);
+    free(after);
+    free(before);
+    /* an append (a log): the failure is reported, not dropped */
+    ck_assert_int_eq(tp_append_file("log.txt", big, sizeof big), TP_ERR_IO);
+    ck_assert_msg(strstr(tp_last_error(), "log.txt") && strstr(tp_last_error(), "write failed"), "%s", tp_last_error());
+    ck_assert_int_eq(count_prefix("r.md.tmp"), 0);
+    ck_assert_int_eq(count_prefix("bias.txt.tmp"), 0);
+    tp_bias_free(b);
+    free(dir);
+}
+END_TEST
+
+Suite *fs_suite(void) {
+    Suite *s = suite_create("fs");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_fs_atomic_write);
+    tcase_add_test(tc, test_fs_full_disk_keeps_previous_files);
+    suite_add_tcase(s, tc);
+    return s;
+}
