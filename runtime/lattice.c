@@ -284,6 +284,11 @@ tp_lattice *tp_lattice_init(int32_t dim, const double *prim, int32_t nbasis, con
         TP_ERROR(TP_ERR_ARG, "lattice: shells must be in 1..%d, got %d", TP_LATTICE_MAX_SHELLS, (int)nshell);
         return NULL;
     }
+    for (int k = 0; k < dim * dim; k++)
+        if (!isfinite(prim[k])) {   /* NaN or infinite geometry would search for neighbours forever */
+            TP_ERROR(TP_ERR_ARG, "lattice: cell vector %d, component %d is not finite (%g)", k / dim + 1, k % dim + 1, prim[k]);
+            return NULL;
+        }
     int64_t n = nbasis;
     for (int k = 0; k < dim; k++) {
         if (size[k] < 1) { TP_ERROR(TP_ERR_ARG, "lattice: size[%d] must be >= 1, got %d", k + 1, (int)size[k]); return NULL; }

@@ -140,6 +140,12 @@ START_TEST(test_lattice_rejects_bad_input) {
     int32_t sz[2] = {3, 3};
     ck_assert_ptr_null(tp_lattice_init(2, prim, 1, b, sz, 1, NULL));
     ck_assert(strstr(tp_last_error(), "linearly dependent") != NULL);
+    /* non-finite geometry is an error, not an endless neighbour search */
+    double nanc[4] = {NAN, 0, 0, 1}, infc[4] = {1, 0, 0, INFINITY};
+    ck_assert_ptr_null(tp_lattice_init(2, nanc, 1, b, sz, 1, NULL));
+    ck_assert_msg(strstr(tp_last_error(), "cell vector 1, component 1 is not finite"), "%s", tp_last_error());
+    ck_assert_ptr_null(tp_lattice_init(2, infc, 1, b, sz, 1, NULL));
+    ck_assert_msg(strstr(tp_last_error(), "cell vector 2, component 2 is not finite"), "%s", tp_last_error());
     double sq[4] = {1, 0, 0, 1}, b2[4] = {0, 0, 1, 1};
     ck_assert_ptr_null(tp_lattice_init(2, sq, 2, b2, sz, 1, NULL));
     ck_assert(strstr(tp_last_error(), "coincide") != NULL);

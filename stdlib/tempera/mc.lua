@@ -38,6 +38,18 @@ local function default_seed(seed)
   return run.seed()
 end
 
+-- A CV read on configurations of model m must be built for as many sites
+-- and states (a CV of another lattice would read out of bounds or give
+-- numbers about other sites).
+local function check_cv_fits(fname, cv, m)
+  util.check_arg(type(cv) == "table" and cv.dim, "%s: cv must be a tp.cv, got %s", fname, type(cv))
+  util.check_arg(not cv.n or cv.n == m.n, "%s: CV '%s' is for %d sites, the model has %d (build the CV on the model's lattice)",
+    fname, cv.name or "?", cv.n or 0, m.n)
+  util.check_arg(not cv.q or not m.q or cv.q == m.q, "%s: CV '%s' is for %d states per site, the model has %d",
+    fname, cv.name or "?", cv.q or 0, m.q or 0)
+end
+M.check_cv_fits = check_cv_fits
+
 -- ---- chains of a built-in model (C) ---------------------------------------
 local Chains = {}
 Chains.__index = Chains
@@ -54,7 +66,10 @@ function Chains:energies(out)
   util.check(C.tp_mc_energies(self.c, out))
   return out
 end
-function Chains:cv(cv, out) return cv:eval(self:states(), self.B, out) end
+function Chains:cv(cv, out)
+  check_cv_fits("chains:cv", cv, self.model)
+  return cv:eval(self:states(), self.B, out)
+end
 function Chains:acceptance() return C.tp_mc_acceptance(self.c) end
 -- Metropolis on E + V(s) for `attempts` single-site attempts per chain;
 -- s_out (B, dim) gets the final CVs.
@@ -117,7 +132,10 @@ function LuaChains:set_states(x)
   ffi.copy(self.x, x, self.B * self.n)
 end
 function LuaChains:energies(out) return self.model:energies(self.x, self.B, out) end
-function LuaChains:cv(cv, out) return cv:eval(self.x, self.B, out) end
+function LuaChains:cv(cv, out)
+  check_cv_fits("chains:cv", cv, self.model)
+  return cv:eval(self.x, self.B, out)
+end
 function LuaChains:acceptance() return self.att > 0 and self.acc / self.att or 0 end
 -- Metropolis on E + V(s) (any model, any CV), Lua loop; cost O(n) per
 -- attempt for a Lua CV.
@@ -256,6 +274,7 @@ function M.sample(o)
   local dim = 0
   for _, c in ipairs(cvs) do
     util.check_arg(type(c) == "table" and c.dim, "tp.mc.sample: cv must be a tp.cv or a list of them")
+    check_cv_fits("tp.mc.sample", c, m)
     dim = dim + c.dim
   end
   local CVS = {}
@@ -356,6 +375,7 @@ function M.metad(o)
     progress = { type = "boolean", default = true }, label = { type = "string", default = "metad" },
   })
   util.check_arg(bias_mod.is_bias(o.bias), "tp.mc.metad: bias must be a tp.bias.grid")
+  check_cv_fits("tp.mc.metad", o.cv, o.model)
   util.check_arg(o.cv.dim == o.bias.dim, "tp.mc.metad: CV '%s' has dimension %d but the bias grid has %d",
     o.cv.name or "?", o.cv.dim, o.bias.dim)
   util.check_arg(o.beta > 0, "tp.mc.metad: beta must be > 0, got %g", o.beta)

@@ -139,3 +139,20 @@ assert(#wl.log_g == 17 and wl.log_g[2] == -math.huge)
 assert(math.abs(wl.log_g[1] - math.log(2)) < 0.3, "ln g(ground) = " .. wl.log_g[1])
 local th = wl.thermo(0.4407)
 assert(math.abs(th.mean_e - ex.mean_e) < 0.5, "WL <E> " .. th.mean_e)
+
+-- ---- a CV must be built on the model's lattice and states ---------------------------
+local function fails(f, want)
+  local ok, err = pcall(f)
+  assert(not ok and tostring(err):find(want, 1, true), "expected '" .. want .. "', got " .. tostring(err))
+end
+local m4 = tp.model.ising{ lattice = tp.lattice.square(4) }
+fails(function() tp.mc.sample{ model = m4, beta = 0.4, cv = tp.cv.magnetization(tp.lattice.square(8)), chains = 2,
+  burn_in = 1, samples = 2, seed = 1 } end, "tp.mc.sample: CV 'magnetization' is for 64 sites, the model has 16")
+fails(function() tp.mc.sample{ model = m4, beta = 0.4, cv = tp.cv.magnetization(tp.lattice.square(3)), chains = 2,
+  burn_in = 1, samples = 2, seed = 1 } end, "is for 9 sites, the model has 16")
+local p4 = tp.model.potts{ lattice = tp.lattice.square(4), q = 3 }
+fails(function() tp.mc.chains{ model = p4, chains = 2, seed = 1 }:cv(tp.cv.fraction(p4.lattice, 1, 2)) end,
+  "chains:cv: CV 'fraction' is for 2 states per site, the model has 3")
+fails(function() tp.mc.metad{ model = p4, cv = tp.cv.fraction(tp.lattice.square(3), 0, 3),
+  bias = tp.bias.grid{ cv = tp.cv.fraction(tp.lattice.square(3), 0, 3), points = 9, sigma = 0.1, height = 0.1, beta = 1 },
+  beta = 1, chains = 2, cycles = 1, seed = 1, progress = false } end, "tp.mc.metad: CV 'fraction' is for 9 sites")
