@@ -109,7 +109,8 @@ function M.is_bias(b) return getmetatable(b) == Bias end
 -- s: a list {s1, s2, ...} (one point) / list of lists, or double* (B, dim)
 local function points(self, s, B)
   if type(s) == "cdata" then
-    util.check_arg(B and B >= 1, "bias: with a double* give the number of points B")
+    util.check_arg(type(B) == "number" and B >= 1 and B == math.floor(B), "bias: with a double* give the number of points B")
+    util.check_count("bias", "the point array", s, B * self.dim, 8)
     return s, B
   end
   util.check_arg(type(s) == "table", "bias: expected a point {s1, ...}, a list of points or a double*")
@@ -136,6 +137,7 @@ function Bias:deposit(s, B, logw)
   local a, n = points(self, s, B)
   if logw ~= nil then
     util.check_arg(type(logw) == "cdata", "bias:deposit: logw must be a double array of B log-weights")
+    util.check_count("bias:deposit", "logw", logw, n, 8)
     util.check(C.tp_bias_deposit_weighted(self.c, a, logw, n))
   else
     util.check(C.tp_bias_deposit(self.c, a, n))

@@ -233,6 +233,7 @@ function Writer:append_batch(n, cols)
   for i, s in ipairs(self.fields) do
     local v = cols[s.name]
     if type(v) ~= "cdata" then util.raise("dump:append_batch: field '%s' needs an FFI array", s.name) end
+    util.check_count("dump:append_batch", "field '" .. s.name .. "'", v, n * s.width, ESIZE[TYPES[s.type]])
     self._ptrs[i - 1] = ffi.cast(voidp, v)
   end
   util.check(C.tp_dump_writer_append(h, n, self._ptrs))

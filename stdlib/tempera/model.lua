@@ -21,16 +21,43 @@ M.kB = 8.617330337217213e-5 -- eV/K (science.md conventions)
 local Model = {}
 Model.__index = Model
 
-function Model:energy(x) return C.tp_model_energy(self.c, x) end
-function Model:de(x, i, s) return C.tp_model_de(self.c, x, i, s) end
-function Model:de_swap(x, i, j) return C.tp_model_de_swap(self.c, x, i, j) end
+-- a site index and an array of at least B configurations, checked before C reads them
+local function site(self, fname, i)
+  util.check_arg(type(i) == "number" and i >= 0 and i < self.n and i == math.floor(i),
+    "%s: site must be an integer in 0..%d, got %s", fname, self.n - 1, tostring(i))
+end
+local function configs(self, fname, x, B)
+  util.check_arg(type(x) == "cdata", "%s: x must be an FFI array of tokens (uint8_t)", fname)
+  util.check_count(fname, "the configuration array", x, (B or 1) * self.n, 1)
+end
+
+function Model:energy(x)
+  configs(self, "model:energy", x)
+  return C.tp_model_energy(self.c, x)
+end
+function Model:de(x, i, s)
+  configs(self, "model:de", x)
+  site(self, "model:de", i)
+  util.check_arg(type(s) == "number" and s >= 0 and s < self.q and s == math.floor(s),
+    "model:de: state must be an integer in 0..%d, got %s", self.q - 1, tostring(s))
+  return C.tp_model_de(self.c, x, i, s)
+end
+function Model:de_swap(x, i, j)
+  configs(self, "model:de_swap", x)
+  site(self, "model:de_swap", i)
+  site(self, "model:de_swap", j)
+  return C.tp_model_de_swap(self.c, x, i, j)
+end
 
 function Model:check(x, B)
+  configs(self, "model:check", x, B)
   util.check(C.tp_model_check(self.c, x, B or 1))
 end
 
 function Model:energies(x, B, out)
   B = B or 1
+  configs(self, "model:energies", x, B)
+  util.check_count("model:energies", "out", out, B, 8)
   out = out or ffi.new("double[?]", B)
   util.check(C.tp_model_energy_batch(self.c, out, x, B))
   return out

@@ -102,10 +102,19 @@ function M.write(path, o)
     if col == nil then util.raise("plumed.write: no column for field '%s'", name) end
     local p, a = dptr(col, "plumed.write: column " .. name)
     cols[i - 1], anchors[i] = p, a
-    strides[i - 1] = (o.strides and o.strides[name]) or 1
+    local st = (o.strides and o.strides[name]) or 1
+    util.check_arg(type(st) == "number" and st >= 1 and st < 2 ^ 31 and st == math.floor(st),
+      "plumed.write: stride of '%s' must be an integer >= 1, got %s", name, tostring(st))
+    strides[i - 1] = st
     if rows == nil and type(col) == "table" then rows = #col end
   end
-  util.check_arg(type(rows) == "number", "plumed.write: give rows")
+  util.check_arg(type(rows) == "number" and rows >= 0 and rows == math.floor(rows), "plumed.write: give rows (a count)")
+  for i, name in ipairs(o.fields) do   -- the last row's value must lie inside each column
+    local st, col = strides[i - 1], o.columns[name]
+    local len = type(col) == "table" and #col or util.array_len(col, 8)
+    util.check_arg(len == nil or rows == 0 or (rows - 1) * st < len,
+      "plumed.write: column '%s' holds %d values, %d rows with stride %d need %.0f", name, len or 0, rows, st, (rows - 1) * st + 1)
+  end
   local keys, vals = {}, {}
   for _, k in ipairs(util.sorted_keys(o.set or {})) do keys[#keys + 1] = k; vals[#vals + 1] = tostring(o.set[k]) end
   util.check(C.tp_plumed_write(path, strings(o.fields), nf, strings(keys), strings(vals), #keys, cols, strides,

@@ -136,6 +136,22 @@ function M.get_doc(obj)
   return docs[obj]
 end
 
+-- The number of elements of size esize an FFI array holds (an array made by
+-- ffi.new("T[?]", n) or "T[n]"), or nil where it cannot be known (a raw
+-- pointer from C, which the caller vouches for).
+function M.array_len(a, esize)
+  if type(a) ~= "cdata" or not tostring(ffi.typeof(a)):find("%[") then return nil end
+  return math.floor(ffi.sizeof(a) / esize)
+end
+
+-- Refuse a count larger than an FFI array holds (it would read or write
+-- past the array's end).
+function M.check_count(fname, what, a, need, esize)
+  local len = M.array_len(a, esize)
+  M.check_arg(len == nil or need <= len, "%s: %s holds %d values, %s needed", fname, what, len or 0,
+    string.format("%.0f", need))
+end
+
 -- A file written whole and replaced atomically: util.open_write(path)
 -- returns an object with :write(...) (strings and numbers, as file:write)
 -- and :close(), which writes everything to a temporary file beside path,
