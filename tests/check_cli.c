@@ -174,7 +174,7 @@ END_TEST
 
 static const char *PARAMS_RECIPE =
     "local tp = require 'tempera'\n"
-    "local P = tp.params{ L = 4, beta = 0.5, name = 'x', hot = false }\n"
+    "local P = tp.params{ L = tp.params.int(4), beta = 0.5, name = 'x', hot = false, h = 0 }\n"
     "local r = tp.rng(0)\n"
     "print(P.L, P.beta, P.name, P.hot, P.seed, r:u32())\n";
 
@@ -182,20 +182,24 @@ START_TEST(test_params_and_seed) {
     recipe("p.lua", PARAMS_RECIPE);
     tp_cmd_result r = RUN("run", "p.lua");
     ck_assert_int_eq(r.status, 0);
-    ASSERT_HAS(r.out, "# params: L=4 beta=0.5 hot=false name=\"x\" seed=1\n");
+    ASSERT_HAS(r.out, "# params: L=4 beta=0.5 h=0 hot=false name=\"x\" seed=1\n");
     ASSERT_HAS(r.out, "4\t0.5\tx\tfalse\t1\t");
     tp_cmd_result_free(&r);
 
-    r = RUN("run", "p.lua", "--set", "L=8", "--set", "beta=0.25", "--set", "hot=yes", "--set", "name=abc", "--seed", "9");
+    /* a number default of 0 takes a fraction; only tp.params.int refuses one */
+    r = RUN("run", "p.lua", "--set", "L=8", "--set", "beta=0.25", "--set", "hot=yes", "--set", "name=abc", "--seed", "9",
+            "--set", "h=0.1667");
     ck_assert_int_eq(r.status, 0);
-    ASSERT_HAS(r.out, "# params: L=8 beta=0.25 hot=true name=\"abc\" seed=9\n");
+    ASSERT_HAS(r.out, "# params: L=8 beta=0.25 h=0.1667 hot=true name=\"abc\" seed=9\n");
     tp_cmd_result_free(&r);
 
     struct { const char *set, *msg; } bad[] = {
-        { "L=4.5", "p.lua:2: parameter 'L' expects an integer, got '4.5'" },
-        { "beta=hot", "p.lua:2: parameter 'beta' expects a number, got 'hot'" },
+        { "L=4.5", "p.lua:2: parameter 'L' expects an integer (declared tp.params.int), got '4.5'" },
+        { "beta=hot", "p.lua:2: parameter 'beta' expects a finite number, got 'hot'" },
+        { "beta=nan", "p.lua:2: parameter 'beta' expects a finite number, got 'nan'" },
+        { "beta=inf", "p.lua:2: parameter 'beta' expects a finite number, got 'inf'" },
         { "hot=maybe", "p.lua:2: parameter 'hot' expects true or false, got 'maybe'" },
-        { "Lx=3", "p.lua:2: unknown parameter 'Lx' in --set (valid: L, beta, hot, name)" },
+        { "Lx=3", "p.lua:2: unknown parameter 'Lx' in --set (valid: L, beta, h, hot, name)" },
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         r = RUN("run", "p.lua", "--set", bad[k].set);

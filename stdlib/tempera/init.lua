@@ -51,7 +51,8 @@ util.doc(tp.out, "tp.out(name) -> path of name in the output directory (--out DI
 util.doc(tp.params, [[
 tp.params{ name = default, ... } -> P
   Declare the recipe's parameters.  --set name=value overrides a default
-  (converted to the default's type: integer, number, boolean, string);
+  (converted to the default's type: any finite number, boolean, string;
+  tp.params.int(4) declares an integer, which refuses fractions);
   --seed N overrides P.seed.  Prints "# params: ..." with every value.
   Reading an undeclared P.name is an error.
 tp.params(defaults, presets) -> P

@@ -1,8 +1,9 @@
 -- tempera.params: a recipe's parameters with defaults, overridden from the
 -- command line with --set NAME=VALUE (and --seed).  Types follow the
--- defaults: integer, number, boolean or string.  Unknown names are errors
--- that list the valid ones, both on the command line and when the recipe
--- reads P.name.
+-- defaults: number (any finite number), boolean or string; an integer is
+-- declared with tp.params.int(default) and refuses fractions.  Unknown
+-- names are errors that list the valid ones, both on the command line and
+-- when the recipe reads P.name.
 local util = require "tempera.util"
 local run = require "tempera.run"
 
@@ -12,13 +13,25 @@ local function fmt(v)
   return tostring(v)
 end
 
-local function convert(name, default, text)
+-- tp.params.int(4): an integer parameter (a plain number default takes
+-- any number)
+local INT = {}
+local function int(v)
+  if type(v) ~= "number" or v ~= math.floor(v) or v ~= v or math.abs(v) == math.huge then
+    util.raise("tp.params.int expects an integer default, got %s", tostring(v))
+  end
+  return setmetatable({ value = v }, INT)
+end
+
+local function convert(name, default, text, integer)
   local t = type(default)
   if t == "number" then
     local v = tonumber(text)
-    if v == nil then util.raise("parameter '%s' expects a number, got '%s'", name, text) end
-    if default == math.floor(default) and v ~= math.floor(v) then
-      util.raise("parameter '%s' expects an integer, got '%s'", name, text)
+    if v == nil or v ~= v or math.abs(v) == math.huge then
+      util.raise("parameter '%s' expects a finite number, got '%s'", name, text)
+    end
+    if integer and v ~= math.floor(v) then
+      util.raise("parameter '%s' expects an integer (declared tp.params.int), got '%s'", name, text)
     end
     return v
   elseif t == "boolean" then
@@ -33,11 +46,12 @@ end
 local function params(defaults, presets)
   if type(defaults) ~= "table" then util.raise("tp.params expects a table of defaults, e.g. tp.params{ beta = 0.6 }") end
   if run.params then util.raise("tp.params was already called in this run") end
-  local values = {}
+  local values, integer = {}, {}
   for k, v in pairs(defaults) do
     if type(k) ~= "string" or not k:match("^[%a_][%w_]*$") then
       util.raise("tp.params: parameter names must be identifiers, got '%s'", tostring(k))
     end
+    if getmetatable(v) == INT then integer[k], v = true, v.value end
     local t = type(v)
     if t ~= "number" and t ~= "string" and t ~= "boolean" then
       util.raise("tp.params: parameter '%s' must default to a number, string or boolean, got %s", k, t)
@@ -60,7 +74,7 @@ local function params(defaults, presets)
       util.raise("unknown preset '%s' (valid: %s)", tostring(pname), table.concat(util.sorted_keys(presets), ", "))
     end
     for k, v in pairs(ps) do
-      if values[k] == nil or type(values[k]) ~= type(v) then
+      if values[k] == nil or type(values[k]) ~= type(v) or (integer[k] and v ~= math.floor(v)) then
         util.raise("tp.params: preset '%s' sets '%s', which is not a declared parameter of that type", pname, tostring(k))
       end
       values[k] = v
@@ -70,7 +84,7 @@ local function params(defaults, presets)
     if values[name] == nil then
       util.raise("unknown parameter '%s' in --set (valid: %s)", name, table.concat(util.sorted_keys(values), ", "))
     end
-    values[name] = convert(name, values[name], text)
+    values[name] = convert(name, values[name], text, integer[name])
   end
   if cli.seed then
     run.set_seed(cli.seed, "--seed")
@@ -103,4 +117,5 @@ local function params(defaults, presets)
   return P
 end
 
-return params
+-- tp.params{ ... } calls params; tp.params.int declares an integer
+return setmetatable({ int = int }, { __call = function(_, defaults, presets) return params(defaults, presets) end })
