@@ -274,12 +274,18 @@ int tp_lua_docall(lua_State *L, int narg, int nres) {
     return status;
 }
 
-/* Drop the frames of the host's own machinery from a traceback. */
+/* Drop the frames of the host's own machinery from a traceback, and the
+ * stdlib's own frames (and the C functions they call) unless TEMPERA_DEBUG
+ * is set: the message already names the recipe's line, and the traceback
+ * shows the user's frames only. */
 static void print_traceback(const char *msg) {
     const char *tb = strstr(msg, "\nstack traceback:");
     if (!tb) { fprintf(stderr, "%s\n", msg); return; }
-    fprintf(stderr, "%.*s\nstack traceback:", (int)(tb - msg), msg);
+    const char *dbg = getenv("TEMPERA_DEBUG");
+    const int all = dbg && *dbg && strcmp(dbg, "0") != 0;
+    fprintf(stderr, "%.*s", (int)(tb - msg), msg);
     const char *line = tb + strlen("\nstack traceback:");
+    int shown = 0;
     while (*line) {
         const char *end = strchr(line + 1, '\n');
         size_t len = end ? (size_t)(end - line) : strlen(line);
@@ -287,7 +293,11 @@ static void print_traceback(const char *msg) {
         int skip = (memmem(line, len, "[C]: in function 'error'", 24) != NULL) ||
                    (memmem(line, len, "[C]: at 0x", 10) != NULL) ||
                    (memmem(line, len, "[C]: in function 'xpcall'", 25) != NULL);
-        if (!skip) fprintf(stderr, "%.*s", (int)len, line);
+        if (!all && (memmem(line, len, "stdlib/tempera/", 15) != NULL || memmem(line, len, "[C]:", 4) != NULL)) skip = 1;
+        if (!skip) {
+            if (!shown++) fputs("\nstack traceback:", stderr);
+            fprintf(stderr, "%.*s", (int)len, line);
+        }
         if (!end) break;
         line = end;
     }

@@ -55,6 +55,23 @@ START_TEST(test_stdout_write_error) {
 }
 END_TEST
 
+/* the traceback shows the recipe's frames; TEMPERA_DEBUG adds the stdlib's */
+START_TEST(test_traceback_user_frames) {
+    recipe("tb.lua", "local tp = require 'tempera'\nlocal P = tp.params{ n = tp.params.int(4) }\n");
+    tp_cmd_result r = RUN("run", "tb.lua", "--set", "n=2.5");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "tb.lua:2: parameter 'n' expects an integer");
+    ASSERT_HAS(r.err, "tb.lua:2: in main chunk");
+    ck_assert_msg(!strstr(r.err, "stdlib/tempera/"), "stdlib frames shown:\n%s", r.err);
+    tp_cmd_result_free(&r);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "TEMPERA_DEBUG=1 '%s' run tb.lua --set n=2.5", getenv("TEMPERA_BIN"));
+    r = tp_test_run_cmd(dir, NULL, (const char *const[]){ "/bin/sh", "-c", cmd, NULL });
+    ASSERT_HAS(r.err, "stdlib/tempera/params.lua");
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
 START_TEST(test_help_and_version) {
     tp_cmd_result r = RUN("help");
     ck_assert_int_eq(r.status, 0);
@@ -523,6 +540,7 @@ Suite *cli_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_no_args_is_usage_error);
     tcase_add_test(tc, test_help_and_version);
+    tcase_add_test(tc, test_traceback_user_frames);
     tcase_add_test(tc, test_stdout_write_error);
     tcase_add_test(tc, test_usage_errors);
     tcase_add_test(tc, test_load_errors);
