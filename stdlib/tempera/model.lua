@@ -241,19 +241,27 @@ function M.lua(o)
   -- energy_fn(x) and de_fn(x, i, s) are what drivers call (samplers, exact);
   -- they pass the lattice on as a convenience argument.  LuaJIT inlines
   -- these small closures into the caller's trace.
-  local lat, user_energy, user_de = o.lattice, o.energy, o.de
-  local energy = function(x) return user_energy(x, lat) end
+  local lat, user_energy, user_de, name = o.lattice, o.energy, o.de, o.name
+  -- a user function that returns no number is reported as such, at the
+  -- recipe's line (not as arithmetic on nil inside the stdlib)
+  local function number(v, what)
+    if type(v) ~= "number" then
+      util.raise("tp.model.lua '%s': the %s function returned %s (it must return a number)", name, what, tostring(v))
+    end
+    return v
+  end
+  local energy = function(x) return number(user_energy(x, lat), "energy") end
   local de
   if user_de then
-    de = function(x, i, s) return user_de(x, i, s, lat) end
+    de = function(x, i, s) return number(user_de(x, i, s, lat), "de") end
   else
     -- generic dE: two full energies (O(n)); give de = for speed
     de = function(x, i, s)
       local a = x[i]
       if s == a then return 0 end
-      local e0 = user_energy(x, lat)
+      local e0 = number(user_energy(x, lat), "energy")
       x[i] = s
-      local e1 = user_energy(x, lat)
+      local e1 = number(user_energy(x, lat), "energy")
       x[i] = a
       return e1 - e0
     end

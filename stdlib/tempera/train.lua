@@ -496,6 +496,11 @@ function Trainer:evaluate(o)
     seed = { type = "integer" }, stream = { type = "number" },
     bootstrap = { type = "integer", default = 200, doc = "bootstrap replicates for mag_se, corr1_se (0: none)" },
   })
+  util.check_arg(o.n >= 1, "trainer:evaluate: n (samples) must be >= 1, got %d", o.n)
+  util.check_arg(o.chunk >= 1, "trainer:evaluate: chunk must be >= 1, got %d", o.chunk)
+  util.check_arg(o.n * self.net.sites <= 2 ^ 33,
+    "trainer:evaluate: %.0f samples of %d sites need %.1f GB in memory; evaluate fewer", o.n, self.net.sites,
+    o.n * self.net.sites / 1e9)
   local A = require "tempera.analysis"
   local cv, bias, beta = self.cv, self.bias, self.beta
   -- the bias the network was last trained towards gives the bias weights

@@ -43,3 +43,12 @@ fails("more than 2^26 configurations", function() return tp.exact(tp.model.ising
 fails("first argument must be a tp.model", function() return tp.exact(lat, 0.4) end)
 local m = tp.model.ising{ lattice = lat }
 fails("option 'range' is required", function() return tp.exact(m, 0.4, { cv = tp.cv.lua{ lattice = lat, fn = function() return 0 end } }) end)
+
+-- a Lua model whose function returns no number: said so at the recipe's line
+local lat3 = tp.lattice.square(3)
+local nilE = tp.model.lua{ lattice = lat3, name = "broken", energy = function(x) if x[0] == 1 then return nil end return 0 end }
+fails("tp.model.lua 'broken': the energy function returned nil", function()
+  return tp.mc.sample{ model = nilE, beta = 0.5, chains = 2, burn_in = 10, samples = 2, seed = 1, progress = false } end)
+local nilDE = tp.model.lua{ lattice = lat3, name = "nde", energy = function() return 0 end, de = function() return "x" end }
+fails("tp.model.lua 'nde': the de function returned x", function()
+  return tp.mc.sample{ model = nilDE, beta = 0.5, chains = 2, burn_in = 2, samples = 2, seed = 1, progress = false } end)
