@@ -116,3 +116,9 @@ fails("was written with batch 16, replicates 2, resample_every 3, 9 sites; this 
 fails("cannot resume", tp.train.trainer, opts(net(1), bias(), { resume = "no-such.ckpt" }))
 fails("resume = true needs checkpoint = path", tp.train.trainer, opts(net(1), bias(), { resume = true }))
 os.remove("resume_a.log"); os.remove("resume_b.log"); os.remove("resume_b.ckpt")
+
+-- evaluation sizes: nothing to evaluate, or more samples than memory holds
+local okz, ez = pcall(function() return A:evaluate{ n = 0 } end)
+assert(not okz and tostring(ez):find("n (samples) must be >= 1, got 0", 1, true), tostring(ez))
+local okb, eb = pcall(function() return A:evaluate{ n = 1e10 } end)
+assert(not okb and tostring(eb):find("need 90.0 GB in memory", 1, true), tostring(eb))
