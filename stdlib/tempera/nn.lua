@@ -351,7 +351,12 @@ function Net:save(path, slots)
   local ck = util.check_ptr(C.tp_ckpt_init())
   ck = ffi.gc(ck, C.tp_ckpt_free)
   util.check(C.tp_ckpt_set_net(ck, self._p))
-  for name, v in pairs(slots or {}) do
+  slots = slots or {}
+  local names = {}
+  for name in pairs(slots) do names[#names + 1] = tostring(name) end
+  table.sort(names)   -- in name order: identical runs write identical files
+  for _, name in ipairs(names) do
+    local v = slots[name]
     util.check_arg(type(v) == "table", "net:save: slot '%s' must be a table of numbers", tostring(name))
     local a = f64_t(#v)
     for i = 1, #v do a[i - 1] = v[i] end

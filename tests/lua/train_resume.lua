@@ -122,3 +122,11 @@ local okz, ez = pcall(function() return A:evaluate{ n = 0 } end)
 assert(not okz and tostring(ez):find("n (samples) must be >= 1, got 0", 1, true), tostring(ez))
 local okb, eb = pcall(function() return A:evaluate{ n = 1e10 } end)
 assert(not okb and tostring(eb):find("need 90.0 GB in memory", 1, true), tostring(eb))
+
+-- identical runs write identical checkpoints, byte for byte (slots in name order)
+for _, path in ipairs { "same_1.ckpt", "same_2.ckpt" } do
+  local t = tp.train.trainer(opts(net(1), bias(), { checkpoint = path, checkpoint_every = 4 }))
+  t:run(4)
+  t:close()
+end
+assert(slurp("same_1.ckpt") == slurp("same_2.ckpt"), "identical runs wrote different checkpoints")
