@@ -175,6 +175,11 @@ tp_ckpt *tp_ckpt_load(const char *path) {
     if (!path) { TP_ERROR(TP_ERR_ARG, "checkpoint: NULL path"); return NULL; }
     stream s = { fopen(path, "rb"), 14695981039346656037ULL, 0 };
     if (!s.f) { TP_ERROR(TP_ERR_IO, "checkpoint: cannot open %s", path); return NULL; }
+    /* every allocation below is bounded by the bytes the file still holds
+     * (a header may claim anything) */
+    int64_t fsize = -1;
+    if (fseek(s.f, 0, SEEK_END) == 0) fsize = ftell(s.f);
+    if (fsize < 0 || fseek(s.f, 0, SEEK_SET) != 0) { TP_ERROR(TP_ERR_IO, "checkpoint: cannot read %s", path); fclose(s.f); return NULL; }
     tp_ckpt *ck = tp_ckpt_init();
     if (!ck) { fclose(s.f); return NULL; }
     char magic[8];
@@ -197,6 +202,10 @@ tp_ckpt *tp_ckpt_load(const char *path) {
         tp_tf_layout lay;
         tp_tf_layout_init(&lay, &ck->cfg);
         if (lay.n_params != ck->np) { TP_ERROR(TP_ERR_FORMAT, "checkpoint: %s: parameter count does not match the architecture", path); goto fail; }
+        if ((double)sizeof(float) * ((double)ck->cfg.sites * ck->cfg.axes + 4.0 * (double)ck->np) > (double)(fsize - ftell(s.f))) {
+            TP_ERROR(TP_ERR_FORMAT, "checkpoint: %s is truncated (its network needs more bytes than the file holds)", path);
+            goto fail;
+        }
         ck->coords = malloc(sizeof(float) * ck->cfg.sites * ck->cfg.axes);
         ck->state = malloc(sizeof(float) * 4 * ck->np);
         if (!ck->coords || !ck->state) { TP_ERROR(TP_ERR_NOMEM, "checkpoint: out of memory"); goto fail; }
@@ -216,6 +225,11 @@ tp_ckpt *tp_ckpt_load(const char *path) {
         name[nl] = 0;
         get(&s, &n, 8);
         if (s.err || n < 0 || n > ((int64_t)1 << 40)) { TP_ERROR(TP_ERR_FORMAT, "checkpoint: %s: bad slot length", path); goto fail; }
+        if ((double)n * sizeof(double) > (double)(fsize - ftell(s.f))) {
+            TP_ERROR(TP_ERR_FORMAT, "checkpoint: %s is truncated (slot '%s' claims %lld values, more than the file holds)",
+                     path, name, (long long)n);
+            goto fail;
+        }
         double *data = malloc(sizeof(double) * (n ? n : 1));
         if (!data) { TP_ERROR(TP_ERR_NOMEM, "checkpoint: out of memory"); goto fail; }
         get(&s, data, sizeof(double) * n);

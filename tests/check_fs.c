@@ -3,7 +3,8 @@
  * atomic replacement keeps the previous file when a write fails (a file
  * size limit stands in for a full disk), no temporary file is left behind,
  * appends report their failures, and the C writers that replace files
- * (bias save, PLUMED write, checkpoint) keep the same promise.
+ * (bias save, PLUMED write, checkpoint) keep the same promise; a
+ * checkpoint's claimed sizes are bounded by the file before allocation.
  */
 #include "check_util.h"
 #include "tp_ffi.h"
@@ -91,11 +92,34 @@ START_TEST(test_fs_full_disk_keeps_previous_files) {
 }
 END_TEST
 
+/* a checkpoint whose header claims more data than the file holds is
+ * refused before anything is allocated for it */
+START_TEST(test_fs_checkpoint_claims_bounded) {
+    char *dir = scratch();
+    tp_ckpt *ck = tp_ckpt_init();
+    double v[3] = { 1, 2, 3 };
+    ck_assert_int_eq(tp_ckpt_set_slot(ck, "a", v, 3), TP_OK);
+    ck_assert_int_eq(tp_ckpt_save(ck, "c.ckpt"), TP_OK);
+    tp_ckpt_free(ck);
+    /* magic 8, version 4, flags 4, slots 4, name length 4, name "a", then the count */
+    FILE *f = fopen("c.ckpt", "r+b");
+    ck_assert_ptr_nonnull(f);
+    int64_t huge = (int64_t)1 << 39;
+    ck_assert_int_eq(fseek(f, 25, SEEK_SET), 0);
+    ck_assert_int_eq(fwrite(&huge, 8, 1, f), 1);
+    fclose(f);
+    ck_assert_ptr_null(tp_ckpt_load("c.ckpt"));
+    ck_assert_msg(strstr(tp_last_error(), "slot 'a' claims 549755813888 values, more than the file holds"), "%s", tp_last_error());
+    free(dir);
+}
+END_TEST
+
 Suite *fs_suite(void) {
     Suite *s = suite_create("fs");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_fs_atomic_write);
     tcase_add_test(tc, test_fs_full_disk_keeps_previous_files);
+    tcase_add_test(tc, test_fs_checkpoint_claims_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
