@@ -588,6 +588,32 @@ static tp_status setup_append(tp_dump_writer *w) {
     return st;
 }
 
+/* A new dump at path replaces an existing file only while holding that
+ * file's lock (a writer still at work holds it): *old_fd gets the locked
+ * file, or -1 when there is none.  The file is looked up again when it was
+ * replaced between the open and the lock. */
+static tp_status claim_path(const char *path, int *old_fd) {
+    *old_fd = -1;
+    for (;;) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ENOENT) return TP_OK;
+            return TP_ERROR(TP_ERR_IO, "cannot create dump %s: %s", path, strerror(errno));
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            close(fd);
+            return TP_ERROR(TP_ERR_IO, "dump %s is being written by another process (a second writer would "
+                            "replace its file); give each run its own path", path);
+        }
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+            *old_fd = fd;
+            return TP_OK;
+        }
+        close(fd);
+    }
+}
+
 tp_dump_writer *tp_dump_writer_open(const char *path, const tp_dump_field *fields, int32_t nfields,
                                     const char *const *keys, const char *const *values, int32_t nmeta,
                                     const tp_dump_opts *opts) {
@@ -663,9 +689,11 @@ tp_dump_writer *tp_dump_writer_open(const char *path, const tp_dump_field *field
 
     struct stat sb;
     int appending = o.append && stat(path, &sb) == 0 && sb.st_size > 0;
+    int old_fd = -1;   /* the file a new dump replaces, locked meanwhile */
     if (appending) {
         w->fd = open(path, O_RDWR | O_CLOEXEC);
     } else {
+        if (claim_path(path, &old_fd) != TP_OK) { tp_dump_writer_free(w); return NULL; }
         /* the header goes to a temporary file renamed into place, so path is
          * never a dump without a complete header */
         size_t pl = strlen(path) + 16;
@@ -673,9 +701,11 @@ tp_dump_writer *tp_dump_writer_open(const char *path, const tp_dump_field *field
         if (!tmp) goto nomem;
         snprintf(tmp, pl, "%s.tmp%ld", path, (long)getpid());
         w->fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (w->fd < 0) {
+        if (w->fd < 0 || flock(w->fd, LOCK_EX | LOCK_NB) != 0) {   /* locked before anyone can see it */
             TP_ERROR(TP_ERR_IO, "cannot create dump %s: %s", path, strerror(errno));
+            if (w->fd >= 0) unlink(tmp);
             free(tmp);
+            if (old_fd >= 0) close(old_fd);
             tp_dump_writer_free(w);
             return NULL;
         }
@@ -689,7 +719,17 @@ tp_dump_writer *tp_dump_writer_open(const char *path, const tp_dump_field *field
         if (recipe && !has_sha) tp_sha256_hex(recipe, strlen(recipe), sha);
         tp_status st = write_header(w, keys, values, nmeta, recipe && !has_sha ? sha : NULL);
         if (st == TP_OK && fsync(w->fd) != 0) st = TP_ERROR(TP_ERR_IO, "fsync: %s", strerror(errno));
-        if (st == TP_OK && rename(tmp, path) != 0) st = TP_ERROR(TP_ERR_IO, "rename: %s", strerror(errno));
+        if (st == TP_OK) {
+            if (old_fd >= 0) {   /* we hold the old file's lock: replace it */
+                if (rename(tmp, path) != 0) st = TP_ERROR(TP_ERR_IO, "rename: %s", strerror(errno));
+            } else if (link(tmp, path) != 0) {   /* no file before: create it only if still none */
+                st = errno == EEXIST ? TP_ERROR(TP_ERR_IO, "another process created it meanwhile")
+                                     : TP_ERROR(TP_ERR_IO, "link: %s", strerror(errno));
+            } else {
+                unlink(tmp);
+            }
+        }
+        if (old_fd >= 0) close(old_fd);
         if (st == TP_OK && w->sync) {
             /* make the rename itself durable */
             char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;

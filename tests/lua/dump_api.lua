@@ -162,3 +162,24 @@ w:close()
 os.remove("x.tpd")
 os.remove("bad.tpd")
 os.remove(path)
+
+-- two writers on one path: the second is refused (it used to replace the
+-- first's file, both exiting 0), and the first one's records survive
+do
+  local F = { { name = "e", type = "f64" } }
+  local w1 = tp.dump.open("twice.tpd", { fields = F })
+  w1:append{ e = 1 }
+  local ok, err = pcall(tp.dump.open, "twice.tpd", { fields = F })
+  assert(not ok and tostring(err):find("is being written by another process", 1, true), tostring(err))
+  local ok2, err2 = pcall(tp.dump.open, "twice.tpd", { fields = F, append = true })
+  assert(not ok2 and tostring(err2):find("being written by another process", 1, true), tostring(err2))
+  w1:append{ e = 2 }
+  w1:close()
+  local r = assert(tp.dump.read("twice.tpd"))
+  local t2 = r:load()
+  assert(t2.n == 2 and t2.e[1] == 2, "the first writer's records were lost")
+  r:close()
+  -- once closed, a new writer may replace the file
+  local w3 = tp.dump.open("twice.tpd", { fields = F })
+  w3:close()
+end
