@@ -6,9 +6,10 @@
  * Contract: accumulating kernels add one chunk to running sums held
  * relative to exp(*shift) (reweight.h explains the scheme); they validate
  * every log-weight (NaN or +inf is TP_ERR_ARG) before touching the sums, so
- * a failed call leaves the accumulator unchanged.  Histograms, correlation
- * sums and bootstrap replicates use one private buffer per thread, on cache
- * lines of its own, combined in thread order.
+ * a failed call leaves the accumulator unchanged.  Every sum over samples
+ * runs in RW_SLOTS fixed slices of the chunk, each with a private buffer on
+ * cache lines of its own, combined in slice order, so results do not
+ * depend on the thread count (threads take whole slices).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -33,13 +34,13 @@ static int nthreads(int64_t work) {
 #endif
 }
 
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
+/* Sums over many samples run in RW_SLOTS fixed slices (slice k of n is
+ * [n k / S, n (k + 1) / S)), each summed in order into its own buffer,
+ * and the slices are combined in slice order: the same bits on any thread
+ * count.  Below RW_PAR_MIN element operations, one slice (plain order). */
+#define RW_SLOTS 8
+static int nslots(int64_t work) { return work < RW_PAR_MIN ? 1 : RW_SLOTS; }
+static int64_t slot_lo(int64_t n, int k, int ns) { return n * k / ns; }
 
 /* Largest log-weight of a chunk (0 for unit weights, -inf for an empty or
  * all-zero-weight chunk); NaN and +inf are errors. */
@@ -76,9 +77,15 @@ tp_status tp_rw_logsumexp_cpu(double *out, const double *logw, int64_t n) {
     double m;
     TP_TRY(chunk_max(&m, logw, n));
     if (m == -INFINITY) { *out = -INFINITY; return TP_OK; }
-    double s = 0.0;
-    #pragma omp parallel for reduction(+:s) schedule(static) if(n >= RW_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) s += exp(logw[i] - m);
+    double part[RW_SLOTS] = { 0 }, s = 0.0;
+    const int ns = nslots(n);
+    #pragma omp parallel for schedule(static) num_threads(nthreads(n))
+    for (int k = 0; k < ns; k++) {
+        double t = 0.0;
+        for (int64_t i = slot_lo(n, k, ns); i < slot_lo(n, k + 1, ns); i++) t += exp(logw[i] - m);
+        part[k] = t;
+    }
+    for (int k = 0; k < ns; k++) s += part[k];
     *out = m + log(s);
     return TP_OK;
 }
@@ -124,13 +131,19 @@ tp_status tp_rw_moments_cpu(double *acc, double *shift, const double *x, const d
     /* one pass over data shifted by c (a value near the mean) keeps the
      * variance free of cancellation: m2 = S2 - S1^2/sw about c */
     const double c = x ? (acc[1] > 0.0 ? acc[3] : x[0]) : 0.0;
-    double sw = 0.0, sw2 = 0.0, s1 = 0.0, s2 = 0.0;
-    #pragma omp parallel for reduction(+:sw,sw2,s1,s2) schedule(static) if(n >= RW_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        double w = weight(logw, i, s);
-        sw += w; sw2 += w * w;
-        if (x) { double d = x[i * stride] - c; s1 += w * d; s2 += w * d * d; }
+    double part[RW_SLOTS][4] = { { 0 } }, sw = 0.0, sw2 = 0.0, s1 = 0.0, s2 = 0.0;
+    const int ns = nslots(n);
+    #pragma omp parallel for schedule(static) num_threads(nthreads(n))
+    for (int k = 0; k < ns; k++) {
+        double a = 0.0, a2 = 0.0, b1 = 0.0, b2 = 0.0;
+        for (int64_t i = slot_lo(n, k, ns); i < slot_lo(n, k + 1, ns); i++) {
+            double w = weight(logw, i, s);
+            a += w; a2 += w * w;
+            if (x) { double d = x[i * stride] - c; b1 += w * d; b2 += w * d * d; }
+        }
+        part[k][0] = a; part[k][1] = a2; part[k][2] = b1; part[k][3] = b2;
     }
+    for (int k = 0; k < ns; k++) { sw += part[k][0]; sw2 += part[k][1]; s1 += part[k][2]; s2 += part[k][3]; }
     double mean = 0.0, m2 = 0.0;
     if (sw > 0.0 && x) {
         mean = c + s1 / sw;
@@ -157,7 +170,7 @@ tp_status tp_rw_summary(double *out, const double *acc, double shift) {
     return TP_OK;
 }
 
-/* nt per-thread buffers of len elements of size bytes, zeroed, or NULL:
+/* nt per-slice buffers of len elements of size bytes, zeroed, or NULL:
  * 64-byte aligned and *stride elements apart (len rounded up to whole
  * cache lines), so no two threads ever write to the same cache line.
  * Release with free(). */
@@ -186,16 +199,15 @@ static tp_status hist_common(double *hist, double *shift, const double *x, const
     rescale(hist, len, shift, m);
     if (m == -INFINITY) return TP_OK;
     const double s = *shift;
-    int nt = nthreads(n);
+    const int ns = nslots(n);
     int64_t ld;
-    double *buf = thread_buffers(nt, len, sizeof(double), &ld);
-    if (!buf) return TP_ERROR(TP_ERR_NOMEM, "histogram: no memory for %d x %lld bins", nt, (long long)len);
+    double *buf = thread_buffers(ns, len, sizeof(double), &ld);
+    if (!buf) return TP_ERROR(TP_ERR_NOMEM, "histogram: no memory for %d x %lld bins", ns, (long long)len);
     const double sx = nx / (xhi - xlo), sy = ny / (yhi - ylo);
-    #pragma omp parallel num_threads(nt)
-    {
-        double *h = buf + (int64_t)thread_id() * ld;
-        #pragma omp for schedule(static)
-        for (int64_t i = 0; i < n; i++) {
+    #pragma omp parallel for schedule(static) num_threads(nthreads(n))
+    for (int sl = 0; sl < ns; sl++) {
+        double *h = buf + (int64_t)sl * ld;
+        for (int64_t i = slot_lo(n, sl, ns); i < slot_lo(n, sl + 1, ns); i++) {
             double v = x[i * stride];
             if (!(v >= xlo && v <= xhi)) continue;     /* also skips NaN */
             int64_t bx = (int64_t)((v - xlo) * sx);
@@ -211,7 +223,7 @@ static tp_status hist_common(double *hist, double *shift, const double *x, const
             h[b] += weight(logw, i, s);
         }
     }
-    for (int t = 0; t < nt; t++)
+    for (int t = 0; t < ns; t++)
         for (int64_t k = 0; k < len; k++) hist[k] += buf[(int64_t)t * ld + k];
     free(buf);
     return TP_OK;
@@ -242,16 +254,15 @@ tp_status tp_rw_corr_cpu(double *acc, double *shift, const uint8_t *x, const dou
     rescale(acc, len, shift, m);
     if (m == -INFINITY) return TP_OK;
     const double s = *shift;
-    int nt = nthreads(n * N);
+    const int ns = nslots(n * N);
     int64_t ld;
-    double *buf = thread_buffers(nt, len, sizeof(double), &ld);
+    double *buf = thread_buffers(ns, len, sizeof(double), &ld);
     if (!buf) return TP_ERROR(TP_ERR_NOMEM, "corr: no memory");
     const double norm = 1.0 / (2.0 * (double)N);
-    #pragma omp parallel num_threads(nt)
-    {
-        double *a = buf + (int64_t)thread_id() * ld;
-        #pragma omp for schedule(static)
-        for (int64_t b = 0; b < n; b++) {
+    #pragma omp parallel for schedule(static) num_threads(nthreads(n * N))
+    for (int sl = 0; sl < ns; sl++) {
+        double *a = buf + (int64_t)sl * ld;
+        for (int64_t b = slot_lo(n, sl, ns); b < slot_lo(n, sl + 1, ns); b++) {
             const uint8_t *c = x + b * N;
             double w = weight(logw, b, s);
             if (w == 0.0) continue;
@@ -281,7 +292,7 @@ tp_status tp_rw_corr_cpu(double *acc, double *shift, const uint8_t *x, const dou
             }
         }
     }
-    for (int t = 0; t < nt; t++)
+    for (int t = 0; t < ns; t++)
         for (int64_t k = 0; k < len; k++) acc[k] += buf[(int64_t)t * ld + k];
     free(buf);
     return TP_OK;
@@ -304,25 +315,23 @@ tp_status tp_rw_moments_boot_cpu(double *acc, double *shift, const double *x, co
     if (n == 0) return TP_OK;
     const double s = *shift;
     /* per replicate sums: count, sw, sw2, s1, s2 about c_j */
-    int nt = nthreads(n * R);
+    const int ns = nslots(n * R);
     const int64_t len = (int64_t)R * 5;
     int64_t ld, kld;
-    double *buf = thread_buffers(nt, len, sizeof(double), &ld);
-    uint8_t *kk = thread_buffers(nt, R, 1, &kld);
+    double *buf = thread_buffers(ns, len, sizeof(double), &ld);
+    uint8_t *kk = thread_buffers(ns, R, 1, &kld);
     double *c = (double *)malloc((size_t)R * sizeof(double));
     if (!buf || !kk || !c) { free(buf); free(kk); free(c); return TP_ERROR(TP_ERR_NOMEM, "bootstrap: no memory"); }
     for (int32_t j = 0; j < R; j++) {
         const double *a = acc + j * TP_RW_NACC;
         c[j] = x ? (a[1] > 0.0 ? a[3] : x[0]) : 0.0;
     }
-    #pragma omp parallel num_threads(nt)
-    {
-        int t = thread_id();
+    #pragma omp parallel for schedule(static) num_threads(nthreads(n * R))
+    for (int t = 0; t < ns; t++) {
         double *a = buf + (int64_t)t * ld;
         uint8_t *k = kk + (int64_t)t * kld;
         int64_t cur = -1;
-        #pragma omp for schedule(static)
-        for (int64_t i = 0; i < n; i++) {
+        for (int64_t i = slot_lo(n, t, ns); i < slot_lo(n, t + 1, ns); i++) {
             int64_t blk = (first + i) / block;
             if (blk != cur) { tp_rw_boot_counts(k, seed, blk, R); cur = blk; }
             double w = s == -INFINITY ? 0.0 : weight(logw, i, s);   /* every weight so far zero */
@@ -335,7 +344,7 @@ tp_status tp_rw_moments_boot_cpu(double *acc, double *shift, const double *x, co
             }
         }
     }
-    for (int t = 1; t < nt; t++)
+    for (int t = 1; t < ns; t++)
         for (int64_t q = 0; q < len; q++) buf[q] += buf[(int64_t)t * ld + q];
     for (int32_t j = 0; j < R; j++) {
         const double *b = buf + j * 5;
@@ -360,19 +369,17 @@ tp_status tp_rw_hist1d_boot_cpu(double *hist, double *shift, const double *x, co
     rescale(hist, len, shift, m);
     if (m == -INFINITY) return TP_OK;
     const double s = *shift, sx = nbins / (hi - lo);
-    int nt = nthreads(n * R);
+    const int ns = nslots(n * R);
     int64_t ld, kld;
-    double *buf = thread_buffers(nt, len, sizeof(double), &ld);
-    uint8_t *kk = thread_buffers(nt, R, 1, &kld);
+    double *buf = thread_buffers(ns, len, sizeof(double), &ld);
+    uint8_t *kk = thread_buffers(ns, R, 1, &kld);
     if (!buf || !kk) { free(buf); free(kk); return TP_ERROR(TP_ERR_NOMEM, "bootstrap histogram: no memory"); }
-    #pragma omp parallel num_threads(nt)
-    {
-        int t = thread_id();
+    #pragma omp parallel for schedule(static) num_threads(nthreads(n * R))
+    for (int t = 0; t < ns; t++) {
         double *h = buf + (int64_t)t * ld;
         uint8_t *k = kk + (int64_t)t * kld;
         int64_t cur = -1;
-        #pragma omp for schedule(static)
-        for (int64_t i = 0; i < n; i++) {
+        for (int64_t i = slot_lo(n, t, ns); i < slot_lo(n, t + 1, ns); i++) {
             double v = x[i * stride];
             if (!(v >= lo && v <= hi)) continue;
             int64_t blk = (first + i) / block;
@@ -383,7 +390,7 @@ tp_status tp_rw_hist1d_boot_cpu(double *hist, double *shift, const double *x, co
             for (int32_t j = 0; j < R; j++) if (k[j]) h[(int64_t)j * nbins + b] += k[j] * w;
         }
     }
-    for (int t = 0; t < nt; t++)
+    for (int t = 0; t < ns; t++)
         for (int64_t q = 0; q < len; q++) hist[q] += buf[(int64_t)t * ld + q];
     free(buf); free(kk);
     return TP_OK;

@@ -382,6 +382,47 @@ START_TEST(test_rw_bootstrap_threads_exact_sums)
 }
 END_TEST
 
+/* General values (sums that round differently in another order): every
+ * weighted statistic gives the same bits on 1 and 2 threads, the sums
+ * running in fixed slices combined in order. */
+START_TEST(test_rw_threads_bit_identical)
+{
+    enum { R = 20, NB = 16 };
+    const int64_t n = 100003;
+    double *x = malloc(sizeof(double) * 2 * n), *lw = malloc(sizeof(double) * n);
+    tp_rng r;
+    tp_rng_seed(&r, 9, 0);
+    for (int64_t i = 0; i < n; i++) {
+        x[2 * i] = tp_rng_next_double(&r) * 2 - 1;
+        x[2 * i + 1] = tp_rng_next_double(&r);
+        lw[i] = 30 * tp_rng_next_double(&r) - 15;
+    }
+    int L = 8;
+    uint8_t *cfg = malloc((size_t)(4096 * L * L));
+    for (int64_t i = 0; i < 4096 * L * L; i++) cfg[i] = (uint8_t)tp_rng_next_below(&r, 2);
+    double out[2][6 + TP_RW_NACC + NB + NB * NB + R * TP_RW_NACC + R * NB + 12];
+    const int th0 = tp_threads_get();
+    for (int th = 1; th <= 2; th++) {
+        ck_assert_int_eq(tp_threads_set(th), TP_OK);
+        double *o = out[th - 1];
+        memset(o, 0, sizeof out[0]);
+        double s[6] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY };
+        int k = 0;
+        ck_assert_int_eq(tp_rw_logsumexp_cpu(o + k, lw, n), TP_OK); k += 1;
+        ck_assert_int_eq(tp_rw_moments_cpu(o + k, &s[0], x, lw, 2, n), TP_OK); k += TP_RW_NACC;
+        ck_assert_int_eq(tp_rw_hist1d_cpu(o + k, &s[1], x, lw, -1, 1, NB, 2, n), TP_OK); k += NB;
+        ck_assert_int_eq(tp_rw_hist2d_cpu(o + k, &s[2], x, lw, -1, 1, 0, 1, NB, NB, 2, n), TP_OK); k += NB * NB;
+        ck_assert_int_eq(tp_rw_moments_boot_cpu(o + k, &s[3], x, lw, 5, 0, 4, 2, R, n), TP_OK); k += R * TP_RW_NACC;
+        ck_assert_int_eq(tp_rw_hist1d_boot_cpu(o + k, &s[4], x, lw, -1, 1, 5, 0, 4, NB, 2, R, n), TP_OK); k += R * NB;
+        ck_assert_int_eq(tp_rw_corr_cpu(o + k, &s[5], cfg, lw, L, 2, 3, 4096), TP_OK);
+        for (int j = 0; j < 6; j++) o[sizeof out[0] / sizeof(double) - 6 + j] = s[j];
+    }
+    ck_assert_int_eq(tp_threads_set(th0), TP_OK);
+    ck_assert_msg(memcmp(out[0], out[1], sizeof out[0]) == 0, "weighted statistics differ between 1 and 2 threads");
+    free(x); free(lw); free(cfg);
+}
+END_TEST
+
 /* ---- exact PMF of the 4x4 Ising model from biased exact samples ---------- */
 
 static void ising44(int *E, int *M) {
@@ -612,6 +653,7 @@ Suite *reweight_suite(void) {
     tcase_add_test(tc, test_rw_js_pmf_rmse);
     tcase_add_test(tc, test_rw_bootstrap);
     tcase_add_test(tc, test_rw_bootstrap_threads_exact_sums);
+    tcase_add_test(tc, test_rw_threads_bit_identical);
     tcase_add_test(tc, test_rw_pmf_exact_ising44);
     suite_add_tcase(s, tc);
     TCase *tg = tp_test_tcase("cuda", 60);
