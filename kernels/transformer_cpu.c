@@ -210,13 +210,19 @@ static int64_t rb_lo(int64_t N, int b) { return N * b / RB; }
  * (each packs all of op(A)): callers pick the one that duplicates the
  * smaller operand.  Callers run with OpenBLAS set to one thread
  * (tp_tf_forward_cpu / tp_tf_backward_cpu do). */
+#define GEMM_ALIGN 64
 static void gemm(int ta, int tb, int M, int Nc, int K, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc, int split_cols) {
     #pragma omp parallel
     {
         int nt = omp_get_num_threads(), id = omp_get_thread_num();
         int tot = split_cols ? Nc : M;
-        int lo = (int)((int64_t)tot * id / nt), hi = (int)((int64_t)tot * (id + 1) / nt);
+        /* block edges at multiples of GEMM_ALIGN: every element of C then
+         * falls in the same register tile of the BLAS kernel whatever the
+         * thread count, so its sum runs in the same order (edge tiles use
+         * other code) and the product does not depend on the thread count */
+        int lo = id ? (int)((int64_t)tot * id / nt) / GEMM_ALIGN * GEMM_ALIGN : 0;
+        int hi = id + 1 < nt ? (int)((int64_t)tot * (id + 1) / nt) / GEMM_ALIGN * GEMM_ALIGN : tot;
         if (hi > lo && !split_cols)
             cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                         hi - lo, Nc, K, 1.0f, ta ? A + lo : A + (int64_t)lo * lda, lda, B, ldb,
