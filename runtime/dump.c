@@ -921,6 +921,14 @@ static void free_meta(tp_dump_reader *r) {
     r->keys = r->vals = NULL; r->vlens = NULL;
 }
 
+int32_t tp_dump_being_written(const char *path) {
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0) return 0;
+    int busy = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd);   /* releases the shared lock, if taken */
+    return busy;
+}
+
 void tp_dump_reader_free(tp_dump_reader *r) {
     if (!r) return;
     if (r->fd >= 0) close(r->fd);

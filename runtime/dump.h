@@ -111,6 +111,9 @@ TP_FFI void tp_dump_writer_free(tp_dump_writer *w);
 /* Open a dump and read its header.  NULL on failure (missing file:
  * TP_ERR_IO; not a dump or damaged header: TP_ERR_FORMAT). */
 TP_FFI tp_dump_reader *tp_dump_reader_open(const char *path);
+/* 1 when a writer holds path's lock (the dump is still being written: a
+ * torn last chunk is its writer at work, not damage), else 0. */
+TP_FFI int32_t tp_dump_being_written(const char *path);
 TP_FFI void tp_dump_reader_free(tp_dump_reader *r);
 TP_FFI int32_t tp_dump_reader_version(const tp_dump_reader *r);
 TP_FFI int64_t tp_dump_reader_file_size(const tp_dump_reader *r);

@@ -73,7 +73,8 @@ local function info(path)
   local out = io.stdout
   out:write("dump: ", path, "\n")
   out:write(string.format("format: tempera dump version %d, %d bytes, %s\n", d.version, d.size,
-    d.error and "DAMAGED" or d.complete and "closed by its writer" or "not closed (writer killed or still running)"))
+    C.tp_dump_being_written(path) == 1 and "still being written" or d.error and "DAMAGED"
+      or d.complete and "closed by its writer" or "not closed (writer killed or still running)"))
   out:write(string.format("records: %d\nchunks: %d\n", s.records, s.chunks))
   out:write("fields:\n")
   local unpacked, packed = 0, 0
@@ -187,19 +188,29 @@ local function verify(path)
   local s = scan(d, true)
   local hash_ok = recipe_hash_ok(d)
   if d.error then
-    io.stdout:write(string.format("%s: DAMAGED: %s\n", path, d.error))
-    io.stdout:write(string.format("%s: intact before the damage: %d chunks, %d records\n", path, s.chunks, s.records))
+    local lines = {}
+    lines[1] = string.format("%s: DAMAGED: %s\n", path, d.error)
+    lines[2] = string.format("%s: intact before the damage: %d chunks, %d records\n", path, s.chunks, s.records)
     -- what can be salvaged after it
     local more, regions = { chunks = 0, records = 0 }, 1
+    local found = false
     while d:resync() do
+      found = true
       local t = scan(d, true)
       more.chunks, more.records = more.chunks + t.chunks, more.records + t.records
       if not d.error then break end
       regions = regions + 1
-      io.stdout:write(string.format("%s: DAMAGED: %s\n", path, d.error))
+      lines[#lines + 1] = string.format("%s: DAMAGED: %s\n", path, d.error)
     end
-    io.stdout:write(string.format("%s: intact after the damage: %d chunks, %d records (%d damaged region%s)\n",
-      path, more.chunks, more.records, regions, regions > 1 and "s" or ""))
+    if not found and C.tp_dump_being_written(path) == 1 then
+      -- only the end is torn and a writer holds the lock: its writer at work
+      io.stdout:write(string.format("%s: still being written: %d chunks, %d records so far, every one intact\n",
+        path, s.chunks, s.records))
+      return 0
+    end
+    lines[#lines + 1] = string.format("%s: intact after the damage: %d chunks, %d records (%d damaged region%s)\n",
+      path, more.chunks, more.records, regions, regions > 1 and "s" or "")
+    io.stdout:write(table.concat(lines))
     return 1
   end
   if hash_ok == false then
