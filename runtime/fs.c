@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,4 +119,25 @@ tp_status tp_append_file(const char *path, const char *data, int64_t len) {
     }
     if (close(fd) != 0) return TP_ERROR(TP_ERR_IO, "%s: close failed: %s", path, strerror(errno));
     return TP_OK;
+}
+
+int32_t tp_lock_acquire(const char *path, const char *what) {
+    if (!path || !*path) { TP_ERROR(TP_ERR_ARG, "empty lock file name"); return -1; }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) { TP_ERROR(TP_ERR_IO, "cannot create %s: %s", path, strerror(errno)); return -1; }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            TP_ERROR(TP_ERR_IO, "%s is in use by another run (lock %s held); give each run its own path",
+                     what ? what : path, path);
+        else
+            TP_ERROR(TP_ERR_IO, "cannot lock %s: %s", path, strerror(e));
+        return -1;
+    }
+    return fd;
+}
+
+void tp_lock_release(int32_t fd) {
+    if (fd >= 0) close(fd);   /* closing the descriptor drops the lock */
 }

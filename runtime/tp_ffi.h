@@ -140,6 +140,11 @@ TP_FFI tp_status tp_write_file_atomic(const char *path, const char *data, int64_
 /* Append len bytes to path, checked (for logs): an error names the path
  * and the reason. */
 TP_FFI tp_status tp_append_file(const char *path, const char *data, int64_t len);
+/* An advisory lock on path (created if missing) for the life of a run: the
+ * descriptor that holds it, or -1 and a message naming the path when
+ * another process holds it.  tp_lock_release(fd) drops it. */
+TP_FFI int32_t tp_lock_acquire(const char *path, const char *what);
+TP_FFI void tp_lock_release(int32_t fd);
 /* ffi:end */
 
 /* The same for C writers that stream with stdio: tp_atomic_open returns a

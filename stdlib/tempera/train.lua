@@ -21,6 +21,9 @@
 local F = require "tempera.ffi"
 local util = require "tempera.util"
 local log_open   -- defined below (the training log)
+-- checkpoint lock files this process holds: PATH.lock -> descriptor box
+-- (weak: a lock nobody refers to any more is released when collected)
+local held_locks = setmetatable({}, { __mode = "v" })
 local sampler = require "tempera.sampler"
 local C, ffi = F.C, F.ffi
 
@@ -98,6 +101,21 @@ function M.trainer(opts)
     stream = STREAM0, cycles = 0, hills = 0, history = {}, checkpoint_path = o.checkpoint,
     checkpoint_every = o.checkpoint_every, show_progress = o.progress, deposit_mode = o.deposit, pretrain = pre,
   }, Trainer)
+  if o.checkpoint then
+    -- one run per checkpoint path: a trainer of another process on it is
+    -- refused (its checkpoints would replace this run's), via the lock file
+    -- PATH.lock; within one process a new trainer takes the path over (a
+    -- run resumed in pieces, a REPL session)
+    local lp = o.checkpoint .. ".lock"
+    local box = held_locks[lp]
+    if not box then
+      local fd = C.tp_lock_acquire(lp, "checkpoint " .. o.checkpoint)
+      if fd < 0 then util.raise("%s: %s", fname, ffi.string(C.tp_last_error())) end
+      box = ffi.gc(ffi.new("int32_t[1]", fd), function(p) C.tp_lock_release(p[0]) end)
+      held_locks[lp] = box
+    end
+    tr._lock, tr._lock_path = box, lp
+  end
   o.net:set_adam{ lr = o.lr, betas = o.betas, eps = o.eps, weight_decay = 0 }
   C.tp_net_set_ema_max(o.net._p, o.ema)
   if o.anneal then
@@ -466,6 +484,15 @@ end
 
 function Trainer:close()
   if self.logfile then self.logfile:close(); self.logfile = nil end
+  if self._lock then   -- the checkpoint path is free for the next run
+    local p = self._lock
+    self._lock = nil
+    if held_locks[self._lock_path] == p then
+      held_locks[self._lock_path] = nil
+      ffi.gc(p, nil)
+      C.tp_lock_release(p[0])
+    end
+  end
 end
 
 -- tr:status(): "after N steps: loss, batch NESS, CV coverage, hills" of the last recorded step

@@ -130,3 +130,12 @@ for _, path in ipairs { "same_1.ckpt", "same_2.ckpt" } do
   t:close()
 end
 assert(slurp("same_1.ckpt") == slurp("same_2.ckpt"), "identical runs wrote different checkpoints")
+
+-- a checkpoint path in use by another process (its lock file held) is
+-- refused: the two runs' checkpoints would replace each other
+if os.execute("command -v flock >/dev/null 2>&1") == 0 then
+  os.execute("flock busy.ckpt.lock sleep 3 >/dev/null 2>&1 &")
+  os.execute("sleep 0.5")
+  local okl, el = pcall(tp.train.trainer, opts(net(1), bias(), { checkpoint = "busy.ckpt" }))
+  assert(not okl and tostring(el):find("checkpoint busy.ckpt is in use by another run", 1, true), tostring(el))
+end
