@@ -65,6 +65,19 @@ typedef struct {
 #include "mc_vec_body.h"
 #undef MCV_SUFFIX
 
+/* The in-row neighbours (j - 1, or j + 1 on odd rows) of the 64 sites at
+ * j0 of the walker's row; the row's wrap-around neighbour comes in by a
+ * masked load and a masked broadcast. */
+static inline __attribute__((always_inline)) __m512i row_shift64(const rowp_avx512 *w, int j0, int W) {
+    const uint8_t *same = w->same + j0;
+    if (w->left)
+        return j0 > 0 ? _mm512_loadu_si512(same - 1)
+                      : _mm512_mask_set1_epi8(_mm512_maskz_loadu_epi8(~(__mmask64)1, same - 1), 1, (char)w->same[W - 1]);
+    return j0 + 64 < W ? _mm512_loadu_si512(same + 1)
+                       : _mm512_mask_set1_epi8(_mm512_maskz_loadu_epi8(~(__mmask64)0 >> 1, same + 1),
+                                               (__mmask64)1 << 63, (char)w->same[0]);
+}
+
 /* Ising Metropolis (heat == 0) and heat bath (heat == 1) on the
  * checkerboard, 64 sites of one colour per step: rows of a multiple of 64
  * sites (W % 64 == 0), p0 % 64 == 0.  The same words and decisions as
@@ -84,25 +97,10 @@ static int64_t ising64_avx512(const cb_geom *g, uint8_t *self, const uint8_t *ot
     row_set_avx512(&w, g, other, col, p / W);
     int j0 = (int)(p - w.r * W);
     while (p < p1) {
-        u32v A0, A1, A2, A3, V[4];
-        philox16_avx512(&A0, &A1, &A2, &A3, (tbase + (uint64_t)p) >> 2, c0, c1, k0, k1);
-        u32v T0 = __builtin_shuffle(A0, A1, (u32v){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 });
-        u32v T1 = __builtin_shuffle(A0, A1, (u32v){ 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 });
-        u32v T2 = __builtin_shuffle(A2, A3, (u32v){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 });
-        u32v T3 = __builtin_shuffle(A2, A3, (u32v){ 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 });
-        V[0] = __builtin_shuffle(T0, T2, (u32v){ 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23 });
-        V[1] = __builtin_shuffle(T0, T2, (u32v){ 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31 });
-        V[2] = __builtin_shuffle(T1, T3, (u32v){ 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23 });
-        V[3] = __builtin_shuffle(T1, T3, (u32v){ 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31 });
+        u32v V[4];
+        words64_avx512(V, (tbase + (uint64_t)p) >> 2, c0, c1, k0, k1);
         const uint8_t *same = w.same + j0;
-        __m512i sh;   /* the in-row neighbour at j - 1 or j + 1 */
-        if (w.left)
-            sh = j0 > 0 ? _mm512_loadu_si512(same - 1)
-                        : _mm512_mask_set1_epi8(_mm512_maskz_loadu_epi8(~(__mmask64)1, same - 1), 1, (char)w.same[W - 1]);
-        else
-            sh = j0 + 64 < W ? _mm512_loadu_si512(same + 1)
-                             : _mm512_mask_set1_epi8(_mm512_maskz_loadu_epi8(~(__mmask64)0 >> 1, same + 1),
-                                                     (__mmask64)1 << 63, (char)w.same[0]);
+        const __m512i sh = row_shift64(&w, j0, W);
         __m512i up = _mm512_add_epi8(_mm512_add_epi8(_mm512_loadu_si512(same), sh),
                                      _mm512_add_epi8(_mm512_loadu_si512(w.ym + j0), _mm512_loadu_si512(w.yp + j0)));
         if (g->D == 3)
@@ -177,14 +175,7 @@ static int64_t potts64_avx512(const cb_geom *g, uint8_t *self, const uint8_t *ot
         const __m512i k8 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(kq[0]), kq[1], 1)),
                                               _mm256_inserti128_si256(_mm256_castsi128_si256(kq[2]), kq[3], 1), 1);
         const uint8_t *same = w.same + j0;
-        __m512i sh;
-        if (w.left)
-            sh = j0 > 0 ? _mm512_loadu_si512(same - 1)
-                        : _mm512_mask_set1_epi8(_mm512_maskz_loadu_epi8(~(__mmask64)1, same - 1), 1, (char)w.same[W - 1]);
-        else
-            sh = j0 + 64 < W ? _mm512_loadu_si512(same + 1)
-                             : _mm512_mask_set1_epi8(_mm512_maskz_loadu_epi8(~(__mmask64)0 >> 1, same + 1),
-                                                     (__mmask64)1 << 63, (char)w.same[0]);
+        const __m512i sh = row_shift64(&w, j0, W);
         __m512i nb[6] = { _mm512_loadu_si512(same), sh, _mm512_loadu_si512(w.ym + j0), _mm512_loadu_si512(w.yp + j0) };
         if (g->D == 3) { nb[4] = _mm512_loadu_si512(w.zm + j0); nb[5] = _mm512_loadu_si512(w.zp + j0); }
         const __m512i a = _mm512_loadu_si512(self + p);

@@ -110,6 +110,23 @@ static inline __attribute__((always_inline)) void MCV(philox16)(u32v *w0, u32v *
     MCV(philox16x)(w0, w1, w2, w3, k0, k1);
 }
 
+/* The words of 64 consecutive attempts from blocks blk0 .. blk0 + 15 (four
+ * per block): position 16m + i takes word i % 4 of block 4m + i / 4, in
+ * V[m] lane i. */
+static inline __attribute__((always_inline)) void MCV(words64)(u32v V[4], uint64_t blk0, uint32_t c0, uint32_t c1,
+                                                                uint32_t k0, uint32_t k1) {
+    u32v A0, A1, A2, A3;
+    MCV(philox16)(&A0, &A1, &A2, &A3, blk0, c0, c1, k0, k1);
+    u32v T0 = __builtin_shuffle(A0, A1, (u32v){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 });
+    u32v T1 = __builtin_shuffle(A0, A1, (u32v){ 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 });
+    u32v T2 = __builtin_shuffle(A2, A3, (u32v){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 });
+    u32v T3 = __builtin_shuffle(A2, A3, (u32v){ 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 });
+    V[0] = __builtin_shuffle(T0, T2, (u32v){ 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23 });
+    V[1] = __builtin_shuffle(T0, T2, (u32v){ 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31 });
+    V[2] = __builtin_shuffle(T1, T3, (u32v){ 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23 });
+    V[3] = __builtin_shuffle(T1, T3, (u32v){ 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31 });
+}
+
 /* Block blk of the streams of chains c0 + lane (counter (blk, c0 + lane)):
  * the words of 16 chains' attempts, one chain per lane. */
 static inline __attribute__((always_inline)) void MCV(lane_block)(u32v W[4], uint64_t blk, uint32_t c0,
@@ -201,19 +218,7 @@ static inline __attribute__((always_inline)) int64_t MCV(ising_body)(
     MCV(row_set)(&w, g, other, col, p / W);
     int j0 = (int)(p - w.r * W);
     while (p < p1) {
-        if ((p & 63) == 0) {
-            u32v A0, A1, A2, A3;
-            MCV(philox16)(&A0, &A1, &A2, &A3, (tbase + (uint64_t)p) >> 2, c0, c1, k0, k1);
-            /* position 16m + i takes word i % 4 of block 4m + i / 4 */
-            u32v T0 = __builtin_shuffle(A0, A1, (u32v){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 });
-            u32v T1 = __builtin_shuffle(A0, A1, (u32v){ 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 });
-            u32v T2 = __builtin_shuffle(A2, A3, (u32v){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 });
-            u32v T3 = __builtin_shuffle(A2, A3, (u32v){ 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 });
-            V[0] = __builtin_shuffle(T0, T2, (u32v){ 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23 });
-            V[1] = __builtin_shuffle(T0, T2, (u32v){ 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31 });
-            V[2] = __builtin_shuffle(T1, T3, (u32v){ 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23 });
-            V[3] = __builtin_shuffle(T1, T3, (u32v){ 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31 });
-        }
+        if ((p & 63) == 0) MCV(words64)(V, (tbase + (uint64_t)p) >> 2, c0, c1, k0, k1);
         u8v nb[6], a8, b8;
         MCV_NEIGHBOURS(nb, w, j0, W, D);
         if (heat == 2) {   /* Potts heat bath: count neighbours per state, look the thresholds up */
