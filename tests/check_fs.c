@@ -4,7 +4,8 @@
  * size limit stands in for a full disk), no temporary file is left behind,
  * appends report their failures, and the C writers that replace files
  * (bias save, PLUMED write, checkpoint) keep the same promise; a
- * checkpoint's claimed sizes are bounded by the file before allocation.
+ * checkpoint's claimed sizes are bounded by the file before allocation;
+ * writers killed at random moments leave whole files.
  */
 #include "check_util.h"
 #include "tp_ffi.h"
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* files in the current directory whose name starts with prefix */
@@ -114,12 +116,78 @@ START_TEST(test_fs_checkpoint_claims_bounded) {
 }
 END_TEST
 
+/* Fault injection: a writer replacing files in a loop is killed (SIGKILL)
+ * at 30 random moments; every time, each file is whole and is one of the
+ * versions written (never torn, never empty, never lost): a bias file, a
+ * report-like text file and a checkpoint. */
+START_TEST(test_fs_kill_during_writes) {
+    char *dir = scratch();
+    double lo = -1, hi = 1, sg = 0.1;
+    int32_t pts = 513;
+    char t0[8192], t1[8192];
+    memset(t0, 'a', sizeof t0 - 1); t0[sizeof t0 - 1] = 0;
+    memset(t1, 'b', sizeof t1 - 1); t1[sizeof t1 - 1] = 0;
+    tp_rng r;
+    tp_rng_seed(&r, 5, 0);
+    {   /* first versions, so a child killed before its first write leaves them */
+        double s0 = -0.5, v0[2048] = { 0 };
+        tp_bias *b = tp_bias_init(1, &lo, &hi, &pts, &sg, 1, 10, 1, 0);
+        tp_bias_deposit(b, &s0, 1);
+        ck_assert_int_eq(tp_bias_save(b, "kill_bias.txt"), TP_OK);
+        tp_bias_free(b);
+        ck_assert_int_eq(tp_write_file_atomic("kill.md", t0, sizeof t0 - 1), TP_OK);
+        tp_ckpt *ck = tp_ckpt_init();
+        tp_ckpt_set_slot(ck, "v", v0, 2048);
+        ck_assert_int_eq(tp_ckpt_save(ck, "kill.ckpt"), TP_OK);
+        tp_ckpt_free(ck);
+    }
+    for (int trial = 0; trial < 30; trial++) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            tp_bias *b = tp_bias_init(1, &lo, &hi, &pts, &sg, 1, 10, 1, 0);
+            tp_ckpt *ck = tp_ckpt_init();
+            double v[2048];
+            for (int i = 0; i < 2048; i++) v[i] = i;
+            for (int k = 0;; k++) {   /* alternate two versions of each file until killed */
+                double s = k % 2 ? 0.5 : -0.5;
+                tp_bias_free(b);
+                b = tp_bias_init(1, &lo, &hi, &pts, &sg, 1, 10, 1, 0);
+                tp_bias_deposit(b, &s, 1);
+                tp_bias_save(b, "kill_bias.txt");
+                tp_write_file_atomic("kill.md", k % 2 ? t1 : t0, sizeof t0 - 1);
+                v[0] = k % 2;
+                tp_ckpt_set_slot(ck, "v", v, 2048);
+                tp_ckpt_save(ck, "kill.ckpt");
+            }
+        }
+        usleep(20000 + tp_rng_next_below(&r, 30000));   /* 20-50 ms: many writes in flight */
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        tp_bias *b = tp_bias_load("kill_bias.txt");
+        ck_assert_msg(b != NULL, "trial %d: the bias file is damaged: %s", trial, tp_last_error());
+        double p = 0.5, m = -0.5, vp = tp_bias_value(b, &p), vm = tp_bias_value(b, &m);
+        ck_assert_msg(vp > 0.5 || vm > 0.5, "trial %d: the bias holds no hill", trial);
+        tp_bias_free(b);
+        char *t = tp_test_read_file("kill.md");
+        ck_assert_msg(t && (strcmp(t, t0) == 0 || strcmp(t, t1) == 0), "trial %d: the text file is torn", trial);
+        free(t);
+        tp_ckpt *ck = tp_ckpt_load("kill.ckpt");
+        ck_assert_msg(ck != NULL, "trial %d: the checkpoint is damaged: %s", trial, tp_last_error());
+        tp_ckpt_free(ck);
+    }
+    free(dir);
+}
+END_TEST
+
 Suite *fs_suite(void) {
     Suite *s = suite_create("fs");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_fs_atomic_write);
     tcase_add_test(tc, test_fs_full_disk_keeps_previous_files);
     tcase_add_test(tc, test_fs_checkpoint_claims_bounded);
+    tcase_add_test(tc, test_fs_kill_during_writes);
     suite_add_tcase(s, tc);
     return s;
 }
