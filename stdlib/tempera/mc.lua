@@ -54,8 +54,16 @@ M.check_cv_fits = check_cv_fits
 local Chains = {}
 Chains.__index = Chains
 
+-- a count of sweeps or attempts: a whole number >= 0 (FFI would truncate 1.5)
+local function count(fname, what, n)
+  util.check_arg(type(n) == "number" and n >= 0 and n == math.floor(n) and n < 2 ^ 53,
+    "%s: %s must be a whole number >= 0, got %s", fname, what, tostring(n))
+  return n
+end
+
 function Chains:sweep(method, beta, n)
   util.check_arg(type(beta) == "number", "chains:sweep(method, beta, n): beta must be a number")
+  count("chains:sweep", "the number of sweeps", n or 1)
   util.check(C.tp_mc_sweep(self.c, method_id("chains:sweep", method), beta, n or 1))
   return self
 end
@@ -75,6 +83,8 @@ function Chains:acceptance() return C.tp_mc_acceptance(self.c) end
 -- s_out (B, dim) gets the final CVs.
 function Chains:biased(cv, bias, beta, attempts, s_out)
   util.check_arg(cv and cv.c, "chains:biased: needs a built-in CV (a Lua CV runs with the Lua driver)")
+  count("chains:biased", "the number of attempts", attempts)
+  util.check_count("chains:biased", "s_out", s_out, self.B * cv.dim, 8)
   s_out = s_out or ffi.new("double[?]", self.B * cv.dim)
   util.check(C.tp_mc_biased(self.c, cv.c, bias.c, beta, attempts, s_out))
   return s_out
@@ -89,6 +99,7 @@ LuaChains.__index = LuaChains
 
 function LuaChains:sweep(method, beta, n)
   local id = method_id("chains:sweep", method)
+  count("chains:sweep", "the number of sweeps", n or 1)
   util.check_arg(type(beta) == "number" and beta > 0, "chains:sweep: beta must be > 0, got %s", tostring(beta))
   if id >= 4 then util.raise("chains:sweep: %s needs a built-in Ising or Potts model", method) end
   local m, B, N, q = self.model, self.B, self.n, self.model.q
@@ -140,6 +151,7 @@ function LuaChains:acceptance() return self.att > 0 and self.acc / self.att or 0
 -- Metropolis on E + V(s) (any model, any CV), Lua loop; cost O(n) per
 -- attempt for a Lua CV.
 function LuaChains:biased(cv, bias, beta, attempts, s_out)
+  count("chains:biased", "the number of attempts", attempts)
   util.check_arg(cv.dim == bias.dim, "chains:biased: CV '%s' has dimension %d but the bias grid has %d",
     cv.name or "?", cv.dim, bias.dim)
   local m, B, N, q = self.model, self.B, self.n, self.model.q

@@ -156,3 +156,10 @@ fails(function() tp.mc.chains{ model = p4, chains = 2, seed = 1 }:cv(tp.cv.fract
 fails(function() tp.mc.metad{ model = p4, cv = tp.cv.fraction(tp.lattice.square(3), 0, 3),
   bias = tp.bias.grid{ cv = tp.cv.fraction(tp.lattice.square(3), 0, 3), points = 9, sigma = 0.1, height = 0.1, beta = 1 },
   beta = 1, chains = 2, cycles = 1, seed = 1, progress = false } end, "tp.mc.metad: CV 'fraction' is for 9 sites")
+
+-- counts of sweeps and attempts are whole numbers (FFI would truncate 1.5),
+-- and an s_out array must hold every chain's CV
+local ch2 = tp.mc.chains{ model = m4, chains = 2, seed = 1 }
+fails(function() ch2:sweep("metropolis", 0.4, 1.5) end, "chains:sweep: the number of sweeps must be a whole number >= 0, got 1.5")
+fails(function() ch2:biased(tp.cv.magnetization(m4.lattice), tp.bias.grid{ cv = tp.cv.magnetization(m4.lattice), points = 17,
+  sigma = 0.1, height = 0.1, beta = 0.4 }, 0.4, 16, ffi.new("double[1]")) end, "chains:biased: s_out holds 1 values, 2 needed")
