@@ -730,16 +730,7 @@ tp_dump_writer *tp_dump_writer_open(const char *path, const tp_dump_field *field
             }
         }
         if (old_fd >= 0) close(old_fd);
-        if (st == TP_OK && w->sync) {
-            /* make the rename itself durable */
-            char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
-            if (dir) {
-                if (slash) *(slash == dir ? slash + 1 : slash) = 0;
-                int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd >= 0) { if (fsync(dfd) != 0) { /* some file systems refuse: not fatal */ } close(dfd); }
-                free(dir);
-            }
-        }
+        if (st == TP_OK && w->sync) tp_fsync_parent(path);   /* the rename itself durable */
         if (st != TP_OK) {
             char pre[512];
             snprintf(pre, sizeof pre, "cannot create dump %s: ", path);

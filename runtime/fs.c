@@ -40,14 +40,14 @@ int tp_is_dir(const char *path) {
     return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* the directory part of path ("." for none) into dir */
-static void dir_of(const char *path, char *dir, size_t n) {
+void tp_fsync_parent(const char *path) {
+    char dir[4096];
     const char *slash = strrchr(path, '/');
-    if (!slash) { snprintf(dir, n, "."); return; }
-    size_t len = slash == path ? 1 : (size_t)(slash - path);
-    if (len >= n) len = n - 1;
-    memcpy(dir, path, len);
-    dir[len] = 0;
+    size_t len = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    if (len >= sizeof dir) return;
+    if (len) { memcpy(dir, path, len); dir[len] = 0; } else { dir[0] = '.'; dir[1] = 0; }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) { if (fsync(dfd) != 0) { /* some file systems refuse: not fatal */ } close(dfd); }
 }
 
 FILE *tp_atomic_open(tp_atomic_file *a, const char *path) {
@@ -85,11 +85,7 @@ tp_status tp_atomic_commit(tp_atomic_file *a, int bad) {
         unlink(a->tmp);
         return TP_ERROR(TP_ERR_IO, "%s: %s failed: %s (the previous file, if any, is unchanged)", a->path, what, strerror(err));
     }
-    /* make the rename itself durable; some file systems refuse: not fatal */
-    char dir[4096];
-    dir_of(a->path, dir, sizeof dir);
-    int dfd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (dfd >= 0) { if (fsync(dfd) != 0) { /* not fatal */ } close(dfd); }
+    tp_fsync_parent(a->path);   /* the rename itself durable */
     return TP_OK;
 }
 

@@ -337,7 +337,7 @@ static tp_status single_site(tp_mc *mc, int32_t method, double beta, int64_t nsw
     tp_mc_site_table tb;
     tp_mc_site_table_init(&tb, mc->m, method, beta);
     tp_status st;
-    if (tp_mc_checker(mc, method, beta, nsweeps, &tb, &st)) return st;
+    if (tp_mc_checker(mc, method, nsweeps, &tb, &st)) return st;
     if (tp_mc_lanes(mc, method, beta, nsweeps, &tb, &st)) return st;
     int nth = tp_threads_get();
     int par = worth_threads(mc->B * (int64_t)mc->n * nsweeps), par_in = worth_threads(mc->n);

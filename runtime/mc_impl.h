@@ -111,7 +111,7 @@ void tp_mc_site_table_init(tp_mc_site_table *tb, const tp_model *m, int32_t meth
 /* Checkerboard sweeps 16 sites at a time (mc_vec.c): returns 1 and sets
  * *st when it ran the sweeps, 0 when the model, lattice or chains do not
  * suit it (the caller then runs the scalar path, with the same results). */
-int tp_mc_checker(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const tp_mc_site_table *tb,
+int tp_mc_checker(tp_mc *mc, int32_t method, int64_t nsweeps, const tp_mc_site_table *tb,
                   tp_status *st);
 
 /* Biased Metropolis with a count-valued CV (mc.c counted_init). */

@@ -128,9 +128,7 @@ static int64_t ising64_avx512(const cb_geom *g, uint8_t *self, const uint8_t *ot
             changed += __builtin_popcountll(K);
         }
         _mm512_storeu_si512(self + p, b);
-        p += 64;
-        j0 += 64;
-        if (j0 == W && p < p1) { j0 = 0; row_set_avx512(&w, g, other, col, w.r + 1); }
+        row_step_avx512(&w, g, other, col, &p, &j0, 64, p1);
     }
     return changed;
 }
@@ -203,9 +201,7 @@ static int64_t potts64_avx512(const cb_geom *g, uint8_t *self, const uint8_t *ot
 #undef QUARTER
         _mm512_storeu_si512(self + p, _mm512_mask_mov_epi8(a, (__mmask64)K, b));
         accepted += __builtin_popcountll(K);
-        p += 64;
-        j0 += 64;
-        if (j0 == W && p < p1) { j0 = 0; row_set_avx512(&w, g, other, col, w.r + 1); }
+        row_step_avx512(&w, g, other, col, &p, &j0, 64, p1);
     }
     return accepted;
 }
@@ -340,9 +336,8 @@ static int64_t chain_threads(const cb_kernel *K, uint8_t *s[2], int64_t c, uint6
     return acc;
 }
 
-int tp_mc_checker(tp_mc *mc, int32_t method, double beta, int64_t nsweeps, const tp_mc_site_table *tb,
+int tp_mc_checker(tp_mc *mc, int32_t method, int64_t nsweeps, const tp_mc_site_table *tb,
                   tp_status *st) {
-    (void)beta;
     const tp_model *m = mc->m;
     cb_geom g;
     if (kernel_mode == 1 || !tb->on || nsweeps < 1 || !geometry(m->lat, &g)) return 0;

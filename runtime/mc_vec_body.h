@@ -25,6 +25,22 @@
 #endif
 #define MCV_MUL_EVEN MCV(MCV_MUL_EVEN)
 
+/* The Potts proposal of 16 lanes: b = (a + 1 + below(r0, q - 1)) mod q,
+ * below(w, m) = (w m) >> 32 */
+/* the sum of 16 int32 lanes, as int64 */
+#ifndef MCV_LANE_SUM
+#define MCV_LANE_SUM(v) __extension__({ int64_t s_ = 0; for (int l_ = 0; l_ < 16; l_++) s_ += (v)[l_]; s_; })
+#endif
+
+#ifndef MCV_PROPOSE
+#define MCV_PROPOSE(a, r0, q) __extension__({                                                 \
+        const u64v e_ = MCV_MUL_EVEN((u64v)(r0), (uint32_t)((q) - 1));                       \
+        const u64v o_ = MCV_MUL_EVEN((u64v)(r0) >> 32, (uint32_t)((q) - 1));                 \
+        u32v b_ = (a) + 1 + (u32v)((e_ >> 32) | (o_ & ((u64v){ 0 } + 0xFFFFFFFF00000000ull))); \
+        b_ -= (u32v)(b_ >= (uint32_t)(q)) & (uint32_t)(q);                                   \
+        b_; })
+#endif
+
 /* thr[idx] per lane: a hardware gather where there is one */
 #ifndef MCV_GATHER_base
 #define MCV_GATHER_base(tab, idx) __extension__({                                   \
@@ -165,6 +181,15 @@ static inline __attribute__((always_inline)) void MCV(row_set)(MCV(rowp) *w, con
     w->left = ((y + z + col) & 1) == 0;
 }
 
+/* Advance the walk by `step` positions (a multiple of 16 dividing W): into
+ * the next row at the row's end, unless the range [., p1) ends there. */
+static inline __attribute__((always_inline)) void MCV(row_step)(MCV(rowp) *w, const cb_geom *g, const uint8_t *other,
+                                                                 int col, int64_t *p, int *j0, int step, int64_t p1) {
+    *p += step;
+    *j0 += step;
+    if (*j0 == g->W && *p < p1) { *j0 = 0; MCV(row_set)(w, g, other, col, w->r + 1); }
+}
+
 /* The 2D neighbours of the 16 sites at offset j0 of the row (D = 2: four,
  * D = 3: six) into nb[]. */
 #define MCV_NEIGHBOURS(nb, w, j0, W, D) do {                                                   \
@@ -226,9 +251,7 @@ static inline __attribute__((always_inline)) int64_t MCV(ising_body)(
             HB_PICK(b8, nb, 2 * D, q, cum, V[(p >> 4) & 3]);
             changed -= __builtin_convertvector((i8v)(b8 != a8), i32v);
             memcpy(self + p, &b8, 16);
-            p += 16;
-            j0 += 16;
-            if (j0 == W && p < p1) { j0 = 0; MCV(row_set)(&w, g, other, col, w.r + 1); }
+            MCV(row_step)(&w, g, other, col, &p, &j0, 16, p1);
             continue;
         }
         u8v up = nb[0] + nb[1] + nb[2] + nb[3];
@@ -245,13 +268,9 @@ static inline __attribute__((always_inline)) int64_t MCV(ising_body)(
             changed -= acc;
         }
         memcpy(self + p, &b8, 16);
-        p += 16;
-        j0 += 16;
-        if (j0 == W && p < p1) { j0 = 0; MCV(row_set)(&w, g, other, col, w.r + 1); }
+        MCV(row_step)(&w, g, other, col, &p, &j0, 16, p1);
     }
-    int64_t s = 0;
-    for (int l = 0; l < 16; l++) s += changed[l];
-    return s;
+    return MCV_LANE_SUM(changed);
 }
 
 /* heat: 0 Ising Metropolis, 1 Ising heat bath, 2 Potts heat bath (q
@@ -300,10 +319,7 @@ static inline __attribute__((always_inline)) int64_t MCV(potts_body)(
         MCV_NEIGHBOURS(nb, w, j0, W, D);
         memcpy(&a8, self + p, 16);
         const u32v a = __builtin_convertvector(a8, u32v);
-        const u64v hi32 = (u64v){ 0 } + 0xFFFFFFFF00000000ull;
-        const u64v e = MCV_MUL_EVEN((u64v)r0, (uint32_t)(q - 1)), o = MCV_MUL_EVEN((u64v)r0 >> 32, (uint32_t)(q - 1));
-        u32v b = a + 1 + (u32v)((e >> 32) | (o & hi32));
-        b -= (u32v)(b >= (uint32_t)q) & (uint32_t)q;
+        const u32v b = MCV_PROPOSE(a, r0, q);
         const u8v b8 = __builtin_convertvector(b, u8v);
         i8v d8 = { 0 };
         #pragma GCC unroll 6
@@ -318,13 +334,9 @@ static inline __attribute__((always_inline)) int64_t MCV(potts_body)(
         const u8v n8 = (b8 & m8) | (a8 & ~m8);
         memcpy(self + p, &n8, 16);
         accepted -= acc;
-        p += 16;
-        j0 += 16;
-        if (j0 == W && p < p1) { j0 = 0; MCV(row_set)(&w, g, other, col, w.r + 1); }
+        MCV(row_step)(&w, g, other, col, &p, &j0, 16, p1);
     }
-    int64_t s = 0;
-    for (int l = 0; l < 16; l++) s += accepted[l];
-    return s;
+    return MCV_LANE_SUM(accepted);
 }
 
 static int64_t MCV(potts_half)(const cb_geom *g, uint8_t *self, const uint8_t *other, int col, int q,
@@ -380,10 +392,7 @@ static void MCV(lanes)(uint8_t *X, const int32_t *order, const int32_t *nbr, int
         } else {
             const u32v r0 = W[2 * (t & 1)], r1 = W[2 * (t & 1) + 1];
             const u32v a = __builtin_convertvector(a8, u32v);
-            const u64v hi32 = (u64v){ 0 } + 0xFFFFFFFF00000000ull;
-            const u64v e = MCV_MUL_EVEN((u64v)r0, (uint32_t)(q - 1)), o = MCV_MUL_EVEN((u64v)r0 >> 32, (uint32_t)(q - 1));
-            u32v b = a + 1 + (u32v)((e >> 32) | (o & hi32));
-            b -= (u32v)(b >= (uint32_t)q) & (uint32_t)q;
+            const u32v b = MCV_PROPOSE(a, r0, q);
             const u8v b8 = __builtin_convertvector(b, u8v);
             i8v d8 = { 0 };
             for (int k = 0; k < z; k++) {
@@ -444,10 +453,7 @@ static inline __attribute__((always_inline)) void MCV(lanes_biased_body)(
         } else {
             const u32v r0 = W[2 * (t & 1)];
             w = W[2 * (t & 1) + 1];
-            const u64v hi32 = (u64v){ 0 } + 0xFFFFFFFF00000000ull;
-            const u64v e = MCV_MUL_EVEN((u64v)r0, (uint32_t)(q - 1)), o = MCV_MUL_EVEN((u64v)r0 >> 32, (uint32_t)(q - 1));
-            u32v b = (u32v)a + 1 + (u32v)((e >> 32) | (o & hi32));
-            b -= (u32v)(b >= (uint32_t)q) & (uint32_t)q;
+            const u32v b = MCV_PROPOSE((u32v)a, r0, q);
             b8 = __builtin_convertvector(b, u8v);
             i8v d8 = { 0 };
             for (int k = 0; k < z; k++) {

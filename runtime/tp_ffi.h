@@ -157,6 +157,9 @@ typedef struct {
 } tp_atomic_file;
 FILE *tp_atomic_open(tp_atomic_file *a, const char *path);
 tp_status tp_atomic_commit(tp_atomic_file *a, int bad);
+/* fsync the directory holding path, making a rename into it durable (a
+ * file system that refuses is not an error). */
+void tp_fsync_parent(const char *path);
 
 #ifdef __cplusplus
 }
