@@ -460,6 +460,27 @@ tp_status tp_mc_sweep(tp_mc *mc, int32_t method, double beta, int64_t nsweeps) {
 static void counted_free(counted_bias *cb) { free(cb->v); free(cb->de); free(cb->thr); }
 
 /* dk of a move: (b == kt) - (a == kt) in {-1, 0, 1} */
+/* The CV of a configuration with k sites of token kt (one group; for a
+ * magnetization the rest are 0), as tp_cv_from_counts gives it. */
+static void counted_cv(const tp_cv *cv, int kt, int32_t n, int32_t k, double *out) {
+    int32_t counts[256] = { 0 };
+    counts[kt] = k;
+    if (cv->kind == TP_CV_MAGNETIZATION) counts[0] = n - k;
+    tp_cv_from_counts(cv, out, counts);
+}
+
+/* cb->v[k] = V at count k, k = 0..n */
+static tp_status counted_values(counted_bias *cb, const tp_cv *cv, const tp_bias *bias) {
+    cb->v = malloc((size_t)(cb->n + 1) * sizeof(double));
+    if (!cb->v) return TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for bias tables");
+    for (int32_t k = 0; k <= cb->n; k++) {
+        double sv;
+        counted_cv(cv, cb->kt, cb->n, k, &sv);
+        cb->v[k] = tp_bias_value(bias, &sv);
+    }
+    return TP_OK;
+}
+
 static tp_status counted_init(counted_bias *cb, const tp_model *m, const tp_cv *cv, const tp_bias *bias, double beta) {
     memset(cb, 0, sizeof *cb);
     if (m->kind == TP_MODEL_CE && cv->kind == TP_CV_FRACTION && cv->ngroup == 1) {
@@ -467,15 +488,7 @@ static tp_status counted_init(counted_bias *cb, const tp_model *m, const tp_cv *
         cb->kt = cv->token;
         cb->n = m->n;
         cb->q = m->q;
-        cb->v = malloc((size_t)(m->n + 1) * sizeof(double));
-        if (!cb->v) return TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for bias tables");
-        int32_t counts[256] = { 0 };
-        for (int k = 0; k <= m->n; k++) {
-            double sv;
-            counts[cb->kt] = k;
-            tp_cv_from_counts(cv, &sv, counts);
-            cb->v[k] = tp_bias_value(bias, &sv);
-        }
+        TP_TRY(counted_values(cb, cv, bias));
         cb->on = 1;
         return TP_OK;
     }
@@ -488,17 +501,9 @@ static tp_status counted_init(counted_bias *cb, const tp_model *m, const tp_cv *
     cb->q = m->q;
     cb->ising = m->kind == TP_MODEL_ISING;
     const int rows = cb->ising ? 2 : 3;
-    cb->v = malloc((size_t)(n + 1) * sizeof(double));
     cb->de = malloc((size_t)rows * nz * sizeof(double));
-    if (!cb->v || !cb->de) { counted_free(cb); return TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for bias tables"); }
-    int32_t counts[256] = { 0 };
-    for (int k = 0; k <= n; k++) {
-        double sv;
-        counts[cb->kt] = k;
-        if (cv->kind == TP_CV_MAGNETIZATION) counts[0] = n - k;
-        tp_cv_from_counts(cv, &sv, counts);
-        cb->v[k] = tp_bias_value(bias, &sv);
-    }
+    if (!cb->de) return TP_ERROR(TP_ERR_NOMEM, "mc: out of memory for bias tables");
+    if (counted_values(cb, cv, bias) != TP_OK) { counted_free(cb); return TP_ERR_NOMEM; }
     /* dE as tp_mc_de computes it for one shell */
     const double J = m->J[0], h = m->h;
     for (int r = 0; r < rows; r++)
@@ -619,12 +624,7 @@ tp_status tp_mc_biased(tp_mc *mc, const tp_cv *cv, const tp_bias *bias, double b
         tp_status st = TP_OK;
         int ran = kf && tp_mc_lanes_biased(mc, &cb, beta, nattempts, kf, &st);
         if (ran && st == TP_OK && s_out)
-            for (int64_t c = 0; c < mc->B; c++) {
-                int32_t counts[256] = { 0 };
-                counts[cb.kt] = kf[c];
-                if (cv->kind == TP_CV_MAGNETIZATION) counts[0] = (int32_t)n - kf[c];
-                tp_cv_from_counts(cv, s_out + c * dim, counts);
-            }
+            for (int64_t c = 0; c < mc->B; c++) counted_cv(cv, cb.kt, (int32_t)n, kf[c], s_out + c * dim);
         free(kf);
         if (ran) { counted_free(&cb); return st; }
     }
@@ -641,12 +641,7 @@ tp_status tp_mc_biased(tp_mc *mc, const tp_cv *cv, const tp_bias *bias, double b
                 mc->t[c] += (uint64_t)len;
                 mc->acc[c] += acc;
                 mc->att[c] += len;
-                if (s_out && done + len >= nattempts) {
-                    int32_t counts[256] = { 0 };
-                    counts[cb.kt] = k;
-                    if (cv->kind == TP_CV_MAGNETIZATION) counts[0] = (int32_t)n - k;
-                    tp_cv_from_counts(cv, s_out + c * dim, counts);
-                }
+                if (s_out && done + len >= nattempts) counted_cv(cv, cb.kt, (int32_t)n, k, s_out + c * dim);
                 continue;
             }
             int32_t counts[4096];
