@@ -13,8 +13,12 @@
 -- Expected time: under a second on 2 CPU cores with the defaults (4x4, beta 0.6).
 local tp = require "tempera"
 
-local P = tp.params{ L = 4, beta = 0.6, chains = 128, pace = 64, cycles = 800, record_every = 100,
-  points = 0, sigma = 0.05, bias_factor = 10, height = 0, frozen_samples = 200, seed = 7 }
+-- counts are declared integers (tp.params.int refuses --set cycles=2.5);
+-- height is a number: 0 picks the paper's W, --set height=0.1667 sets one
+local int = tp.params.int
+local P = tp.params{ L = int(4), beta = 0.6, chains = int(128), pace = int(64), cycles = int(800),
+  record_every = int(100), points = int(0), sigma = 0.05, bias_factor = 10, height = 0,
+  frozen_samples = int(200), seed = 7 }
 
 local W_paper = { [0.6] = 0.1667, [0.4407] = 1.1345, [0.28] = 1.7855 }
 local W = P.height > 0 and P.height or W_paper[P.beta] or 0.5
