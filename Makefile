@@ -142,7 +142,7 @@ ifneq ($(FUZZ_CC),)
 	@mkdir -p build/fuzz/corpus
 	$(Q)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -std=c99 -D_GNU_SOURCE -DTP_LIBFUZZER \
 		-Iruntime -Ikernels -Ibuild/gen $(ZSTD_CFLAGS) -o build/fuzz/dump_fuzz tests/fuzz/dump_fuzz.c \
-		runtime/dump.c kernels/common.c $(ZSTD_LIBS)
+		runtime/dump.c runtime/fs.c kernels/common.c $(ZSTD_LIBS)
 	$(Q)build/fuzz/dump_fuzz -max_total_time=$(FUZZ_TIME) -max_len=4096 -artifact_prefix=build/fuzz/ \
 		-print_final_stats=0 build/fuzz/corpus tests/fuzz/corpus 2>build/fuzz/log || \
 		{ tail -40 build/fuzz/log; exit 1; }
