@@ -51,6 +51,7 @@
 #define MAX_NAME      63
 #define CHUNK_HEAD    32
 #define READ_BLOCK    (1u << 17)
+#define CSV_BATCH     (1 << 20)       /* bytes of unpacked columns per CSV batch */
 
 /* ---- little-endian helpers and the frame hash ----------------------------- */
 
@@ -286,6 +287,27 @@ static int unpack_configs(uint8_t *dst, const uint8_t *src, int64_t n, int32_t w
             }
         }
         int used = (int)(((int64_t)width * b) % 8);
+        if (used) ok &= (s[row - 1] >> used) == 0;
+    }
+    return ok;
+}
+
+/* Check n packed rows without unpacking them: 1 if every value is < states
+ * and no padding bit is set (what unpack_configs checks), 0 otherwise. */
+static int check_configs(const uint8_t *src, int64_t n, int32_t width, int32_t states) {
+    int b = bits_per_site(states);
+    int64_t row = ((int64_t)width * b + 7) / 8;
+    int ok = 1;
+    if (b == 8) {
+        for (int64_t i = 0; i < n * width; i++) ok &= src[i] < states;
+        return ok;
+    }
+    int used = (int)(((int64_t)width * b) % 8);
+    for (int64_t r = 0; r < n; r++) {
+        const uint8_t *s = src + r * row;
+        if (b == 2 && states < 4) {
+            for (int32_t i = 0; i < width; i++) ok &= ((s[i >> 2] >> (2 * (i & 3))) & 3) < states;
+        }
         if (used) ok &= (s[row - 1] >> used) == 0;
     }
     return ok;
@@ -1089,7 +1111,14 @@ tp_status tp_dump_reader_next(tp_dump_reader *r, int32_t *got) {
     if (r->frame_no >= 0) r->frame_no++;
     TP_TRY(read_frame(r, &e));
     TP_TRY(parse_chunk(r, &e, r->pos + ENTRY_BYTES));
-    /* unpack-check configurations now, so damage is reported here */
+    /* check configurations now (without unpacking them), so damage is
+     * reported here and a reader need not materialise a chunk to verify it */
+    for (int32_t i = 0; i < r->nf; i++) {
+        const tp_dump_field *fd = &r->fields[i];
+        if (fd->type == TP_DUMP_CONFIG && !check_configs(r->raw + r->col_off[i], e.records, fd->width, fd->states))
+            return fail(r, r->pos + ENTRY_BYTES, "chunk %llu: field '%s' holds a state >= %d or a set padding bit",
+                        (unsigned long long)e.seq, fd->name, (int)fd->states);
+    }
     r->have = 1;
     r->c_index = (int64_t)e.seq;
     r->c_first = (int64_t)e.first;
@@ -1208,23 +1237,31 @@ int64_t tp_dump_reader_good_bytes(const tp_dump_reader *r) { return r ? r->pos :
 int32_t tp_dump_reader_complete(const tp_dump_reader *r) { return r && r->end_off >= 0; }
 static int64_t reader_end_off(const tp_dump_reader *r) { return r->end_off; }
 
-tp_status tp_dump_chunk_get(const tp_dump_reader *r, int32_t f, void *out, int64_t out_bytes) {
+tp_status tp_dump_chunk_get_range(const tp_dump_reader *r, int32_t f, int64_t first, int64_t count,
+                                  void *out, int64_t out_bytes) {
     if (!r || !r->have) return TP_ERROR(TP_ERR_ARG, "dump: no current chunk (call next first)");
     if (f < 0 || f >= r->nf) return TP_ERROR(TP_ERR_ARG, "dump: no field %d", (int)f);
+    if (first < 0 || count < 0 || first > r->c_records || count > r->c_records - first)
+        return TP_ERROR(TP_ERR_ARG, "dump: records %lld..%lld are outside the chunk's %lld", (long long)first,
+                        (long long)(first + count), (long long)r->c_records);
     const tp_dump_field *fd = &r->fields[f];
-    int64_t need = r->c_records * tp_dump_field_bytes(fd);
+    int64_t need = count * tp_dump_field_bytes(fd);
     if (!out || out_bytes < need)
         return TP_ERROR(TP_ERR_ARG, "dump: field '%s' needs %lld bytes, got room for %lld", fd->name,
                         (long long)need, (long long)out_bytes);
-    const uint8_t *src = r->raw + r->col_off[f];
+    const uint8_t *src = r->raw + r->col_off[f] + first * tp_dump_field_packed_bytes(fd);
     if (fd->type == TP_DUMP_CONFIG) {
-        if (!unpack_configs(out, src, r->c_records, fd->width, fd->states))
+        if (!unpack_configs(out, src, count, fd->width, fd->states))
             return TP_ERROR(TP_ERR_FORMAT, "dump: chunk %lld at byte %lld: field '%s' holds a state >= %d",
                             (long long)r->c_index, (long long)r->c_off, fd->name, (int)fd->states);
     } else {
         memcpy(out, src, (size_t)need);
     }
     return TP_OK;
+}
+
+tp_status tp_dump_chunk_get(const tp_dump_reader *r, int32_t f, void *out, int64_t out_bytes) {
+    return tp_dump_chunk_get_range(r, f, 0, r && r->have ? r->c_records : 0, out, out_bytes);
 }
 
 /* ---- CSV ----------------------------------------------------------------------- */
@@ -1284,20 +1321,26 @@ tp_status tp_dump_csv(const char *path, const char *fields, const char *out_path
     }
     fputc('\n', out);
     void *bufs[MAX_FIELDS] = { 0 };
+    int64_t row = 0;
+    for (int32_t s = 0; s < nsel; s++) row += tp_dump_field_bytes(&r->fields[sel[s]]);
+    int64_t batch = CSV_BATCH / (row ? row : 1);
+    if (batch < 1) batch = 1;
+    for (int32_t s = 0; s < nsel && st == TP_OK; s++)
+        if (!(bufs[s] = malloc((size_t)(batch * tp_dump_field_bytes(&r->fields[sel[s]])))))
+            st = TP_ERROR(TP_ERR_NOMEM, "out of memory");
     int32_t got = 1;
     while (st == TP_OK) {
         st = tp_dump_reader_next(r, &got);
         if (st != TP_OK || !got) break;
+        /* a chunk may unpack to gigabytes: convert it a batch of records at
+         * a time, each batch's columns in buffers of about CSV_BATCH bytes */
         int64_t n = tp_dump_chunk_records(r);
-        for (int32_t s = 0; s < nsel && st == TP_OK; s++) {
-            int64_t need = n * tp_dump_field_bytes(&r->fields[sel[s]]);
-            free(bufs[s]);
-            bufs[s] = malloc((size_t)need);
-            if (!bufs[s]) st = TP_ERROR(TP_ERR_NOMEM, "out of memory");
-            else st = tp_dump_chunk_get(r, sel[s], bufs[s], need);
-        }
-        for (int64_t k = 0; k < n && st == TP_OK; k++) {
-            fprintf(out, "%lld", (long long)(tp_dump_chunk_first(r) + k));
+        for (int64_t b0 = 0; b0 < n && st == TP_OK; b0 += batch) {
+        int64_t m = n - b0 < batch ? n - b0 : batch;
+        for (int32_t s = 0; s < nsel && st == TP_OK; s++)
+            st = tp_dump_chunk_get_range(r, sel[s], b0, m, bufs[s], m * tp_dump_field_bytes(&r->fields[sel[s]]));
+        for (int64_t k = 0; k < m && st == TP_OK; k++) {
+            fprintf(out, "%lld", (long long)(tp_dump_chunk_first(r) + b0 + k));
             for (int32_t s = 0; s < nsel; s++) {
                 const tp_dump_field *f = &r->fields[sel[s]];
                 int32_t w = f->width;
@@ -1320,6 +1363,9 @@ tp_status tp_dump_csv(const char *path, const char *fields, const char *out_path
                 }
             }
             fputc('\n', out);
+        }
+        if (ferror(out)) st = TP_ERROR(TP_ERR_IO, "cannot write %s: %s", out == stdout ? "standard output" : out_path,
+                                       strerror(errno));
         }
     }
     for (int32_t s = 0; s < nsel; s++) free(bufs[s]);

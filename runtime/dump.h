@@ -157,6 +157,10 @@ TP_FFI int64_t tp_dump_chunk_offset(const tp_dump_reader *r);
  * field's type; TP_DUMP_CONFIG: one uint8_t per site).  out_bytes is the
  * room in out, checked. */
 TP_FFI tp_status tp_dump_chunk_get(const tp_dump_reader *r, int32_t f, void *out, int64_t out_bytes);
+/* The same for records first..first+count-1 of the chunk only: a reader
+ * can take a chunk that unpacks to gigabytes a slice at a time. */
+TP_FFI tp_status tp_dump_chunk_get_range(const tp_dump_reader *r, int32_t f, int64_t first, int64_t count,
+                                         void *out, int64_t out_bytes);
 /* After an error: byte offset and frame number (header = frame 0, every
  * zstd or skippable frame counts) of the damage; -1 if none. */
 TP_FFI int64_t tp_dump_reader_error_offset(const tp_dump_reader *r);

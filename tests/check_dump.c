@@ -23,6 +23,8 @@
 
 #include "fuzz/dump_fuzz.c"
 
+#include <zstd.h>
+
 /* ---- helpers ----------------------------------------------------------------- */
 
 static char *scratch(const char *dir, const char *name) {
@@ -857,6 +859,146 @@ START_TEST(test_dump_cli_info_head_verify_recipe) {
 }
 END_TEST
 
+
+/* ---- hostile but valid dumps: allocation bombs ------------------------------- */
+
+static void le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void le64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+
+/* The frame hash as tempera-dump(5) documents it (FNV-1a over 64-bit words). */
+static uint64_t doc_hash(const uint8_t *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w = 0;
+        for (int k = 0; k < 8; k++) w |= (uint64_t)p[i + k] << (8 * k);
+        h = (h ^ w) * 0x100000001b3ull;
+    }
+    if (i < n) {
+        uint64_t w = 0;
+        for (size_t k = 0; i + k < n; k++) w |= (uint64_t)p[i + k] << (8 * k);
+        h = (h ^ w) * 0x100000001b3ull;
+    }
+    return (h ^ (uint64_t)n) * 0x100000001b3ull;
+}
+
+/* Append to path one chunk of recs all-zero records of the schema
+ * {x: config width 2048, 2 states; k: i64}, written by hand to the format's
+ * rules: a few kilobytes on disk that unpack to recs * 2 KiB. */
+static void append_bomb_chunk(const char *path, uint64_t seq, uint32_t recs) {
+    const size_t xb = (size_t)recs * 256, kb = (size_t)recs * 8;
+    const size_t raw = 32 + 8 + xb + 8 + kb;
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+    ZSTD_CCtx_setPledgedSrcSize(cc, raw);
+    size_t cap = ZSTD_compressBound(raw) / 64 + (1 << 20), got = 0;
+    uint8_t *frame = malloc(cap);
+    uint8_t head[48] = { 0 }, *zero = calloc(1, 1 << 20);
+    memcpy(head, "TPDCHUNK", 8);
+    le64(head + 8, seq);
+    le64(head + 16, seq * recs);
+    le32(head + 24, recs);
+    le32(head + 28, 2);
+    le64(head + 32, xb);
+    ZSTD_outBuffer out = { frame, cap, 0 };
+    ZSTD_inBuffer in = { head, 40, 0 };
+    ck_assert(!ZSTD_isError(ZSTD_compressStream2(cc, &out, &in, ZSTD_e_continue)));
+    for (size_t left = xb + 8 + kb, part = 0; left > 0; left -= in.size, part++) {
+        uint8_t lenk[8];
+        if (left == kb + 8) { le64(lenk, kb); in = (ZSTD_inBuffer){ lenk, 8, 0 }; }
+        else {
+            size_t until = left > kb + 8 ? left - (kb + 8) : left;
+            in = (ZSTD_inBuffer){ zero, until < (1u << 20) ? until : (1u << 20), 0 };
+        }
+        while (in.pos < in.size) ck_assert(!ZSTD_isError(ZSTD_compressStream2(cc, &out, &in, ZSTD_e_continue)));
+        (void)part;
+    }
+    in = (ZSTD_inBuffer){ NULL, 0, 0 };
+    size_t rem;
+    do { rem = ZSTD_compressStream2(cc, &out, &in, ZSTD_e_end); ck_assert(!ZSTD_isError(rem)); } while (rem);
+    got = out.pos;
+    ZSTD_freeCCtx(cc);
+    uint8_t e[64] = { 0 };
+    le32(e, 0x184D2A5Eu);
+    le32(e + 4, 56);
+    memcpy(e + 8, "TPDI", 4);
+    e[12] = 1; e[14] = 1;    /* version 1, kind chunk */
+    le64(e + 16, seq);
+    le64(e + 24, seq * recs);
+    le64(e + 32, raw);
+    le32(e + 40, recs);
+    le32(e + 44, (uint32_t)got);
+    le64(e + 48, doc_hash(frame, got));
+    le64(e + 56, doc_hash(e + 8, 48));
+    FILE *f = fopen(path, "ab");
+    ck_assert(f && fwrite(e, 1, 64, f) == 64 && fwrite(frame, 1, got, f) == got && fclose(f) == 0);
+    free(frame);
+    free(zero);
+}
+
+static long child_maxrss_kb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return ru.ru_maxrss;
+}
+
+START_TEST(test_dump_allocation_bombs_stay_bounded) {
+    /* Two chunks of 400000 records: about 10 KB on disk, 102 MB per chunk
+     * once decompressed (the format allows 256 MB), 820 MB per chunk once
+     * unpacked to a byte per site.  Reading may take the decompressed frame;
+     * verify, info, head and csv must not unpack whole chunks. */
+    char *dir = tp_test_scratch_dir("dump");
+    char *path = scratch(dir, "bomb.tpd");
+    tp_dump_field f[2] = { { "x", TP_DUMP_CONFIG, 2048, 2, 0, { 0 } }, { "k", TP_DUMP_I64, 1, 0, 0, { 0 } } };
+    tp_dump_writer *w = tp_dump_writer_open(path, f, 2, NULL, NULL, 0, NULL);
+    ck_assert_ptr_nonnull(w);
+    tp_dump_writer_free(w);    /* header only, no end entry: as if killed */
+    const uint32_t recs = 400000;
+    append_bomb_chunk(path, 0, recs);
+    append_bomb_chunk(path, 1, recs);
+    ck_assert_msg(file_size(path) < 64 * 1024, "bomb is %lld bytes", (long long)file_size(path));
+    const long unpacked_kb = (long)recs * 2048 / 1024, raw_kb = (long)recs * 264 / 1024;
+
+    /* the process without any dump (libraries, stdlib): the baseline */
+    const char *a0[] = { "tempera", "--version", NULL };
+    tp_cmd_result r = tp_test_run_cmd(dir, NULL, a0);
+    ck_assert_int_eq(r.status, 0);
+    tp_cmd_result_free(&r);
+    const long base_kb = child_maxrss_kb();
+    const char *av[] = { "tempera", "dump", "verify", path, NULL };
+    r = tp_test_run_cmd(dir, NULL, av);
+    ck_assert_msg(r.status == 0 && strstr(r.out, "800000 records"), "%d %s %s", r.status, r.out, r.err);
+    tp_cmd_result_free(&r);
+    const char *ai[] = { "tempera", "dump", "info", path, NULL };
+    r = tp_test_run_cmd(dir, NULL, ai);
+    ck_assert_msg(r.status == 0 && strstr(r.out, "records: 800000"), "%d %s %s", r.status, r.out, r.err);
+    tp_cmd_result_free(&r);
+    const char *ah[] = { "tempera", "dump", "head", path, "-n", "2", NULL };
+    r = tp_test_run_cmd(dir, NULL, ah);
+    ck_assert_msg(r.status == 0 && strstr(r.out, "record 1") && !strstr(r.out, "record 2"), "%d %s", r.status, r.err);
+    tp_cmd_result_free(&r);
+    char *csv = scratch(dir, "k.csv");
+    const char *ac[] = { "tempera", "dump", "csv", path, "--fields", "k", "-o", csv, NULL };
+    r = tp_test_run_cmd(dir, NULL, ac);
+    ck_assert_msg(r.status == 0, "%d %s", r.status, r.err);
+    /* "record,k" then "i,0" for i = 0..799999: 10 one-digit numbers, 90 two-digit, ... */
+    int64_t want = 9, pow10 = 1;
+    for (int d = 1; d <= 6; d++, pow10 *= 10) {
+        int64_t lo = d == 1 ? 0 : pow10, hi = pow10 * 10 < 800000 ? pow10 * 10 : 800000;
+        want += (hi - lo) * (d + 3);
+    }
+    ck_assert_int_eq(file_size(csv), want);
+    tp_cmd_result_free(&r);
+    long peak = child_maxrss_kb();
+    ck_assert_msg(peak - base_kb < raw_kb + 64 * 1024,
+                  "readers peaked at %ld KiB above the bare process's %ld KiB (decompressed chunk %ld KiB, unpacked %ld KiB)",
+                  peak - base_kb, base_kb, raw_kb, unpacked_kb);
+    free(csv);
+    free(path);
+    cleanup(dir);
+}
+END_TEST
+
 Suite *dump_suite(void) {
     Suite *s = suite_create("dump");
     TCase *tc = tp_test_tcase("format", 60);
@@ -871,6 +1013,7 @@ Suite *dump_suite(void) {
     tcase_add_test(tr, test_dump_disk_full_keeps_file_valid);
     tcase_add_test(tr, test_dump_corruption_always_detected);
     tcase_add_test(tr, test_dump_fuzz_driver);
+    tcase_add_test(tr, test_dump_allocation_bombs_stay_bounded);
     suite_add_tcase(s, tr);
     TCase *tcli = tp_test_tcase("cli", 60);
     tcase_add_test(tcli, test_dump_cli_csv_equals_lua_api);

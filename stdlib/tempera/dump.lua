@@ -361,15 +361,22 @@ function Reader:seek(k)
   return true
 end
 
--- c:get(name [, out]) -> the field's values for this chunk: an FFI array of
--- n*width values (configs: uint8_t per site), 0-based.  Valid after the
--- reader has moved on.
-function Chunk:get(name, out)
+-- c:get(name [, out [, first, count]]) -> the field's values for this chunk
+-- (or for its records first..first+count-1, 0-based): an FFI array of
+-- count*width values (configs: uint8_t per site), 0-based.  A chunk may
+-- unpack to far more than it takes on disk; take big ones a slice at a
+-- time.  Only valid until the reader moves on.
+function Chunk:get(name, out, first, count)
   local d = self.reader
   local f = d:field(name)
-  local n = self.n * f.width
+  first = first or 0
+  count = count or self.n - first
+  util.check_arg(first == math.floor(first) and count == math.floor(count) and first >= 0 and count >= 0
+    and first + count <= self.n, "chunk:get: records %s..%s are outside the chunk's %d", tostring(first),
+    tostring(first + count), self.n)
+  local n = count * f.width
   out = out or ffi.new(CTYPES[TYPES[f.type]], math.max(n, 1))
-  util.check(C.tp_dump_chunk_get(rhandle(d), f.index, out, ffi.sizeof(out)))
+  util.check(C.tp_dump_chunk_get_range(rhandle(d), f.index, first, count, out, ffi.sizeof(out)))
   return out
 end
 

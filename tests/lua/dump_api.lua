@@ -83,6 +83,14 @@ for c in d:chunks() do
   assert(c.index == idx and c.first == total, "chunk numbering")
   local e = c:get("energy")
   for k = 0, c.n - 1 do assert(e[k] == want[c.first + k + 1].energy) end
+  -- a slice of the chunk: records 1..c.n-1 of the configurations, unpacked alone
+  if c.n > 1 then
+    local all, part = c:get("config"), c:get("config", nil, 1, c.n - 1)
+    assert(ffi.sizeof(part) == (c.n - 1) * 9, "slice size")
+    for k = 0, (c.n - 1) * 9 - 1 do assert(part[k] == all[9 + k], "slice of configurations") end
+  end
+  local okr, errr = pcall(c.get, c, "energy", nil, c.n, 1)
+  assert(not okr and errr:find("outside the chunk") and errr:find("dump_api.lua:%d+"), tostring(errr))
   total, idx = total + c.n, idx + 1
 end
 assert(total == 13 and d.error == nil)
