@@ -251,13 +251,64 @@ static void laction(int sig) {
     if (signal_L) lua_sethook(signal_L, lstop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
+/* Is a chunk source one of the stdlib's (embedded, generated, or on
+ * TEMPERA_STDLIB_PATH)?  The Lua side has the same rule (util.is_stdlib). */
+static int stdlib_source(const char *src) {
+    if (!src || src[0] != '@') return 0;
+    if (!strncmp(src, "@stdlib/tempera/", 16) || !strncmp(src, "@build/gen/tempera/", 19)) return 1;
+    const char *root = getenv("TEMPERA_STDLIB_PATH");
+    size_t n = root ? strlen(root) : 0;
+    return n && !strncmp(src + 1, root, n);
+}
+
+/* An error the stdlib raised through its own mistake or an unchecked input
+ * ("stdlib/tempera/nn.lua:231: bad argument #1 to 'u8_t' ..."), not through
+ * util.raise (which already points at the recipe): put the recipe's file
+ * and line first, say which tempera call it came from, and keep the stdlib
+ * position in brackets.  Leaves the message on the stack top. */
+static void blame_recipe(lua_State *L, const char *msg) {
+    lua_Debug ar;
+    int level = 0, inner = -1;
+    /* the innermost Lua frame: did the message come from the stdlib? */
+    for (; lua_getstack(L, level, &ar); level++) {
+        lua_getinfo(L, "S", &ar);
+        if (ar.what[0] != 'C') { inner = level; break; }
+    }
+    if (inner < 0 || !stdlib_source(ar.source) || strstr(msg, "interrupted!")) { lua_pushstring(L, msg); return; }
+    size_t sl = strlen(ar.short_src);
+    if (strncmp(msg, ar.short_src, sl) != 0 || msg[sl] != ':') { lua_pushstring(L, msg); return; }
+    const char *rest = strchr(msg + sl + 1, ':');   /* past "src:line" */
+    if (!rest) { lua_pushstring(L, msg); return; }
+    size_t poslen = (size_t)(rest - msg);
+    rest++;
+    while (*rest == ' ') rest++;
+    /* the recipe's frame, and the stdlib function it called */
+    char entry[128] = "";
+    for (level = inner + 1; lua_getstack(L, level, &ar); level++) {
+        lua_getinfo(L, "Sl", &ar);
+        if (ar.what[0] == 'C' || stdlib_source(ar.source)) continue;
+        lua_Debug callee;
+        if (lua_getstack(L, level - 1, &callee) && lua_getinfo(L, "n", &callee) && callee.name)
+            snprintf(entry, sizeof entry, " (in %s%s)", callee.name,
+                     callee.namewhat && !strcmp(callee.namewhat, "method") ? "()" : "");
+        char pos[256];
+        snprintf(pos, sizeof pos, "%.*s", (int)poslen, msg);
+        lua_pushfstring(L, "%s:%d: error inside tempera%s: %s [at %s: an input tempera should have refused, or a "
+                        "bug; please report it.  TEMPERA_DEBUG=1 shows the full traceback]",
+                        ar.short_src, ar.currentline, entry, rest, pos);
+        return;
+    }
+    lua_pushstring(L, msg);   /* no recipe frame (the REPL's own code): as is */
+}
+
 static int traceback(lua_State *L) {
     if (!lua_isstring(L, 1)) {
         if (lua_isnoneornil(L, 1) || !luaL_callmeta(L, 1, "__tostring") || !lua_isstring(L, -1))
             return 1; /* keep the non-string error object as is */
         lua_remove(L, 1);
     }
-    luaL_traceback(L, L, lua_tostring(L, 1), 1);
+    blame_recipe(L, lua_tostring(L, 1));
+    luaL_traceback(L, L, lua_tostring(L, -1), 1);
     return 1;
 }
 

@@ -186,6 +186,21 @@ START_TEST(test_run_error_names_recipe_line) {
     ck_assert_int_eq(r.status, 1);
     ASSERT_HAS(r.err, "cst.lua:2: thread count must be in 1..4096, got 0");
     tp_cmd_result_free(&r);
+
+    /* a raw Lua error inside the stdlib (a tempera bug, or an input it
+     * should have refused) is put at the recipe's line, with the entry it
+     * came from and the stdlib position kept in brackets */
+    recipe("bug.lua", "local tp = require 'tempera'\n"
+                      "local broken = load('local t = nil\\nreturn t.x', '@stdlib/tempera/fake.lua')\n"
+                      "tp.fake_entry = broken\n"
+                      "\n"
+                      "tp.fake_entry()\n");
+    r = RUN("run", "bug.lua");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.err, "tempera: bug.lua:5: error inside tempera (in fake_entry): attempt to index local 't'");
+    ASSERT_HAS(r.err, "[at stdlib/tempera/fake.lua:2:");
+    ASSERT_HAS(r.err, "TEMPERA_DEBUG=1");
+    tp_cmd_result_free(&r);
 }
 END_TEST
 

@@ -26,6 +26,9 @@ local dbuf = ffi.typeof("double[?]")
 
 -- (pointer, n, anchor) for an FFI array or a Lua list of numbers.
 local function doubles(x, n, what)
+  if n ~= nil and (type(n) ~= "number" or n < 0 or n ~= math.floor(n)) then
+    util.raise("%s: the count must be a whole number >= 0, got %s", what, tostring(n))
+  end
   if x == nil then return nil, n end
   if type(x) == "table" then
     local m = n or #x
@@ -46,14 +49,19 @@ local function doubles(x, n, what)
       if not ts:find("%[") then util.raise("%s: give n with an FFI pointer", what) end
       n = ffi.sizeof(x) / 8
     end
+    util.check_count(what, "the array", x, n, 8)
     return ffi.cast(dptr, x), n, x
   end
   util.raise("%s: expected an FFI double array or a list of numbers, got %s", what, type(x))
 end
 
 local function bytes(x, n, what)
-  if type(x) == "cdata" then return ffi.cast(u8ptr, x) end
+  if type(x) == "cdata" then
+    if n then util.check_count(what, "the configuration array", x, n, 1) end
+    return ffi.cast(u8ptr, x)
+  end
   if type(x) == "table" then
+    if n and #x < n then util.raise("%s: the list holds %d values, %s needed", what, #x, tostring(n)) end
     local a = ffi.new("uint8_t[?]", math.max(#x, 1))
     for i = 1, #x do a[i - 1] = x[i] end
     return a
@@ -487,7 +495,7 @@ end
 -- c:add(configs, logw, n): configs = n * L * L tokens (uint8_t)
 function Corr:add(x, logw, n)
   util.check_arg(type(n) == "number", "corr:add: give n")
-  local px = bytes(x, n, "corr:add")
+  local px = bytes(x, n * self.L * self.L, "corr:add")
   local pw = doubles(logw, n, "corr:add")
   call(self.backend, "corr", self.acc, self.shift, px, pw, self.L, self.q, self.rmax, n)
   self.count = self.count + n

@@ -153,7 +153,12 @@ end
 
 function Bias:value(...)
   local s = self._s
-  for k = 1, self.dim do s[k - 1] = select(k, ...) end
+  for k = 1, self.dim do
+    local v = select(k, ...)
+    util.check_arg(type(v) == "number", "bias:value: expects %d numbers (the CV values), argument %d is %s",
+      self.dim, k, type(v))
+    s[k - 1] = v
+  end
   return C.tp_bias_value(self.c, s)
 end
 

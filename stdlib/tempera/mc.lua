@@ -15,6 +15,8 @@
 -- calling them is Lua too, and LuaJIT compiles both together).
 local F = require "tempera.ffi"
 local util = require "tempera.util"
+-- arrays sized by the recipe's counts: refused at its line when too large
+local new_f64, new_u8, new_i32 = util.sized("double"), util.sized("uint8_t"), util.sized("int32_t")
 local run = require "tempera.run"
 local obs = require "tempera.observables"
 local bias_mod = require "tempera.bias"
@@ -205,7 +207,7 @@ function M.chains(o)
     -- built-in model forced onto the Lua driver (tests): use its C de
     self.model = setmetatable({ de_fn = function(x, i, s) return C.tp_model_de(m.c, x, i, s) end }, { __index = m })
   end
-  self.x = ffi.new("uint8_t[?]", o.chains * m.n)
+  self.x = new_u8(o.chains * m.n)
   for b = 1, o.chains do
     self.rng[b] = require("tempera.rng"){ seed = seed, stream = b - 1 }
     self.pos[b] = 0
@@ -281,8 +283,8 @@ function M.sample(o)
   if mag == nil then mag = m.kind == "ising" or m.kind == "potts" end
   local lat = m.lattice
   local rmax = o.rmax or (o.corr and math.floor(lat.size[0] / 2)) or 0
-  local E = ffi.new("double[?]", B * T)
-  local MG = mag and ffi.new("double[?]", B * T)
+  local E = new_f64(B * T)
+  local MG = mag and new_f64(B * T)
   local dim = 0
   for _, c in ipairs(cvs) do
     util.check_arg(type(c) == "table" and c.dim, "tp.mc.sample: cv must be a tp.cv or a list of them")
@@ -290,14 +292,14 @@ function M.sample(o)
     dim = dim + c.dim
   end
   local CVS = {}
-  for k = 1, dim do CVS[k] = ffi.new("double[?]", B * T) end
+  for k = 1, dim do CVS[k] = new_f64(B * T) end
   local CR = {}
-  if o.corr then for r = 0, rmax do CR[r] = ffi.new("double[?]", B * T) end end
+  if o.corr then for r = 0, rmax do CR[r] = new_f64(B * T) end end
   local e = ffi.new("double[?]", B)
-  local sv = dim > 0 and ffi.new("double[?]", B * dim)
-  local cnt = mag and ffi.new("int32_t[?]", B * q)
+  local sv = dim > 0 and new_f64(B * dim)
+  local cnt = mag and new_i32(B * q)
   local msum = 0   -- sum of the signed magnetisation (Ising), for connected Corr.
-  local cbuf = o.corr and ffi.new("double[?]", B * (rmax + 1))
+  local cbuf = o.corr and new_f64(B * (rmax + 1))
   local kind = m.kind == "potts" and 1 or 0
   local p = o.progress and require("tempera.progress"){ label = o.label or ("mc " .. o.method), total = o.burn_in + T * o.every }
   local chunk = math.max(1, math.floor(o.burn_in / 20))
@@ -388,6 +390,7 @@ function M.metad(o)
   })
   util.check_arg(bias_mod.is_bias(o.bias), "tp.mc.metad: bias must be a tp.bias.grid")
   check_cv_fits("tp.mc.metad", o.cv, o.model)
+  if o.bias.cv then check_cv_fits("tp.mc.metad: the bias's CV", o.bias.cv, o.model) end
   util.check_arg(o.cv.dim == o.bias.dim, "tp.mc.metad: CV '%s' has dimension %d but the bias grid has %d",
     o.cv.name or "?", o.cv.dim, o.bias.dim)
   util.check_arg(o.beta > 0, "tp.mc.metad: beta must be > 0, got %g", o.beta)
@@ -448,7 +451,7 @@ function MetaD:run(cycles)
     local hv = o.harvest
     if hv and cyc >= (hv.from or 0) and cyc % hv.every == 0 then
       -- the walkers' configurations after this cycle (before its hills act)
-      local a = ffi.new("uint8_t[?]", B * n)
+      local a = new_u8(B * n)
       ffi.copy(a, self.chains:states(), B * n)
       self._harvest = self._harvest or {}
       self._harvest[#self._harvest + 1] = a
@@ -474,7 +477,7 @@ end
 -- the data a neural sampler's warm start (tp.train, pretrain =) fits.
 function MetaD:harvested()
   local parts, B, n = self._harvest or {}, self.chains.B, self.model.n
-  local x = ffi.new("uint8_t[?]", math.max(1, #parts * B * n))
+  local x = new_u8(math.max(1, #parts * B * n))
   for i, a in ipairs(parts) do ffi.copy(x + (i - 1) * B * n, a, B * n) end
   return { x = x, n = #parts * B, sites = n }
 end
@@ -489,7 +492,7 @@ function MetaD:frozen(o)
   })
   local ch, B, n, dim = self.chains, self.chains.B, self.model.n, self.cv.dim
   local N = o.samples * B
-  local S, LW, E = ffi.new("double[?]", N * dim), ffi.new("double[?]", N), ffi.new("double[?]", N)
+  local S, LW, E = new_f64(N * dim), new_f64(N), new_f64(N)
   local e = ffi.new("double[?]", B)
   if o.burn_in > 0 then ch:biased(self.cv, self.bias, self.beta, o.burn_in * n) end
   for t = 0, o.samples - 1 do

@@ -28,6 +28,8 @@ local function site(self, fname, i)
 end
 local function configs(self, fname, x, B)
   util.check_arg(type(x) == "cdata", "%s: x must be an FFI array of tokens (uint8_t)", fname)
+  util.check_arg(B == nil or (type(B) == "number" and B >= 1 and B == math.floor(B)),
+    "%s: the number of configurations must be a whole number >= 1, got %s", fname, tostring(B))
   util.check_count(fname, "the configuration array", x, (B or 1) * self.n, 1)
 end
 

@@ -19,6 +19,8 @@
 --                     chains = 64, burn_in = 20, cv = tp.cv.magnetization(lat) }
 --   r.acceptance, r.stats.energy (tp.observables.stats), r.energy (double[chains*steps])
 local util = require "tempera.util"
+-- arrays sized by the recipe's counts: refused at its line when too large
+local new_f64 = util.sized("double")
 local rng = require "tempera.rng"
 local obs = require "tempera.observables"
 local ffi = require "ffi"
@@ -71,8 +73,8 @@ local function nmh(opts)
   -- proposals use streams stream + k*2B .. + 2B - 1 (k = 0..burn_in+steps); the
   -- acceptance uniforms the stream after them
   local u = rng{ seed = seed, stream = stream + (o.burn_in + T + 1) * 2 * B }
-  local energy = ffi.new("double[?]", B * T)
-  local cvs = o.cv and ffi.new("double[?]", B * T) or nil
+  local energy = new_f64(B * T)
+  local cvs = o.cv and new_f64(B * T) or nil
   local cvbuf = o.cv and ffi.new("double[?]", B) or nil
   local acc, prop = 0, 0
   local bar = o.progress and require("tempera.progress")({ label = "nmh", total = o.burn_in + T }) or nil
@@ -111,7 +113,7 @@ local function nmh(opts)
   }
   if cvs then
     r.stats.cv = obs.stats(cvs, B, T)
-    local a = ffi.new("double[?]", B * T)
+    local a = new_f64(B * T)
     for i = 0, B * T - 1 do a[i] = math.abs(cvs[i]) end
     r.stats.abs_cv = obs.stats(a, B, T)
   end

@@ -17,7 +17,7 @@ local M = {}
 local Net = {}
 Net.__index = Net
 
-local u8_t, f32_t, f64_t = ffi.typeof("uint8_t[?]"), ffi.typeof("float[?]"), ffi.typeof("double[?]")
+local u8_t, f32_t, f64_t = util.sized("uint8_t"), util.sized("float"), util.sized("double")
 
 -- next Philox stream block for calls that do not name one: distinct calls
 -- draw distinct masks/orders; recipes pass seed/stream for reproducibility

@@ -30,6 +30,9 @@ function M.stats(x, B, T)
   else
     a = x
     util.check_arg(B and T, "stats: with a double* give B (chains) and T (samples per chain)")
+    util.check_arg(type(B) == "number" and type(T) == "number" and B >= 1 and T >= 1 and B == math.floor(B)
+      and T == math.floor(T), "stats: B (chains) and T (samples per chain) must be whole numbers >= 1")
+    util.check_count("stats", "the series", a, B * T, 8)
   end
   local s = ffi.new("tp_obs_stats")
   util.check(C.tp_obs_series(s, a, B, T))

@@ -50,6 +50,8 @@ local out_ready = false
 -- Path of name inside the output directory (--out DIR, default "."),
 -- creating the directory and recording the run there on first use.
 function M.out(name)
+  util.check_arg(name == nil or (type(name) == "string" and name ~= "" and name:sub(-1) ~= "/"),
+    "tp.out: expects a file name (or nothing, for the directory), got %s", type(name) == "string" and string.format("%q", name) or tostring(name))
   local dir = cli.out or "."
   if not out_ready then
     out_ready = true

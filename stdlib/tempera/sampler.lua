@@ -40,6 +40,9 @@ local function check_target(fname, net, model, bias, cv)
   end
   if bias ~= nil then
     util.check_arg(require("tempera.bias").is_bias(bias), "%s: bias must be a tp.bias.grid", fname)
+    local bn = bias.cv and (bias.cv.n or (bias.cv.lattice and bias.cv.lattice.n))
+    util.check_arg(bn == nil or bn == net.sites, "%s: the bias was built on CV '%s' of %d sites but the network has %d",
+      fname, tostring(bias.cv and bias.cv.name), bn or -1, net.sites)
     cv = cv or bias.cv
     util.check_arg(cv ~= nil, "%s: the bias has no CV: give cv =", fname)
     util.check_arg(cv.dim == bias.dim, "%s: CV '%s' has dimension %d but the bias has %d", fname,

@@ -31,7 +31,7 @@ local M = {}
 local Trainer = {}
 Trainer.__index = Trainer
 
-local u8_t, f64_t = ffi.typeof("uint8_t[?]"), ffi.typeof("double[?]")
+local u8_t, f64_t = util.sized("uint8_t"), util.sized("double")
 
 -- first Philox stream of a trainer ("tr" << 40): apart from tp.nn's automatic
 -- streams and the MC samplers' per-chain streams
@@ -47,7 +47,8 @@ local spec = {
   batch = { type = "integer", default = 128, doc = "B samples per cycle" },
   replicates = { type = "integer", default = 8, doc = "R mask replicates per sample" },
   resample_every = { type = "integer", default = 10, doc = "K WDCE steps per drawn batch" },
-  steps = { type = "integer", default = 1000, doc = "optimiser steps (run/metadns/mdns)" },
+  steps = { type = "integer", default = 1000, doc = "optimiser steps (run/metadns/mdns)",
+    check = function(v) return v >= 0, "must be >= 0" end },
   replay = { type = "any", default = false, doc = "false, true or { size = 1024, bins = 8, ratio = 0.5 }" },
   anneal = { type = "table", doc = "{ beta = b0, steps = n }: beta ramps linearly from b0 over n steps" },
   deposit = { type = "string", default = "uniform", doc = "'uniform' (one hill of W/B per sample) or 'weighted'" },
@@ -383,6 +384,8 @@ end
 -- checkpoint_every steps (at the end of the cycle that reaches it) and at the end
 function Trainer:run(steps)
   steps = steps or self.steps
+  util.check_arg(type(steps) == "number" and steps >= 0 and steps == math.floor(steps),
+    "trainer:run: steps must be a whole number >= 0 (the step to train up to), got %s", tostring(steps))
   local p = self.show_progress and require("tempera.progress"){ label = "training steps", total = steps } or nil
   local t0, s0 = C.tp_clock(), self.net:steps()
   while self.net:steps() < steps do

@@ -144,6 +144,79 @@ function M.array_len(a, esize)
   return math.floor(ffi.sizeof(a) / esize)
 end
 
+-- The stdlib function the recipe called (for messages), or nil.
+-- "tp.mc.sample" for the functions of tp and its modules (built on first use)
+local public_names
+local function public_name(f)
+  if not (public_names and public_names[f]) then   -- modules load lazily: rebuild on a miss
+    public_names = {}
+    local ok, tp = pcall(require, "tempera")
+    if ok and type(tp) == "table" then
+      for k, v in pairs(tp) do
+        if type(v) == "function" then public_names[v] = "tp." .. k
+        elseif type(v) == "table" then
+          for k2, f2 in pairs(v) do
+            if type(f2) == "function" and type(k2) == "string" then public_names[f2] = "tp." .. k .. "." .. k2 end
+          end
+        end
+      end
+    end
+  end
+  return public_names[f]
+end
+
+-- The stdlib function the recipe called ("tp.mc.sample", "sample" for a
+-- method), for messages; nil if none is known.
+local function entry_name()
+  local level, prev = 2, nil
+  while true do
+    local info = debug.getinfo(level, "Snf")
+    if not info then return nil end
+    if info.what ~= "C" and not is_stdlib(info.source) then
+      if not prev then return nil end
+      return public_name(prev.func) or (prev.name and (prev.namewhat == "method" and ":" .. prev.name or prev.name))
+    end
+    prev = info
+    level = level + 1
+  end
+end
+
+local function bytes_text(b)
+  if b >= 2^30 then return string.format("%.1f GiB", b / 2^30) end
+  if b >= 2^20 then return string.format("%.1f MiB", b / 2^20) end
+  return string.format("%d bytes", b)
+end
+M.bytes_text = bytes_text
+
+-- util.sized(ctype) -> a constructor f(n) for ctype[?] arrays of n values
+-- that refuses, at the recipe's line and in the user's terms, a count that
+-- is not a whole number >= 0, an array past LuaJIT's 2 GiB limit, or one
+-- the machine cannot allocate (instead of "size of C type is unknown or
+-- too large" from inside the stdlib).
+function M.sized(ctype)
+  local vla = ffi.typeof(ctype .. "[?]")
+  local esize = ffi.sizeof(ctype)
+  return function(n)
+    if type(n) ~= "number" or n ~= n or n < 0 or n ~= math.floor(n) then
+      local name = entry_name()
+      M.raise("%s%sa count of %s values is not a whole number >= 0", name or "", name and ": " or "", tostring(n))
+    end
+    local bytes = n * esize
+    if bytes >= 2^31 then
+      local name = entry_name()
+      M.raise("%s%san array of %.0f values (%s) is more than one tempera array holds (2 GiB): ask for fewer "
+        .. "samples, a smaller batch or a smaller lattice, or stream to a dump", name or "", name and ": " or "",
+        n, bytes_text(bytes))
+    end
+    local ok, a = pcall(vla, n)
+    if not ok then
+      local name = entry_name()
+      M.raise("%s%sout of memory for %s", name or "", name and ": " or "", bytes_text(bytes))
+    end
+    return a
+  end
+end
+
 -- Refuse a count larger than an FFI array holds (it would read or write
 -- past the array's end).
 function M.check_count(fname, what, a, need, esize)

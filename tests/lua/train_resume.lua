@@ -107,7 +107,7 @@ fails("MDNS has no bias", tp.train.mdns, opts(net(1), bias()))
 fails("option 'beta' is required", tp.train.mdns, { net = net(1), model = model })
 local m4 = tp.cv.magnetization(tp.lattice.square(4))
 local b4 = tp.bias.grid{ cv = m4, points = 17, sigma = 0.1, height = 1, beta = 1 }
-fails("CV 'magnetization' is defined on 16 sites but the network has 9", tp.train.metadns, opts(net(1), b4))
+fails("the bias was built on CV 'magnetization' of 16 sites but the network has 9", tp.train.metadns, opts(net(1), b4))
 fails("replay needs a CV", tp.train.mdns, { net = net(1), model = model, beta = 1, replay = true })
 fails("replay: unknown option 'bins_per_dim'", tp.train.metadns,
   opts(net(1), bias(), { replay = { bins_per_dim = 8 } }))
