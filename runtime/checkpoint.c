@@ -5,6 +5,7 @@
  */
 #include "tp_ffi.h"
 #include "checkpoint.h"
+#include <errno.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,7 +127,7 @@ static void hash_bytes(stream *s, const void *p, size_t n) {
 
 static void put(stream *s, const void *p, size_t n) {
     if (s->err || n == 0) return;
-    if (fwrite(p, 1, n, s->f) != n) s->err = 1;
+    if (fwrite(p, 1, n, s->f) != n) s->err = errno > 1 ? errno : 1;   /* the errno names the failure */
     hash_bytes(s, p, n);
 }
 

@@ -1304,11 +1304,14 @@ tp_status tp_dump_csv(const char *path, const char *fields, const char *out_path
     int32_t sel[MAX_FIELDS], nsel = 0;
     tp_status st = csv_select(r, fields, sel, &nsel);
     if (st != TP_OK) { tp_dump_reader_free(r); return st; }
+    /* -o FILE: written beside it and renamed into place when complete, so
+     * an interrupted or failed conversion leaves any previous FILE whole */
     FILE *out = stdout;
+    tp_atomic_file af;
     if (out_path && *out_path && strcmp(out_path, "-")) {
-        out = fopen(out_path, "w");
+        out = tp_atomic_open(&af, out_path);
         if (!out) {
-            st = TP_ERROR(TP_ERR_IO, "cannot write %s: %s", out_path, strerror(errno));
+            st = TP_ERR_IO;
             tp_dump_reader_free(r);
             return st;
         }
@@ -1370,7 +1373,13 @@ tp_status tp_dump_csv(const char *path, const char *fields, const char *out_path
     }
     for (int32_t s = 0; s < nsel; s++) free(bufs[s]);
     if (out != stdout) {
-        if (fclose(out) != 0 && st == TP_OK) st = TP_ERROR(TP_ERR_IO, "cannot write %s", out_path);
+        if (st == TP_OK) st = tp_atomic_commit(&af, 0);
+        else {   /* drop the partial file, keeping the first error's message */
+            char why[1024];
+            snprintf(why, sizeof why, "%s", tp_last_error());
+            tp_atomic_commit(&af, 1);
+            TP_ERROR(st, "%s", why);
+        }
     } else {
         fflush(out);
     }

@@ -58,6 +58,13 @@ FILE *tp_atomic_open(tp_atomic_file *a, const char *path) {
         TP_ERROR(TP_ERR_ARG, "file name too long: %.64s...", path);
         return NULL;
     }
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        if (S_ISDIR(sb.st_mode)) { TP_ERROR(TP_ERR_IO, "cannot write %s: it is a directory", path); return NULL; }
+        a->direct = 1;
+        if (!(a->f = fopen(path, "w"))) TP_ERROR(TP_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        return a->f;
+    }
     /* a name no other writer uses: this process and a counter */
     snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&seq, 1));
     int fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -75,8 +82,15 @@ tp_status tp_atomic_commit(tp_atomic_file *a, int bad) {
     if (!a->f) return TP_ERROR(TP_ERR_ARG, "%s: not open", a->path);
     int err = 0;
     const char *what = "write";
-    if (bad || ferror(a->f)) err = EIO;
+    if (bad) err = bad > 1 ? bad : EIO;   /* bad may carry the failed write's errno */
+    else if (ferror(a->f)) err = errno ? errno : EIO;
     if (!err && fflush(a->f) != 0) err = errno;
+    if (a->direct) {
+        if (fclose(a->f) != 0 && !err) err = errno;
+        a->f = NULL;
+        if (err) return TP_ERROR(TP_ERR_IO, "%s: write failed: %s", a->path, strerror(err));
+        return TP_OK;
+    }
     if (!err && fsync(fileno(a->f)) != 0 && errno != EINVAL) { err = errno; what = "fsync"; }
     if (fclose(a->f) != 0 && !err) err = errno;
     a->f = NULL;
@@ -93,7 +107,10 @@ tp_status tp_write_file_atomic(const char *path, const char *data, int64_t len) 
     if (len < 0 || (len > 0 && !data)) return TP_ERROR(TP_ERR_ARG, "write %s: bad buffer", path ? path : "(null)");
     tp_atomic_file a;
     if (!tp_atomic_open(&a, path)) return TP_ERR_IO;
+    errno = 0;
     int bad = len > 0 && fwrite(data, 1, (size_t)len, a.f) != (size_t)len;
+    if (bad && errno > 1) bad = errno;
+    if (!bad && fflush(a.f) != 0) bad = errno > 1 ? errno : 1;
     return tp_atomic_commit(&a, bad);
 }
 

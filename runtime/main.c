@@ -17,6 +17,7 @@
 #include "tp_ffi.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,8 +195,11 @@ static int run_main(int argc, char **argv) {
 }
 
 /* Output sent to a full disk (tempera dump csv F > file on a full file
- * system, > /dev/full) is an error, not a silent success. */
+ * system, > /dev/full) is an error, not a silent success.  A file size
+ * limit (ulimit -f) makes writes fail with EFBIG, reported like a full
+ * disk, instead of killing the process with SIGXFSZ half-way through. */
 int main(int argc, char **argv) {
+    signal(SIGXFSZ, SIG_IGN);
     int rc = run_main(argc, argv);
     errno = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -150,9 +150,13 @@ TP_FFI void tp_lock_release(int32_t fd);
 /* The same for C writers that stream with stdio: tp_atomic_open returns a
  * FILE on a fresh temporary file beside path (NULL and a message on
  * failure); tp_atomic_commit(a, bad) checks the stream, flushes it to
- * disk and renames it over path, or removes it when bad or on error. */
+ * disk and renames it over path, or removes it when bad (1, or the errno
+ * of the write that failed, for the message) or on error.  A
+ * path that is not a regular file (/dev/null, /dev/stdout, a pipe) is
+ * written in place: renaming over it would replace the device. */
 typedef struct {
     FILE *f;
+    int direct;   /* path is a device or a pipe (/dev/null, /dev/stdout): written in place */
     char path[4096], tmp[4200];
 } tp_atomic_file;
 FILE *tp_atomic_open(tp_atomic_file *a, const char *path);

@@ -14,6 +14,7 @@
 --   tp.plot.terminal{ x =, y = }  -> a text plot (REPL), also printed
 --   tp.plot.png_info(path) -> width, height (nil, msg if not a PNG)
 local util = require "tempera.util"
+local C = require("tempera.ffi").C
 
 local M = {}
 
@@ -86,6 +87,8 @@ local function header(o, file)
   return s
 end
 
+local tmp_count = 0
+
 -- Writes data, script and (if possible) the picture.  Returns file or nil, note.
 local function finish(file, script, data_path)
   local gp = stem(file) .. ".gp"
@@ -96,7 +99,34 @@ local function finish(file, script, data_path)
   if not M.terminal_kind() then
     return nil, "gnuplot not found: data in " .. data_path .. ", script in " .. gp .. " (install gnuplot: make deps)"
   end
-  local ok, err = run(gp)
+  -- gnuplot draws into a temporary file that is checked whole (a PNG ends
+  -- with its IEND chunk, an SVG with </svg>) and renamed over the picture:
+  -- a full disk or a killed gnuplot never leaves a torn picture behind
+  tmp_count = tmp_count + 1   -- (not math.random: the recipe's random stream stays its own)
+  local tmp = string.format("%s.tmp.%d.%d%s", stem(file), tmp_count, math.floor(C.tp_clock() * 1e6 % 1e9),
+    file:match("%.[%w]+$") or "")
+  local set = "set output " .. q(file)
+  local lines = {}
+  for i, l in ipairs(script) do lines[i] = l == set and "set output " .. q(tmp) or l end
+  local rs = gp .. ".run"
+  local g = util.open_write(rs)
+  g:write(table.concat(lines, "\n"), "\n")
+  g:close()
+  local ok, err = run(rs)
+  os.remove(rs)
+  if ok then
+    local pf = io.open(tmp, "rb")
+    local size = pf and pf:seek("end") or 0
+    local tail = ""
+    if pf and size > 0 then pf:seek("set", math.max(0, size - 16)); tail = pf:read(16) or "" end
+    if pf then pf:close() end
+    if not (tail:find("IEND", 1, true) or tail:find("</svg>", 1, true)) then
+      ok, err = nil, string.format("plot: gnuplot left an incomplete picture for %s (%d bytes: disk full?)", file, size)
+    elseif not os.rename(tmp, file) then
+      ok, err = nil, "plot: cannot rename the picture to " .. file
+    end
+  end
+  os.remove(tmp)
   if not ok then return nil, err end
   return file
 end

@@ -68,8 +68,15 @@ end
 function M.record()
   if not cli.out then return end
   local dir = cli.out
+  -- the recipe first, then run.txt that describes it: a failure (a full
+  -- disk) leaves the previous pair as it was, not a new run.txt beside an
+  -- old recipe
+  if cli.recipe_text then
+    local r = util.open_write(dir .. "/recipe.lua")
+    r:write(cli.recipe_text)
+    r:close()
+  end
   local f = util.open_write(dir .. "/run.txt")
-  if not f then util.raise("cannot write %s/run.txt", dir) end
   f:write("tempera ", require("ffi").string(C.tp_version()), "\n")
   f:write("recipe ", cli.recipe or "(none)", "\n")
   f:write("seed ", string.format("%d", M.seed()), " (", M.seed_source or "default", ")\n")
@@ -80,10 +87,6 @@ function M.record()
     end
   end
   f:close()
-  if cli.recipe_text then
-    local r = util.open_write(dir .. "/recipe.lua")
-    if r then r:write(cli.recipe_text); r:close() end
-  end
 end
 
 M.quiet = quiet
