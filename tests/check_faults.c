@@ -165,6 +165,12 @@ START_TEST(test_faults_full_disk_every_writer) {
     ck_assert_str_eq(csv, "previous\n");
     free(csv);
     ck_assert_int_eq(temporaries(), 0);
+    /* 'tempera report' on a full disk: an error, not "report written" */
+    r = sh(20, "%s", "report x.tpd -o rep3");
+    ck_assert_msg(r.status != 0 && (strstr(r.err, "File too large") || strstr(r.err, "disk full")) &&
+                  strstr(r.err, "rep3/"), "%d %s %s", r.status, r.out, r.err);
+    tp_cmd_result_free(&r);
+    ck_assert_int_eq(temporaries(), 0);
 }
 END_TEST
 

@@ -120,11 +120,16 @@ local function finish(file, script, data_path)
     local tail = ""
     if pf and size > 0 then pf:seek("set", math.max(0, size - 16)); tail = pf:read(16) or "" end
     if pf then pf:close() end
+    local bad
     if not (tail:find("IEND", 1, true) or tail:find("</svg>", 1, true)) then
-      ok, err = nil, string.format("plot: gnuplot left an incomplete picture for %s (%d bytes: disk full?)", file, size)
+      bad = string.format("%s: gnuplot could not write the whole picture (%d bytes: is the disk full?); "
+        .. "the previous picture, if any, is unchanged", file, size)
     elseif not os.rename(tmp, file) then
-      ok, err = nil, "plot: cannot rename the picture to " .. file
+      bad = "cannot rename the picture to " .. file
     end
+    -- a picture lost to the file system is an error, not a note (gnuplot
+    -- missing or failing on its script stays a note)
+    if bad then os.remove(tmp); util.raise("plot: %s", bad) end
   end
   os.remove(tmp)
   if not ok then return nil, err end

@@ -22,7 +22,7 @@ local function user_level()
   local level = 3
   while true do
     local info = debug.getinfo(level, "S")
-    if not info then return 1 end
+    if not info then return 0 end   -- no recipe on the stack (a tempera command): no position
     if info.what ~= "C" and not is_stdlib(info.source) then return level - 1 end
     level = level + 1
   end
