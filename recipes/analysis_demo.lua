@@ -1,6 +1,6 @@
 -- recipes/analysis_demo.lua -- reweighting and a report, end to end.
 --
--- What it shows (science.md 5 and 9; man tempera-analysis): the 4x4
+-- What it shows (man tempera-analysis): the 4x4
 -- periodic Ising model at beta = 0.4407 is enumerated exactly (2^16
 -- states); configurations are then drawn exactly from a BIASED target
 -- pi_V ~ exp(-beta (E + V(m))) whose bias V = -(1 - 1/gamma) F(m) is what
@@ -24,7 +24,19 @@ local P = tp.params{ beta = 0.4407, gamma = 10, samples = 40000, bootstrap = 100
 local L, N = 4, 16
 local beta, kT = P.beta, 1 / P.beta
 
--- ---- exact enumeration (recipe code: plain Lua over all states) ------------
+-- ---- exact answers: tp.exact enumerates the 2^16 states ----------------------
+local lat = tp.lattice.square(L)
+local mcv = tp.cv.magnetization(lat)
+local ex = tp.exact(tp.model.ising{ lattice = lat }, beta, { cv = mcv, points = N + 1, range = { -1, 1 } })
+local exact = { e = ex.energy_per_site, c = ex.heat_capacity, logZ = ex.log_z }
+local PM, Fx, mvals = ex.marginal, {}, ex.grid[1]       -- P(m) and F(m) = -kT log P(m), min 0
+local fmin = math.huge
+for k = 1, 17 do fmin = math.min(fmin, ex.pmf[k]) end
+for k = 1, 17 do Fx[k] = ex.pmf[k] - fmin end
+
+-- ---- exact samples from the biased target ------------------------------------
+-- (recipe code: plain Lua over all states; energies shifted by +32 so the
+-- Boltzmann factors stay in range, undone in log Z_V below)
 local E, M = ffi.new("int8_t[65536]"), ffi.new("int8_t[65536]")
 for st = 0, 65535 do
   local e, m = 0, 0
@@ -37,22 +49,6 @@ for st = 0, 65535 do
   end
   E[st], M[st] = e, m
 end
-local PM, Z, sE, sE2, sg1 = {}, 0, 0, 0, 0      -- exact P(M), Z (E shifted by +32), moments
-for k = 1, 17 do PM[k] = 0 end
-for st = 0, 65535 do
-  local w = math.exp(-beta * (E[st] + 32))
-  local k = (M[st] + 16) / 2 + 1
-  PM[k] = PM[k] + w
-  Z, sE, sE2 = Z + w, sE + w * E[st], sE2 + w * E[st] ^ 2
-end
-local exact = { e = sE / Z / N, c = beta ^ 2 * (sE2 / Z - (sE / Z) ^ 2) / N, logZ = math.log(Z) - 32 * beta }
-local Fx, mvals = {}, {}
-for k = 1, 17 do Fx[k] = -kT * math.log(PM[k] / Z); mvals[k] = (2 * (k - 1) - 16) / 16 end
-local fmin = math.huge
-for k = 1, 17 do fmin = math.min(fmin, Fx[k]) end
-for k = 1, 17 do Fx[k] = Fx[k] - fmin end
-
--- ---- exact samples from the biased target ------------------------------------
 local V = {}
 for k = 1, 17 do V[k] = -(1 - 1 / P.gamma) * Fx[k] end
 local cdf, ZV = ffi.new("double[65536]"), 0
@@ -60,7 +56,8 @@ for st = 0, 65535 do
   ZV = ZV + math.exp(-beta * (E[st] + 32 + V[(M[st] + 16) / 2 + 1]))
   cdf[st] = ZV
 end
-local logZV = math.log(ZV) - 32 * beta
+-- ZV sums exp(-beta (E + 32 + V)) = Z_V exp(-32 beta), so log Z_V = log ZV + 32 beta
+local logZV = math.log(ZV) + 32 * beta
 
 local dump_path = tp.out("analysis_demo.tpd")
 local w = tp.dump.open(dump_path, { fields = {
@@ -80,7 +77,7 @@ for b = 0, n - 1 do
   end
   for i = 0, N - 1 do cfg[b * N + i] = bit.band(bit.rshift(lo, i), 1) end
   e1[b], m1[b] = E[lo], M[lo] / N
-  lw1[b] = beta * V[(M[lo] + 16) / 2 + 1]        -- log w = beta V(s) (science.md 5)
+  lw1[b] = beta * V[(M[lo] + 16) / 2 + 1]        -- log w = beta V(s)
 end
 w:append_batch(n, { config = cfg, energy = e1, m = m1, logw = lw1 })
 w:close()

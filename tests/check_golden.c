@@ -12,6 +12,8 @@
  */
 #include "check_util.h"
 
+#include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,11 +101,64 @@ START_TEST(test_glob_match) {
 }
 END_TEST
 
+
+/* The "exact" numbers the recipes print are exact: the committed golden
+ * lines (which the recipes must reproduce) against Kaufman's closed form
+ * for the 4x4 torus, its beta-derivatives taken by central differences
+ * (E/N = -(1/N) d log Z / d beta, C = (beta^2/N) d^2 log Z / d beta^2).
+ * A sign error in a recipe's log Z once printed -12.6826 for 15.5222 and
+ * matched its own estimate. */
+static double kz(double beta) { return tp_test_kaufman_log_z(4, 4, beta); }
+
+static void check_exact(const char *what, double printed, double exact, double tol) {
+    ck_assert_msg(fabs(printed - exact) <= tol, "%s: printed %.6f, exact %.6f", what, printed, exact);
+}
+
+START_TEST(test_golden_exact_numbers) {
+    const double h = 1e-4, N = 16;
+    char path[4096];
+    snprintf(path, sizeof path, "%s", tp_test_src_path("tests/golden/analysis_demo.stdout"));
+    char *text = tp_test_read_file(path);
+    ck_assert_ptr_nonnull(text);
+    const double b = 0.4407;
+    double e = -(kz(b + h) - kz(b - h)) / (2 * h) / N;
+    double c = b * b * (kz(b + h) - 2 * kz(b) + kz(b - h)) / (h * h) / N;
+    struct { const char *row; double exact; } rows[] = {
+        { "<E>/N ", e }, { "heat capacity ", c }, { "log Z ", kz(b) }, { "free energy F/N ", -kz(b) / b / N } };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const char *at = strstr(text, rows[i].row);
+        ck_assert_msg(at != NULL, "analysis_demo prints no '%s' row", rows[i].row);
+        at += strlen(rows[i].row);
+        while (*at == ' ' || isalpha((unsigned char)*at) || *at == '/') at++;
+        check_exact(rows[i].row, strtod(at, NULL), rows[i].exact, 6e-5);
+    }
+    free(text);
+    /* ising_exact: beta, log Z, F/N, E/N, C on each row */
+    snprintf(path, sizeof path, "%s", tp_test_src_path("tests/golden/ising_exact.stdout"));
+    text = tp_test_read_file(path);
+    ck_assert_ptr_nonnull(text);
+    int rows_seen = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        double v[5];
+        if (sscanf(line, "%lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4]) != 5) continue;
+        double be = v[0];
+        check_exact("ising_exact log Z", v[1], kz(be), 6e-6);
+        check_exact("ising_exact F/N", v[2], -kz(be) / be / N, 6e-6);
+        check_exact("ising_exact E/N", v[3], -(kz(be + h) - kz(be - h)) / (2 * h) / N, 6e-6);
+        check_exact("ising_exact C", v[4], be * be * (kz(be + h) - 2 * kz(be) + kz(be - h)) / (h * h) / N, 2e-5);
+        rows_seen++;
+    }
+    ck_assert_int_ge(rows_seen, 10);
+    free(text);
+}
+END_TEST
+
 Suite *golden_suite(void) {
     scan();
     Suite *s = suite_create("golden");
     TCase *tc = tp_test_tcase("recipes", 240);
     tcase_add_test(tc, test_glob_match);
+    tcase_add_test(tc, test_golden_exact_numbers);
     tcase_add_loop_test(tc, test_golden, 0, nnames);
     suite_add_tcase(s, tc);
     return s;
