@@ -201,13 +201,30 @@ end
 
 -- ---- analysing a dump ---------------------------------------------------------
 
-local LOGW_NAMES = { "logw", "log_w", "log_weight", "logw_bias", "log_rw", "log_rnd" }
+-- Log-weight fields, in the order they are preferred for estimates of the
+-- physical ensemble, with what each one means.  A neural sampler's dump
+-- (trainer:evaluate) holds both logw_lik and logw_bias: the likelihood
+-- weights -beta E - log q are exact for any q, the bias weights beta V only
+-- when the network has learned the biased target perfectly.
+local LOGW = {
+  { "logw_lik", "likelihood weights log w = -beta E - log q(x) (the sampler's own probability of each sample)" },
+  { "log_rw", "likelihood weights log w = -beta E - log q(x)" },
+  { "logw", "the dump's log-weights (field logw)" },
+  { "log_w", "the dump's log-weights (field log_w)" },
+  { "log_weight", "the dump's log-weights (field log_weight)" },
+  { "logw_bias", "bias weights log w = beta V(s) (exact only if the samples follow the biased target)" },
+  { "log_rnd", "log Radon-Nikodym weights (field log_rnd)" },
+}
+local LOGW_FIELD = {}
+for _, e in ipairs(LOGW) do LOGW_FIELD[e[1]] = e[2] end
 local ENERGY_NAMES = { energy = true, E = true, e = true, energy_total = true }
 
+-- the dump's preferred log-weight field and what it means, or nil
 local function find_logw(d)
-  for _, n in ipairs(LOGW_NAMES) do if d.field_index[n] then return n end end
+  for _, e in ipairs(LOGW) do if d.field_index[e[1]] then return e[1], e[2] end end
   return nil
 end
+M.find_logw = find_logw
 
 -- kT from the dump's metadata (beta=... in params, or a kT/beta entry), or nil
 local function kT_of(meta)
@@ -254,12 +271,12 @@ function Report:dump(path, o)
   end
   self:table{ title = "Fields", header = { "name", "type", "width", "states" }, rows = frows }
 
-  local logw = find_logw(d)
+  local logw, logw_what = find_logw(d)
   local kT = kT_of(d.meta)
   -- pass 1: moments (weighted and plain) and ranges of every f64 column
   local cols = {}
   for _, f in ipairs(d.fields) do
-    if f.type == "f64" and f.name ~= logw and f.width <= 4 then
+    if f.type == "f64" and not LOGW_FIELD[f.name] and f.width <= 4 then
       for c = 1, f.width do
         cols[#cols + 1] = { field = f, comp = c, name = f.width > 1 and (f.name .. "[" .. c .. "]") or f.name,
           plain = A.stats(), weighted = logw and A.stats{ bootstrap = o.bootstrap or 50 } or nil,
@@ -301,7 +318,7 @@ function Report:dump(path, o)
   local summary = { { "records", n }, { "complete", tostring(d.complete) } }
   if d.error then summary[#summary + 1] = { "damage", d.error } end
   if logw then
-    summary[#summary + 1] = { "log-weight field", logw }
+    summary[#summary + 1] = { "weighting", logw .. ": " .. logw_what }
     summary[#summary + 1] = { "NESS", ws.ness }
     summary[#summary + 1] = { "ESS", ws.ess }
     summary[#summary + 1] = { "log Z-hat", ws.log_z }
@@ -311,13 +328,21 @@ function Report:dump(path, o)
   if n == 0 then self:text("The dump holds no records."); d:close(); return self end
 
   local srows = {}
+  -- the numbers, for a program (rep.results[tag]) as well as the document
+  local res = { n = n, weighting = logw, weighting_text = logw_what, ness = logw and ws.ness or nil,
+    log_z = logw and ws.log_z or nil, stats = {} }
+  self.results = self.results or {}
+  self.results[tag] = res
   for _, col in ipairs(cols) do
     local p = col.plain:summary()
     local r = { col.name, p.mean, p.sd, col.mm[0], col.mm[1] }
+    local st = { mean = p.mean, sd = p.sd, min = col.mm[0], max = col.mm[1] }
     if col.weighted then
       local w = col.weighted:summary()
       r[6], r[7], r[8] = w.mean, w.err and w.err.mean or "", w.sd
+      st.reweighted, st.reweighted_err, st.reweighted_sd = w.mean, w.err and w.err.mean, w.sd
     end
+    res.stats[col.name] = st
     srows[#srows + 1] = r
   end
   self:table{ title = "Statistics" .. (logw and " (sampled, and reweighted with exp(" .. logw .. "))" or ""),
@@ -647,12 +672,13 @@ local function given_set(fname, ref, model)
     for _, f in ipairs(d.fields) do if f.type == "config" and f.width == N then cf = f; break end end
     util.check_arg(cf, "%s: reference dump %s has no configuration field with %d sites", fname, ref, N)
     local names = { cf.name }
-    if d.field_index.logw then names[2] = "logw" end
+    local lw, lw_what = find_logw(d)   -- the same weighting rule as the dump report
+    if lw then names[2] = lw end
     local t = d:load(names)
     d:close()
     util.check_arg(t.n >= 1, "%s: reference dump %s holds no records", fname, ref)
-    return { name = "dump", x = t[cf.name], n = t.n, energy = model:energies(t[cf.name], t.n), logw = t.logw, block = 1,
-      what = string.format("dump %s (%d records%s)", ref, t.n, t.logw and ", weights exp(logw)" or "") }
+    return { name = "dump", x = t[cf.name], n = t.n, energy = model:energies(t[cf.name], t.n), logw = lw and t[lw],
+      block = 1, what = string.format("dump %s (%d records%s)", ref, t.n, lw and (", " .. lw_what) or "") }
   end
   util.check_arg(type(ref) == "table" and ref.x ~= nil and type(ref.n) == "number" and ref.n >= 1,
     "%s: reference must be 'exact', 'swendsen_wang', 'none', a batch (x, n) or a dump path", fname)
