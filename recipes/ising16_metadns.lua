@@ -106,7 +106,7 @@ print(string.format("# bias: %d points on [-1, 1], sigma %g, bias factor %g, W %
   P.sigma, P.bias_factor, W, tostring(P.replay)))
 
 -- ground truth: Swendsen-Wang for the physical observables ...
-local ref = tp.train.mc_reference{ model = model, beta = P.beta, cv = m, points = P.points, range = { -1, 1 },
+local ref = tp.evaluate.mc_reference{ model = model, beta = P.beta, cv = m, points = P.points, range = { -1, 1 },
   method = "swendsen_wang", chains = P.chains, burn_in = P.burn_in, samples = P.sw_samples, seed = P.seed + 100 }
 print(string.format("# SW reference: %d chains, burn-in %d, %d samples each: Mag. %.4f(%.4f), Corr. %.4f(%.4f)",
   P.chains, P.burn_in, P.sw_samples, ref.mag, ref.mag_se, ref.corr1, ref.corr1_se))

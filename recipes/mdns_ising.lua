@@ -61,10 +61,8 @@ print(string.format("%d samples, P(m > 0) = %.3f, log Z-hat %.4f%s", r.n, plus /
 local rows = { { name = "MDNS", mag = r.mag, corr1 = r.corr1, ness_lik = r.ness_lik, js = r.js,
   pmf_rmse_samples = r.pmf_rmse_samples and r.pmf_rmse_samples * P.beta } }
 if ref then
-  -- exact E|m| from the marginal; <s_i s_i+1> = -(E/N)/2 (two bonds per site, J = 1, h = 0)
-  local em = 0
-  for i, g in ipairs(ref.grid[1]) do em = em + math.abs(g) * ref.marginal[i] end
-  rows[2] = { name = "exact", mag = em, corr1 = -ref.energy_per_site / 2 }
+  local ex = tp.evaluate.exact_row(model, P.beta, { reference = ref })   -- E|m| and <s_i s_i+1>, exact
+  rows[2] = { name = "exact", mag = ex.mag, corr1 = ex.corr1 }
 end
-print(tp.train.summary_table(rows))
+print(tp.evaluate.table(rows))
 print("(Mag. = E|m|, Corr. = <s_i s_i+1>, NESS of likelihood weights, JS of P(m), PMF RMSE in k_B T)")

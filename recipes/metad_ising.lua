@@ -62,13 +62,7 @@ end
 local fr = run:frozen{ samples = P.frozen_samples }
 local mg = run:marginal(fr)
 if ref then
-  local js = 0
-  for i = 1, bias.size do
-    local p, q = mg.p[i], ref.marginal[i]
-    local mm = 0.5 * (p + q)
-    if p > 0 then js = js + 0.5 * p * math.log(p / mm) end
-    if q > 0 then js = js + 0.5 * q * math.log(q / mm) end
-  end
+  local js = tp.analysis.js(mg.p, ref.marginal)
   print(string.format("frozen bias: %d samples, NESS %.3f, JS(reweighted P(m), exact) %.2e", fr.n, mg.ness, js))
 else
   print(string.format("frozen bias: %d samples, NESS %.3f", fr.n, mg.ness))

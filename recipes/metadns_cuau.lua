@@ -35,8 +35,7 @@ local beta = 1 / kT
 local points = N + 1
 
 local ex = tp.exact(model, beta, { cv = cv, points = points, range = { 0, 1 } })
-local ex_x = 0
-for i, g in ipairs(ex.grid[1]) do ex_x = ex_x + g * ex.marginal[i] end
+local ex_x = tp.evaluate.exact_row(model, beta, { reference = ex }).cv_mean   -- exact <x_Au>
 print(string.format("# Cu-Au cluster expansion on fcc 2x2x4 (%d sites) at %g K, h = 0: exact <E>/N = %.4f meV, <x_Au> = %.4f, log Z = %.4f",
   N, P.T, 1000 * ex.energy_per_site, ex_x, ex.log_z))
 print(string.format("# transformer embed %d, depth %d on fractional FCC coordinates; %d steps, batch %d, %d replicates",
@@ -56,19 +55,16 @@ for _, method in ipairs { "mdns", "metadns" } do
   end
   local tr = tp.train[method](opts)
   tr:close()
-  local r = tr:evaluate{ n = P.samples, reference = ex,
+  -- likelihood-reweighted <E> and <x_Au> with the other measurements
+  local r = tr:evaluate{ n = P.samples, reference = ex, observables = { "energy", "cv" },
     dump = tp.out(method == "metadns" and "metadns_cuau.tpd" or "metadns_cuau_mdns.tpd") }
-  -- likelihood-reweighted <E> and <x_Au> from the returned samples
-  local s = r.samples
-  local w = tp.analysis.normalize(s.log_rw, r.n)
-  local e, x = 0, 0
-  for i = 0, r.n - 1 do e = e + w[i] * s.energy[i]; x = x + w[i] * s.cv[i] end
+  local e, x = r.est.energy.value, r.est.cv.value
   local rmse = r.pmf_rmse_bias or r.pmf_rmse_samples
   rows[#rows + 1] = { name = method == "mdns" and "MDNS" or "MetaDNS", ness_lik = r.ness_lik, ness_bias = r.ness_bias,
     js = r.js, pmf_rmse_bias = rmse and rmse * beta, log_z = r.log_z, s_step = r.s_step, e = 1000 * e / N, x = x }
 end
 rows[#rows + 1] = { name = "exact", log_z = ex.log_z, e = 1000 * ex.energy_per_site, x = ex_x }
-print(tp.train.summary_table(rows, { extra = { { key = "e", head = "E/N meV", fmt = "%.4f" },
+print(tp.evaluate.summary_table(rows, { extra = { { key = "e", head = "E/N meV", fmt = "%.4f" },
   { key = "x", head = "<x_Au>", fmt = "%.4f" } } }))
 print("(NESS/NESS_V of likelihood/bias weights, JS of P(x_Au) vs exact, PMF RMSE in k_B T vs the exact PMF")
 print(" (MetaDNS: its bias; MDNS: reweighted samples), s/step = wall seconds per training step; Mag. and Corr.")

@@ -95,9 +95,8 @@ for _, run in ipairs { { "built-in", builtin }, { "variant", variant } } do
     js = r.js, pmf_rmse_bias = r.pmf_rmse_bias and r.pmf_rmse_bias * P.beta }
 end
 if ref then
-  local em = 0
-  for i, g in ipairs(ref.grid[1]) do em = em + math.abs(g) * ref.marginal[i] end
-  rows[#rows + 1] = { name = "exact", mag = em, corr1 = -ref.energy_per_site / 2 }
+  local ex = tp.evaluate.exact_row(model, P.beta, { reference = ref })   -- E|m| and <s_i s_i+1>, exact
+  rows[#rows + 1] = { name = "exact", mag = ex.mag, corr1 = ex.corr1 }
 end
-print(tp.train.summary_table(rows))
+print(tp.evaluate.table(rows))
 print(string.format("hills: built-in %d, variant %d", builtin.hills, variant.hills))

@@ -80,11 +80,10 @@ end
 local rows = { { name = "MetaDNS", mag = r.mag, corr1 = r.corr1, ness_lik = r.ness_lik, ness_bias = r.ness_bias,
   js = r.js, pmf_rmse_bias = r.pmf_rmse_bias and r.pmf_rmse_bias * P.beta } }
 if ref then
-  local em = 0
-  for i, g in ipairs(ref.grid[1]) do em = em + math.abs(g) * ref.marginal[i] end
-  rows[2] = { name = "exact", mag = em, corr1 = -ref.energy_per_site / 2 }
+  local ex = tp.evaluate.exact_row(model, P.beta, { reference = ref })   -- E|m| and <s_i s_i+1>, exact
+  rows[2] = { name = "exact", mag = ex.mag, corr1 = ex.corr1 }
 end
-print(tp.train.summary_table(rows))
+print(tp.evaluate.table(rows))
 if r.pmf_rmse_samples then
   print(string.format("PMF RMSE from likelihood-reweighted samples: %.3f k_B T", r.pmf_rmse_samples * P.beta))
 end

@@ -36,15 +36,8 @@ local cv = tp.cv.simplex(lat)
 local N = lat.n
 local range = { { -0.6, 1.1 }, { -1.0, 1.0 } }
 local ref = tp.exact(model, P.beta, { cv = cv, points = { P.points, P.points }, range = range })
--- exact Mag. from the exact distribution of the colour counts (one grid
--- point per count: fractions k/N on [0, 1] in each of the 3 dimensions)
-local fr = tp.exact(model, P.beta, { cv = tp.cv.fractions(lat, 3), points = N + 1, range = { 0, 1 } })
-local ex_mag, idx = 0, 1
-for a = 0, N do for b = 0, N do for c = 0, N do
-  local p = fr.marginal[idx]
-  if p > 0 then ex_mag = ex_mag + p * (3 * math.max(a, b, c) / N - 1) / 2 end
-  idx = idx + 1
-end end end
+-- exact Mag. (from the exact distribution of the colour counts) and Corr.
+local exact = tp.evaluate.exact_row(model, P.beta, { reference = ref })
 
 local rows = {}
 for method in P.methods:gmatch("[%a_]+") do
@@ -90,8 +83,8 @@ for method in P.methods:gmatch("[%a_]+") do
   rows[#rows + 1] = { name = name, mag = r.mag, corr1 = r.corr1, ness_lik = r.ness_lik, ness_bias = r.ness_bias,
     js = r.js, pmf_rmse_bias = rmse and rmse * P.beta, log_z = r.log_z, s_step = r.s_step }
 end
-rows[#rows + 1] = { name = "exact", mag = ex_mag, corr1 = -ref.energy_per_site / 2 - 1 / 3, log_z = ref.log_z }
-print(tp.train.summary_table(rows))
+rows[#rows + 1] = { name = "exact", mag = exact.mag, corr1 = exact.corr1, log_z = exact.log_z }
+print(tp.evaluate.table(rows))
 print("(Mag. = E[(3 max_k c_k - 1)/2], Corr. = <delta(x_i, x_i+1)> - 1/3, NESS/NESS_V of likelihood/bias weights,")
 print(" JS of the 2-D CV histogram vs exact, PMF RMSE in k_B T (MetaDNS: the bias; MDNS: reweighted samples),")
 print(" s/step = wall seconds per training step)")

@@ -36,11 +36,8 @@ print(string.format("acceptance rate %.3f (%d of %d proposals)", chain.acceptanc
 
 local points = N + 1
 local ex = tp.exact(model, P.beta, { cv = m, points = points, range = { -1, 1 } })
-local abs_m, m2 = 0, 0
-for g = 1, points do
-  local v = ex.grid[1][g]
-  abs_m, m2 = abs_m + ex.marginal[g] * math.abs(v), m2 + ex.marginal[g] * v * v
-end
+local exact = tp.evaluate.exact_row(model, P.beta, { reference = ex })
+local abs_m, m2 = exact.mag, exact.m2
 local sq = require("ffi").new("double[?]", P.chains * P.steps)
 for i = 0, P.chains * P.steps - 1 do sq[i] = chain.cv[i] ^ 2 end
 local s_e, s_m, s_m2 = chain.stats.energy, chain.stats.abs_cv, tp.observables.stats(sq, P.chains, P.steps)

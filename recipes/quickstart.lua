@@ -38,8 +38,7 @@ local points = N + 1                       -- one grid point per possible m
 
 -- 1. exact answers
 local ex = tp.exact(model, P.beta, { cv = m, points = points, range = { -1, 1 } })
-local ex_mag = 0
-for i, g in ipairs(ex.grid[1]) do ex_mag = ex_mag + math.abs(g) * ex.marginal[i] end
+local exact = tp.evaluate.exact_row(model, P.beta, { reference = ex })   -- E|m|, Corr., P(m>0), log Z
 
 print(string.format("# %dx%d periodic Ising, J = 1, beta = %g: exact enumeration of 2^%d states",
   P.L, P.L, P.beta, N))
@@ -58,7 +57,7 @@ for k, method in ipairs { "swendsen_wang", "metropolis" } do
     burn_in = 500, samples = P.samples, seed = P.seed + k, label = method }
   local name = method == "metropolis" and "Metropolis (sweeps)" or "Swendsen-Wang"
   row(name, "E/site", ex.energy_per_site, r.energy_per_site)
-  row(name, "Mag.", ex_mag, r.mag)
+  row(name, "Mag.", exact.mag, r.mag)
   row(name, "C", ex.heat_capacity, r.heat_capacity)
 end
 
@@ -77,17 +76,13 @@ for i = 1, points do fmin = math.min(fmin, ex.pmf[i]) end
 local fr = run:frozen{ samples = 200 }
 local mg = run:marginal(fr)
 print(string.format("%8s %12s %12s %12s %12s", "m", "F_exact/kT", "F_bias/kT", "P_exact", "P_reweight"))
-local js = 0
 for i = 1, points do
   if ex.pmf[i] < math.huge then
     print(string.format("%+8.3f %12.4f %12.4f %12.6f %12.6f", axes[1][i], (ex.pmf[i] - fmin) / kT,
       F[i - 1] / kT, ex.marginal[i], mg.p[i]))
   end
-  local p, q = mg.p[i], ex.marginal[i]
-  local mid = 0.5 * (p + q)
-  if p > 0 then js = js + 0.5 * p * math.log(p / mid) end
-  if q > 0 then js = js + 0.5 * q * math.log(q / mid) end
 end
+local js = tp.analysis.js(mg.p, ex.marginal)
 print(string.format("# frozen bias: %d samples, NESS %.3f, JS(reweighted P(m) || exact) = %.2e",
   fr.n, mg.ness, js))
 print(string.format("# largest |z| of the Monte Carlo estimates: %.2f (%s)", worst,
@@ -118,9 +113,8 @@ for k, method in ipairs { "mdns", "metadns" } do
     ness_lik = r.ness_lik, ness_bias = r.ness_bias, js = r.js, pmf_rmse_bias = rmse and rmse / kT,
     p_plus = r.p_plus, log_z = r.log_z, s_step = r.s_step }
 end
-rows[3] = { name = "exact", mag = ex_mag, corr1 = -ex.energy_per_site / 2,
-  p_plus = (1 - ex.marginal[(points + 1) / 2]) / 2, log_z = ex.log_z }
-print(tp.train.summary_table(rows))
+rows[3] = exact
+print(tp.evaluate.table(rows))
 print("# (Mag. = E|m|, Corr. = <s_i s_i+1>, NESS of likelihood / bias weights, JS of the reweighted P(m) vs exact,")
 print("#  PMF RMSE in kT vs exact (MetaDNS: its bias; MDNS: reweighted samples), P(m>0) of the unweighted samples,")
 print("#  s/step = wall seconds per training step)")

@@ -1,6 +1,5 @@
--- tempera.train: MDNS and MetaDNS training loops (science.md 4 and 5; man
--- tempera-train(5)), written as short loops over primitives a recipe can
--- call itself:
+-- tempera.train: MDNS and MetaDNS training loops (man tempera-train(5)),
+-- written as short loops over primitives a recipe can call itself:
 --
 --   local tr = tp.train.trainer{ net = net, model = model, beta = 0.6, bias = bias,
 --                                batch = 128, replicates = 8, resample_every = 10,
@@ -341,7 +340,7 @@ function Trainer:record(loss, ness, d)
   return h
 end
 
--- The built-in outer iteration (science.md 5): draw under the current bias,
+-- The built-in outer iteration (MetaDNS): draw under the current bias,
 -- replayed samples scored under the same bias snapshot, then deposit the
 -- fresh samples' hills and add them to the buffer, then K WDCE steps on the
 -- mixed batch.  With replay, ratio*B of the B rows come from the buffer
@@ -506,32 +505,28 @@ function Trainer:status()
     h.ness, h.coverage, self.hills)
 end
 
--- ---- evaluation: samples, reweighting, the summary table ---------------------
+-- ---- evaluation: drawing the samples that tp.evaluate measures --------------
 
 -- res = tr:evaluate{ n = 1024, chunk = 256, reference = tp.exact(...) result, L = side (Ising/Potts corr),
 --                    dump = path }: draws n samples from the EMA model (target beta,
 -- unbiased log-weights; bias weights from the current bias, none after a
--- finish stage) and returns
--- { n, mag, corr1, ness_lik, ness_bias, log_z, js, pmf_rmse_bias, pmf_rmse_samples, pmf_samples,
---   p_plus (Ising: unweighted fraction with m > 0), s_step (wall s per training step), samples }.
--- The reference is anything shaped like tp.exact's result with a CV
--- (grid, marginal, pmf): tp.exact, tp.train.mc_reference (Swendsen-Wang
--- or Metropolis chains), or a table built from WT-MetaD MCMC; a 1-D or
--- 2-D CV (JS and PMF RMSE on the reference grid).  Mag. is E|m| (Ising)
--- or (q max_k c_k - 1)/(q - 1) (Potts).
+-- finish stage) and measures them with tp.evaluate.samples (likelihood
+-- weights): its result (n, mag, mag_se, corr1, corr1_se, ness_lik,
+-- ness_bias, log_z, js, pmf_rmse_bias, pmf_rmse_samples, pmf_samples,
+-- p_plus, samples) plus s_step (wall seconds per training step) and dump.
 function Trainer:evaluate(o)
   o = util.options("trainer:evaluate", o, {
     n = { type = "integer", default = 1024 }, chunk = { type = "integer", default = 256 },
     reference = { type = "table" }, L = { type = "integer" }, dump = { type = "string" },
     seed = { type = "integer" }, stream = { type = "number" },
     bootstrap = { type = "integer", default = 200, doc = "bootstrap replicates for mag_se, corr1_se (0: none)" },
+    observables = { type = "table", doc = "tp.evaluate.samples observables: { 'energy', 'cv', name = fn }" },
   })
   util.check_arg(o.n >= 1, "trainer:evaluate: n (samples) must be >= 1, got %d", o.n)
   util.check_arg(o.chunk >= 1, "trainer:evaluate: chunk must be >= 1, got %d", o.chunk)
   util.check_arg(o.n * self.net.sites <= 2 ^ 33,
     "trainer:evaluate: %.0f samples of %d sites need %.1f GB in memory; evaluate fewer", o.n, self.net.sites,
     o.n * self.net.sites / 1e9)
-  local A = require "tempera.analysis"
   local cv, bias, beta = self.cv, self.bias, self.beta
   -- the bias the network was last trained towards gives the bias weights
   -- (none after a finish stage: logw_bias 0, no NESS_V)
@@ -552,194 +547,15 @@ function Trainer:evaluate(o)
   local all = parts[1]
   for i = 2, #parts do all = sampler.concat(all, parts[i]) end
   local n = all.n
-  local res = { n = n }
-  local wl = A.weights(all.log_rw, n)
-  res.ness_lik, res.log_z = wl.ness, wl.log_z
-  if tb then res.ness_bias = A.weights(all.logw_bias, n).ness end
-  if self.net.states == 2 and cv and cv.name == "magnetization" then
-    local am = f64_t(n)
-    for i = 0, n - 1 do am[i] = math.abs(all.cv[i]) end
-    res.mag, res.mag_se = A.mean(am, all.log_rw, n, { bootstrap = o.bootstrap, seed = seed })
-    -- unweighted fraction of samples with m > 0: whether the sampler itself
-    -- visits both signs (0 or 1 when it collapsed onto one)
-    local plus = 0
-    for i = 0, n - 1 do if all.cv[i] > 0 then plus = plus + 1 end end
-    res.p_plus = plus / n
-  end
+  -- the measurements: tp.evaluate (likelihood weights; bias weights from
+  -- the bias the network was trained towards)
+  local res = require("tempera.evaluate").samples(all, { model = self.model, beta = beta, cv = cv,
+    weights = "likelihood", reference = o.reference, L = o.L, bias = bias, bootstrap = o.bootstrap, seed = seed,
+    biased = tb and true or false, observables = o.observables })
   if self.wall_steps and self.wall_steps > 0 then res.s_step = self.wall_s / self.wall_steps end
-  if self.model.kind == "potts" then
-    -- Potts Mag. (science.md 9): (q max_k c_k - 1)/(q - 1), likelihood-weighted
-    local q, N = self.net.states, self.net.sites
-    local mg, cnt = f64_t(n), ffi.new("int32_t[?]", n * q)
-    util.check(C.tp_obs_token_counts(cnt, all.x, n, N, q))
-    for i = 0, n - 1 do
-      local mx = 0
-      for k = 0, q - 1 do if cnt[i * q + k] > mx then mx = cnt[i * q + k] end end
-      mg[i] = (q * mx / N - 1) / (q - 1)
-    end
-    res.mag, res.mag_se = A.mean(mg, all.log_rw, n, { bootstrap = o.bootstrap, seed = seed })
-  end
-  if o.L then
-    local c = A.corr{ L = o.L, q = self.net.states }
-    c:add(all.x, all.log_rw, n)
-    local r = c:result()
-    res.corr1 = r.g[2]
-    local md = self.model
-    if (md.kind == "ising" or md.kind == "potts") and md.J and #md.J == 1 and md.h == 0 and o.bootstrap > 0 then
-      -- standard error of Corr. by the bootstrap of the per-sample bond
-      -- average, which is -E / (2 N J) (minus 1/q for Potts) on the square
-      -- lattice with one coupling and no field
-      local N, J = self.net.sites, md.J[1]
-      local cb = f64_t(n)
-      for i = 0, n - 1 do cb[i] = -all.energy[i] / (2 * N * J) end
-      res.corr1_se = select(2, A.mean(cb, all.log_rw, n, { bootstrap = o.bootstrap, seed = seed }))
-    end
-  end
-  local ref = o.reference
-  if ref and cv and cv.dim == 1 and ref.marginal then
-    local g = ref.grid[1]
-    local G = #g
-    local step = (g[G] - g[1]) / (G - 1)
-    local hl = A.hist{ range = { g[1], g[G] }, step = step }
-    hl:add(all.cv, all.log_rw, n)
-    res.js = A.js(hl:counts(), ref.marginal)
-    res.pmf_samples = hl:pmf(1 / beta)
-    local Fx = {}
-    for i = 1, G do Fx[i] = ref.pmf[i] end
-    -- nil when the samples and the reference share no finite grid point
-    -- (a collapsed sampler against a reference that never visits its mode)
-    local ok, v = pcall(A.pmf_rmse, res.pmf_samples, Fx)
-    res.pmf_rmse_samples = ok and v or nil
-    if bias and bias.size == G then
-      local Fb = bias:pmf()
-      local fb = {}
-      for i = 1, G do fb[i] = Fb[i - 1] end
-      res.pmf_bias = fb
-      local okb, vb = pcall(A.pmf_rmse, fb, Fx)
-      res.pmf_rmse_bias = okb and vb or nil
-    end
-  end
-  if ref and cv and cv.dim == 2 and ref.marginal and ref.grid and #ref.grid == 2 then
-    -- 2-D CV (Potts simplex): histogram on the reference grid (nearest grid
-    -- point, last dimension fastest, as tp.exact), JS and PMF RMSE
-    local g1, g2 = ref.grid[1], ref.grid[2]
-    local G1, G2 = #g1, #g2
-    local d1, d2 = (g1[G1] - g1[1]) / (G1 - 1), (g2[G2] - g2[1]) / (G2 - 1)
-    local h = A.hist2d{ range = { { g1[1] - d1 / 2, g1[G1] + d1 / 2 }, { g2[1] - d2 / 2, g2[G2] + d2 / 2 } },
-      bins = { G1, G2 } }
-    h:add(all.cv, all.log_rw, n)
-    local t, flat = h:counts(), {}
-    for i = 1, G1 do for j = 1, G2 do flat[#flat + 1] = t[i][j] end end
-    res.js = A.js(flat, ref.marginal)
-    res.pmf_samples = A.pmf(flat, 1 / beta)
-    local ok, v = pcall(A.pmf_rmse, res.pmf_samples, ref.pmf)
-    res.pmf_rmse_samples = ok and v or nil
-    if bias and bias.size == G1 * G2 then
-      local Fb = bias:pmf()
-      local fb = {}
-      for i = 1, bias.size do fb[i] = Fb[i - 1] end
-      res.pmf_bias = fb
-      local okb, vb = pcall(A.pmf_rmse, fb, ref.pmf)
-      res.pmf_rmse_bias = okb and vb or nil
-    end
-  end
-  if o.dump then
-    -- a lattice with one site per cell gets its shape (slowest axis first,
-    -- site i = x + Lx*y...), so 'tempera dump head' can draw it
-    local lat, shape = self.model.lattice, nil
-    if lat and lat.nbasis == 1 and lat.dim >= 2 then
-      shape = {}
-      for k = lat.dim - 1, 0, -1 do shape[#shape + 1] = lat.size[k] end
-    end
-    local w = require("tempera.dump").open(o.dump, { lattice = self.model.lattice, model = self.model, fields = {
-      { name = "config", type = "config", states = self.net.states, width = not shape and self.net.sites or nil,
-        shape = shape },
-      { name = "energy", type = "f64" }, { name = "cv", type = "f64", width = all.dim or 1 },
-      { name = "logq", type = "f64" }, { name = "logw_lik", type = "f64" }, { name = "logw_bias", type = "f64" } } })
-    w:append_batch(n, { config = all.x, energy = all.energy, cv = all.cv or f64_t(n), logq = all.logq,
-      logw_lik = all.log_rw, logw_bias = all.logw_bias })
-    w:close()
-    res.dump = o.dump
-  end
+  if o.dump then res.dump = require("tempera.evaluate").write_dump(o.dump, all, self.model) end
   res.samples = all
   return res
-end
-
--- ref = tp.train.mc_reference{ model =, beta =, cv =, points =, range = {lo, hi},
---   method = "swendsen_wang", chains = 128, burn_in = 1024, samples = 1000, every = 1,
---   seed =, corr = true }: a Monte Carlo ground truth in the form
--- trainer:evaluate takes as reference = (the form of tp.exact's result):
--- grid = { {g_1..g_G} }, marginal (P of each grid point from the histogram
--- of the chains' CV), pmf (-kT log P, +inf where no sample fell), and
--- mag, corr1 (<s_i s_i+1>, Ising/Potts), p_plus (fraction with CV > 0),
--- energy_per_site, cv_mean, n (samples) and the tp.mc.sample result as mc.
--- For systems too large to enumerate (Ising 16x16: Swendsen-Wang; alloys:
--- method = "metropolis", the semi-grand-canonical flips).
-function M.mc_reference(opts)
-  local o = util.options("tp.train.mc_reference", opts, {
-    model = { type = "table", required = true }, beta = { type = "number", required = true },
-    cv = { type = "table", required = true }, points = { type = "integer", required = true },
-    range = { type = "table", required = true }, method = { type = "string", default = "swendsen_wang" },
-    chains = { type = "integer", default = 128 }, burn_in = { type = "integer", default = 1024 },
-    samples = { type = "integer", default = 1000 }, every = { type = "integer", default = 1 },
-    seed = { type = "integer" }, corr = { type = "boolean" }, label = { type = "string" },
-    progress = { type = "boolean", default = true },
-  })
-  local fname = "tp.train.mc_reference"
-  util.check_arg(o.cv.dim == 1, "%s: the CV must be one-dimensional", fname)
-  util.check_arg(o.points >= 2 and o.range[2] > o.range[1], "%s: points >= 2 and range = {lo, hi} with lo < hi", fname)
-  local A = require "tempera.analysis"
-  local corr = o.corr
-  if corr == nil then corr = o.model.kind == "ising" or o.model.kind == "potts" end
-  local r = require("tempera.mc").sample{ model = o.model, beta = o.beta, method = o.method, chains = o.chains,
-    burn_in = o.burn_in, samples = o.samples, every = o.every, seed = o.seed, cv = o.cv, corr = corr,
-    rmax = corr and 1 or nil, label = o.label or ("reference " .. o.method), progress = o.progress }
-  local n = r.B * r.T
-  local s = r.series.cv[1]
-  local G, lo, hi = o.points, o.range[1], o.range[2]
-  local g = {}
-  for i = 1, G do g[i] = lo + (hi - lo) * (i - 1) / (G - 1) end
-  local h = A.hist{ range = { lo, hi }, step = (hi - lo) / (G - 1) }
-  h:add(s, f64_t(n), n)
-  local plus, mean = 0, 0
-  for i = 0, n - 1 do
-    if s[i] > 0 then plus = plus + 1 end
-    mean = mean + s[i]
-  end
-  local ref = { grid = { g }, marginal = h:counts(), pmf = h:pmf(1 / o.beta), n = n, p_plus = plus / n,
-    cv_mean = mean / n, energy_per_site = r.energy_per_site.mean, mc = r, method = o.method }
-  if r.mag then ref.mag, ref.mag_se = r.mag.mean, r.mag.err end
-  if corr and r.corr then ref.corr1, ref.corr1_se = r.corr[2].mean, r.corr[2].err end
-  return ref
-end
-
--- tp.train.summary_table(rows [, { extra = { { key =, head =, fmt = }, ... } }]):
--- rows = { { name =, mag =, corr1 =, ness_lik =, ness_bias =, js =, pmf_rmse_bias =
--- (or pmf_rmse_samples), p_plus =, log_z =, s_step = }, ... }; the columns
--- P(m>0), log Z-hat and s/step (wall seconds per training step) appear
--- when some row has them, then the extra columns (fmt: a string.format
--- pattern).  "-" marks what a row does not have.
-local OPTIONAL = { { key = "p_plus", head = "P(m>0)", fmt = "%.3f" }, { key = "log_z", head = "log Z-hat", fmt = "%.4f" },
-  { key = "s_step", head = "s/step", fmt = "%.3f" } }
-function M.summary_table(rows, opts)
-  local function f(v, fmt) return v and string.format(fmt, v) or "-" end
-  local cols = {}
-  for _, c in ipairs(OPTIONAL) do
-    for _, r in ipairs(rows) do if r[c.key] then cols[#cols + 1] = c; break end end
-  end
-  for _, c in ipairs(opts and opts.extra or {}) do cols[#cols + 1] = c end
-  local head = string.format("%-14s %8s %8s %8s %8s %10s %10s", "method", "Mag.", "Corr.", "NESS", "NESS_V",
-    "JS", "PMF RMSE")
-  for _, c in ipairs(cols) do head = head .. string.format(" %10s", c.head) end
-  local lines = { head }
-  for _, r in ipairs(rows) do
-    local l = string.format("%-14s %8s %8s %8s %8s %10s %10s", r.name or "?", f(r.mag, "%.4f"),
-      f(r.corr1, "%.4f"), f(r.ness_lik, "%.3f"), f(r.ness_bias, "%.3f"), f(r.js, "%.2e"),
-      f(r.pmf_rmse_bias or r.pmf_rmse_samples, "%.3f"))
-    for _, c in ipairs(cols) do l = l .. string.format(" %10s", f(r[c.key], c.fmt or "%.4g")) end
-    lines[#lines + 1] = l
-  end
-  return table.concat(lines, "\n")
 end
 
 -- ---- warm start from classical WT-MetaD --------------------------------------
@@ -801,7 +617,7 @@ Trainer.__tostring = function(tr)
 end
 
 util.doc(M, [[
-tp.train -- MDNS / MetaDNS training (science.md 4-5).  man tempera-train.
+tp.train -- MDNS / MetaDNS training.  man tempera-train.
   tp.train.mdns{ net =, model =, beta =, batch = 128, replicates = 8, resample_every = 10,
                  steps =, anneal = { beta =, steps = }, log =, checkpoint =,
                  checkpoint_every =, resume = } -> trainer
@@ -815,10 +631,8 @@ tp.train -- MDNS / MetaDNS training (science.md 4-5).  man tempera-train.
   tp.train.trainer{...}: primitives tr:draw(n), tr:score(x, n), tr:deposit(b),
     tr:replay_add(b), tr:replay_draw(n), tr:wdce_step(b), tr:diagnostics(b),
     tr:record(loss, ness, d), tr:cycle(), tr:run(steps), tr:checkpoint(path),
-    tr:restore(path), tr:evaluate{ n =, reference =, L =, dump = }
-  tp.train.mc_reference{ model =, beta =, cv =, points =, range =, method = "swendsen_wang",
-                         chains = 128, burn_in = 1024, samples = 1000 } -> reference for evaluate
-  tp.train.summary_table(rows [, { extra = { { key =, head =, fmt = } } }])]])
+    tr:restore(path), tr:evaluate{ n =, reference =, L =, dump =, observables = }
+  measuring (tr:evaluate's result, references, the summary table): help(tp.evaluate)]])
 util.doc(M.trainer, "tp.train.trainer{...} -> trainer with the loop primitives (help(tp.train))")
 util.doc(M.warm_start, [[
 tp.train.warm_start{ model =, cv =, bias =, beta =, chains = 128, cycles = 3000, pace = 64,
@@ -826,12 +640,14 @@ tp.train.warm_start{ model =, cv =, bias =, beta =, chains = 128, cycles = 3000,
   classical WT-MetaD building bias; w.bias, w.pretrain, w.deposit are
   tp.train.metadns options (the walkers' configurations as pretraining
   data, importance-weighted hills); w.n, w.seconds, w.md]])
-util.doc(M.mdns, "tp.train.mdns{...}: MDNS (science.md 4); see help(tp.train)")
-util.doc(M.metadns, "tp.train.metadns{...}: MetaDNS (science.md 5); see help(tp.train)")
+util.doc(M.mdns, "tp.train.mdns{...}: MDNS; see help(tp.train)")
+util.doc(M.metadns, "tp.train.metadns{...}: MetaDNS; see help(tp.train)")
 
 -- the other training loop and the exact correction live in their own
--- modules; reachable from here too, as in design.md's module map
+-- modules, and measuring in tp.evaluate; reachable from here too
 M.reinforce = require "tempera.reinforce"
 M.nmh = require "tempera.nmh"
+M.mc_reference = require("tempera.evaluate").mc_reference
+M.summary_table = require("tempera.evaluate").summary_table
 
 return M

@@ -54,7 +54,7 @@ assert(rmse0 > 3, rmse0)
 assert(r.pmf_rmse_bias * beta < 2.0, string.format("bias PMF RMSE %.3f kT", r.pmf_rmse_bias * beta))
 assert(r.pmf_rmse_samples * beta < 0.6, string.format("reweighted PMF RMSE %.3f kT", r.pmf_rmse_samples * beta))
 assert(r.js < 0.02 and r.ness_lik > 0.2 and r.ness_bias > 0.1, r.js .. " " .. r.ness_lik .. " " .. r.ness_bias)
-local tab = tp.train.summary_table{ { name = "MetaDNS", mag = r.mag, corr1 = r.corr1, ness_lik = r.ness_lik,
+local tab = tp.evaluate.summary_table{ { name = "MetaDNS", mag = r.mag, corr1 = r.corr1, ness_lik = r.ness_lik,
   ness_bias = r.ness_bias, js = r.js, pmf_rmse_bias = r.pmf_rmse_bias } }
 assert(tab:find("MetaDNS") and tab:find("PMF RMSE"), tab)
 

@@ -1,5 +1,5 @@
--- tp.train.mc_reference, the 2-D reference in trainer:evaluate and the
--- optional columns of tp.train.summary_table (issue 7 item 6 recipes).
+-- tp.evaluate.mc_reference, the 2-D reference in trainer:evaluate and the
+-- optional columns of tp.evaluate.summary_table.
 -- 1. A Swendsen-Wang reference on the 4x4 Ising model at beta 0.35 agrees
 --    with exact enumeration: E|m| within 5 standard errors (tau_int over
 --    chains), P(m) within JS 2e-3 (64 x 500 samples; the JS of two
@@ -19,7 +19,7 @@ local lat = tp.lattice.square(4)
 local model = tp.model.ising{ lattice = lat }
 local m = tp.cv.magnetization(lat)
 local ex = tp.exact(model, beta, { cv = m, points = 17, range = { -1, 1 } })
-local ref = tp.train.mc_reference{ model = model, beta = beta, cv = m, points = 17, range = { -1, 1 },
+local ref = tp.evaluate.mc_reference{ model = model, beta = beta, cv = m, points = 17, range = { -1, 1 },
   chains = 64, burn_in = 100, samples = 500, seed = 3, progress = false }
 assert(#ref.grid[1] == 17 and #ref.marginal == 17 and #ref.pmf == 17, "reference shaped like tp.exact's")
 local em = 0
@@ -64,9 +64,9 @@ local js2 = tp.analysis.js(h, pex.marginal)
 assert(math.abs(js2 - r.js) < 1e-12, string.format("evaluate's 2-D JS %.15g vs a histogram built here %.15g", r.js, js2))
 
 -- 3. summary_table columns
-local t1 = tp.train.summary_table{ { name = "a", mag = 0.5 } }
+local t1 = tp.evaluate.summary_table{ { name = "a", mag = 0.5 } }
 assert(not t1:find("P(m>0)", 1, true) and not t1:find("s/step", 1, true), "no optional columns without values")
-local t2 = tp.train.summary_table({ { name = "a", mag = 0.5, p_plus = 0.25 }, { name = "b", s_step = 1.5, q = 7 } },
+local t2 = tp.evaluate.summary_table({ { name = "a", mag = 0.5, p_plus = 0.25 }, { name = "b", s_step = 1.5, q = 7 } },
   { extra = { { key = "q", head = "Q", fmt = "%.1f" } } })
 local lines = {}
 for l in t2:gmatch("[^\n]+") do lines[#lines + 1] = l end
