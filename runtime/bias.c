@@ -26,6 +26,7 @@ struct tp_bias {
     int64_t stride[TP_BIAS_MAX_DIM];
     double lo[TP_BIAS_MAX_DIM], hi[TP_BIAS_MAX_DIM], spacing[TP_BIAS_MAX_DIM];
     double sigma[TP_BIAS_MAX_DIM];
+    int32_t wall_lo[TP_BIAS_MAX_DIM], wall_hi[TP_BIAS_MAX_DIM];   /* reflecting walls (Gaussian kernel) */
     double height, bias_factor, kT;
     int64_t size;
     int64_t nhills, ncycles, out_deposit, out_eval;
@@ -121,6 +122,8 @@ tp_bias *tp_bias_clone(const tp_bias *b) {
                               b->bias_factor, b->kT, b->kernel);
     if (!c) return NULL;
     memcpy(c->v, b->v, (size_t)b->size * sizeof(double));
+    memcpy(c->wall_lo, b->wall_lo, sizeof c->wall_lo);
+    memcpy(c->wall_hi, b->wall_hi, sizeof c->wall_hi);
     c->policy = b->policy;
     c->nhills = b->nhills;
     c->ncycles = b->ncycles;
@@ -133,6 +136,7 @@ tp_status tp_bias_get_info(const tp_bias *b, tp_bias_info *out) {
     if (!b || !out) return TP_ERROR(TP_ERR_ARG, "bias: NULL argument");
     memset(out, 0, sizeof *out);
     out->dim = b->dim;
+    for (int k = 0; k < b->dim; k++) { out->wall_lo[k] = b->wall_lo[k]; out->wall_hi[k] = b->wall_hi[k]; }
     out->kernel = b->kernel;
     out->policy = b->policy;
     for (int k = 0; k < b->dim; k++) {
@@ -196,6 +200,15 @@ tp_status tp_bias_set_kT(tp_bias *b, double kT) {
     if (!b) return TP_ERROR(TP_ERR_ARG, "bias: NULL");
     if (!(kT > 0) || !isfinite(kT)) return TP_ERROR(TP_ERR_ARG, "bias: kT must be > 0, got %g", kT);
     b->kT = kT;
+    return TP_OK;
+}
+
+tp_status tp_bias_set_walls(tp_bias *b, const int32_t *lo_walls, const int32_t *hi_walls) {
+    if (!b) return TP_ERROR(TP_ERR_ARG, "bias: NULL");
+    for (int k = 0; k < b->dim; k++) {
+        b->wall_lo[k] = lo_walls && lo_walls[k] ? 1 : 0;
+        b->wall_hi[k] = hi_walls && hi_walls[k] ? 1 : 0;
+    }
     return TP_OK;
 }
 
@@ -267,16 +280,25 @@ static void deposit_hill(tp_bias *b, const double *s, double w) {
         b->v[istar] += h;
         return;
     }
-    /* per-dimension factors g_k(i) = exp(-(g_ki - s_k)^2 / (2 sigma_k^2)) */
+    /* per-dimension factors g_k(i) = exp(-(g_ki - s_k)^2 / (2 sigma_k^2)),
+     * plus the hill's mirror image behind each reflecting wall, so no part
+     * of the hill is lost beyond a hard edge of the CV */
     double *f[TP_BIAS_MAX_DIM];
     double *p = b->scratch;
     for (int k = 0; k < b->dim; k++) {
         f[k] = p;
         double inv = 1.0 / (2.0 * b->sigma[k] * b->sigma[k]);
+        double mlo = 2.0 * b->lo[k] - s[k], mhi = 2.0 * b->hi[k] - s[k];
+        /* a hill on the wall itself is its own image (a CV value at the
+         * edge, such as m = 1, is one state, not two) */
+        double on = 1e-9 * b->spacing[k];
+        int ilo = b->wall_lo[k] && s[k] - b->lo[k] > on, ihi = b->wall_hi[k] && b->hi[k] - s[k] > on;
         for (int i = 0; i < b->points[k]; i++) {
             double g = i == b->points[k] - 1 ? b->hi[k] : b->lo[k] + i * b->spacing[k];
             double d = g - s[k];
             p[i] = exp(-d * d * inv);
+            if (ilo) p[i] += exp(-(g - mlo) * (g - mlo) * inv);
+            if (ihi) p[i] += exp(-(g - mhi) * (g - mhi) * inv);
         }
         p += b->points[k];
     }
@@ -435,6 +457,8 @@ tp_status tp_bias_save(const tp_bias *b, const char *path) {
     fprintf(f, "nhills %lld\nncycles %lld\n", (long long)b->nhills, (long long)b->ncycles);
     for (int k = 0; k < b->dim; k++)
         fprintf(f, "axis %d %.17g %.17g %d %.17g\n", k + 1, b->lo[k], b->hi[k], b->points[k], b->sigma[k]);
+    for (int k = 0; k < b->dim; k++)
+        if (b->wall_lo[k] || b->wall_hi[k]) fprintf(f, "walls %d %d %d\n", k + 1, b->wall_lo[k], b->wall_hi[k]);
     fprintf(f, "values\n");
     for (int64_t j = 0; j < b->size; j++) fprintf(f, "%.17g\n", b->v[j]);
     return tp_atomic_commit(&af, 0);
@@ -463,6 +487,7 @@ tp_bias *tp_bias_load(const char *path) {
     double height = 0, gamma = 1, kT = 1, lo[TP_BIAS_MAX_DIM], hi[TP_BIAS_MAX_DIM], sigma[TP_BIAS_MAX_DIM];
     long long nhills = 0, ncycles = 0;
     int naxis = 0;
+    int32_t wlo[TP_BIAS_MAX_DIM] = {0}, whi[TP_BIAS_MAX_DIM] = {0};
     tp_bias *b = NULL;
     if (!next_line(f, line, sizeof line, &ln) || sscanf(line, "tempera-bias %d", &version) != 1) {
         TP_ERROR(TP_ERR_FORMAT, "%s:%d: not a tempera bias file (expected 'tempera-bias 1')", path, ln);
@@ -504,6 +529,11 @@ tp_bias *tp_bias_load(const char *path) {
             if (sscanf(line, "nhills %lld", &nhills) != 1) goto bad;
         } else if (!strcmp(word, "ncycles")) {
             if (sscanf(line, "ncycles %lld", &ncycles) != 1) goto bad;
+        } else if (!strcmp(word, "walls")) {
+            int k, a, z;
+            if (sscanf(line, "walls %d %d %d", &k, &a, &z) != 3 || k < 1 || k > TP_BIAS_MAX_DIM || (a | z) & ~1)
+                goto bad;
+            wlo[k - 1] = a; whi[k - 1] = z;
         } else if (!strcmp(word, "axis")) {
             int k, p;
             double a, z, sg;
@@ -528,6 +558,7 @@ tp_bias *tp_bias_load(const char *path) {
         goto fail;
     }
     b->policy = policy;
+    tp_bias_set_walls(b, wlo, whi);
     b->nhills = nhills;
     b->ncycles = ncycles;
     for (int64_t j = 0; j < b->size; j++) {

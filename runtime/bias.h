@@ -50,6 +50,7 @@
  *   nhills N
  *   ncycles N
  *   axis K LO HI POINTS SIGMA           (one line per dimension)
+ *   walls K LO_WALL HI_WALL             (0/1; only for dimensions with a wall)
  *   values
  *   V_0 ... (one value per line, %.17g, flat order above)
  * Lines starting with '#' are comments.  Unknown versions and malformed
@@ -102,6 +103,7 @@ typedef struct tp_bias_info {
     int64_t ncycles;         /* tp_bias_deposit calls that deposited */
     int64_t out_deposit;     /* deposit points found outside the box */
     int64_t out_eval;        /* evaluation points found outside (tp_bias_eval) */
+    int32_t wall_lo[8], wall_hi[8];   /* 1: a reflecting wall at that end of the box */
 } tp_bias_info;
 
 /* New zero bias.  lo, hi, sigma: (dim); points: (dim), each >= 2;
@@ -132,6 +134,14 @@ TP_FFI tp_status tp_bias_set_sigma(tp_bias *b, const double *sigma);
 TP_FFI tp_status tp_bias_set_bias_factor(tp_bias *b, double bias_factor);
 TP_FFI tp_status tp_bias_set_kT(tp_bias *b, double kT);
 TP_FFI tp_status tp_bias_set_kernel(tp_bias *b, int32_t kernel);
+/* Reflecting walls: lo_walls, hi_walls: (dim), nonzero where that end of
+ * the box is a hard edge of the CV (m = +-1, a fraction at 0 or 1).  A
+ * Gaussian hill at s then also deposits its mirror images 2 lo - s and
+ * 2 hi - s, so the mass a hill would put beyond the wall stays in the box
+ * and the bias has zero slope there: the PMF near the wall converges like
+ * the interior one (without: about 1 kT too high at the wall for sigma
+ * comparable to the distance from it).  NULL: none.  Default: none. */
+TP_FFI tp_status tp_bias_set_walls(tp_bias *b, const int32_t *lo_walls, const int32_t *hi_walls);
 TP_FFI tp_status tp_bias_set_policy(tp_bias *b, int32_t policy);
 /* V = 0 everywhere, hill and out-of-grid counters zero. */
 TP_FFI void tp_bias_reset(tp_bias *b);

@@ -51,6 +51,7 @@ function M.grid(o)
     sigma = { type = "any" }, height = { type = "number", required = true },
     bias_factor = { type = "number", default = 10 }, kT = { type = "number" }, beta = { type = "number" },
     kernel = { type = "string", default = "gaussian" }, out_of_grid = { type = "string", default = "clamp" },
+    walls = { type = "any", default = "auto", doc = "'auto', 'none', 'reflect' or { {lo, hi}, ... } of booleans" },
   })
   local fname = "tp.bias.grid"
   local range = o.range or (o.cv and o.cv.range)
@@ -95,6 +96,31 @@ function M.grid(o)
   util.check_arg(kT ~= nil, "%s: give the temperature as kT = (energy units) or beta =", fname)
   local b = wrap(C.tp_bias_init(dim, lo, hi, p, sg, o.height, o.bias_factor, kT, kernel), dim)
   util.check(C.tp_bias_set_policy(b.c, policy))
+  -- reflecting walls: 'auto' puts one at each end of the box that is a
+  -- hard edge of the CV (the box reaches the CV's own bound)
+  local wlo, whi = ffi.new("int32_t[?]", dim), ffi.new("int32_t[?]", dim)
+  local w = o.walls
+  if w == "auto" then
+    local cv = o.cv
+    if cv and cv.walls and cv.range then
+      for k = 1, dim do
+        local r, tol = cv.range[k], 1e-9 * (hi[k - 1] - lo[k - 1])
+        wlo[k - 1] = r and lo[k - 1] <= r[1] + tol and 1 or 0
+        whi[k - 1] = r and hi[k - 1] >= r[2] - tol and 1 or 0
+      end
+    end
+  elseif w == "reflect" then
+    for k = 0, dim - 1 do wlo[k], whi[k] = 1, 1 end
+  elseif type(w) == "table" then
+    for k = 1, dim do
+      util.check_arg(type(w[k]) == "table", "%s: walls[%d] must be {lo_wall, hi_wall} (booleans)", fname, k)
+      wlo[k - 1], whi[k - 1] = w[k][1] and 1 or 0, w[k][2] and 1 or 0
+    end
+  else
+    util.check_arg(w == "none", "%s: walls must be 'auto', 'none', 'reflect' or { {lo, hi}, ... }, got %s", fname,
+      tostring(w))
+  end
+  util.check(C.tp_bias_set_walls(b.c, wlo, whi))
   b.cv = o.cv
   return b
 end
@@ -213,10 +239,11 @@ function Bias:info()
     height = i.height, bias_factor = i.bias_factor, kT = i.kT, size = tonumber(i.size),
     nhills = tonumber(i.nhills), ncycles = tonumber(i.ncycles),
     out_deposit = tonumber(i.out_deposit), out_eval = tonumber(i.out_eval),
-    points = {}, lo = {}, hi = {}, spacing = {}, sigma = {} }
+    points = {}, lo = {}, hi = {}, spacing = {}, sigma = {}, walls = {} }
   for k = 0, i.dim - 1 do
     t.points[k + 1], t.lo[k + 1], t.hi[k + 1] = i.points[k], i.lo[k], i.hi[k]
     t.spacing[k + 1], t.sigma[k + 1] = i.spacing[k], i.sigma[k]
+    t.walls[k + 1] = { i.wall_lo[k] ~= 0, i.wall_hi[k] ~= 0 }
   end
   return t
 end

@@ -48,7 +48,11 @@ local function builtin(kind, lat, q, token, name, range)
   util.check_arg(lattice.is_lattice(lat), "tp.cv.%s: expected a lattice, got %s", name, type(lat))
   local c = util.check_ptr(C.tp_cv_init(KIND[kind], lat, q, token or 0))
   c = ffi.gc(c, C.tp_cv_free)
-  return setmetatable({ c = c, dim = c.dim, q = q, n = c.n, name = name, range = range, lattice = lat }, CV)
+  -- walls: the ends of range are hard edges of the CV in each dimension
+  -- (a magnetisation cannot pass +-1, a fraction 0 or 1); the simplex
+  -- projection's edges are not along its axes
+  return setmetatable({ c = c, dim = c.dim, q = q, n = c.n, name = name, range = range, lattice = lat,
+    walls = kind ~= "simplex" }, CV)
 end
 
 function M.magnetization(lat) return builtin("magnetization", lat, 2, 0, "magnetization", { { -1, 1 } }) end
