@@ -108,6 +108,10 @@ typedef struct tp_wl tp_wl;
  * discrete spectrum emin, emin+de, ... falls on bin centres).  One walker,
  * random single-site moves (any state != current).  Caller owns the result. */
 TP_FFI tp_wl *tp_wl_init(const tp_model *m, double emin, double de, int32_t nbins, uint64_t seed);
+/* The same for independent walker number `walker` (its own Philox stream;
+ * walker 0 is tp_wl_init's): several walkers give ln g an error bar. */
+TP_FFI tp_wl *tp_wl_init_walker(const tp_model *m, double emin, double de, int32_t nbins, uint64_t seed,
+                                uint64_t walker);
 TP_FFI void tp_wl_free(tp_wl *wl);
 /* Run until ln f < ln_f_final: ln f starts at ln_f_init and is halved
  * whenever the histogram over visited bins is flat (min >= flatness *

@@ -37,6 +37,10 @@ static int32_t wl_bin(const tp_wl *wl, double e) {
 }
 
 tp_wl *tp_wl_init(const tp_model *m, double emin, double de, int32_t nbins, uint64_t seed) {
+    return tp_wl_init_walker(m, emin, de, nbins, seed, 0);
+}
+
+tp_wl *tp_wl_init_walker(const tp_model *m, double emin, double de, int32_t nbins, uint64_t seed, uint64_t walker) {
     if (!m) { TP_ERROR(TP_ERR_ARG, "wang_landau: model is NULL"); return NULL; }
     if (!(de > 0) || !isfinite(de) || !isfinite(emin)) {
         TP_ERROR(TP_ERR_ARG, "wang_landau: bin width must be > 0, got %g", de);
@@ -61,7 +65,7 @@ tp_wl *tp_wl_init(const tp_model *m, double emin, double de, int32_t nbins, uint
         TP_ERROR(TP_ERR_NOMEM, "wang_landau: out of memory");
         return NULL;
     }
-    tp_rng_seed(&wl->rng, seed ^ TP_MC_KEY_WL, 0);
+    tp_rng_seed(&wl->rng, seed ^ TP_MC_KEY_WL, walker);
     /* start from a random configuration; a few tries to land in range */
     for (int tries = 0; tries < 100; tries++) {
         for (int i = 0; i < m->n; i++) wl->x[i] = (uint8_t)tp_rng_next_below(&wl->rng, (uint32_t)m->q);

@@ -263,6 +263,7 @@ function M.sample(o)
     init = { type = "table" },
     mag = { type = "boolean" }, progress = { type = "boolean", default = true },
     label = { type = "string" },
+    warn = { type = "boolean", default = true, doc = "print untrustworthy error bars to stderr (res.warnings)" },
   })
   util.check_arg(o.beta > 0, "tp.mc.sample: beta must be > 0, got %g", o.beta)
   util.check_arg(o.samples >= 2, "tp.mc.sample: samples must be >= 2")
@@ -363,6 +364,22 @@ function M.sample(o)
   end
   res.acceptance = ch:acceptance()
   res.series = { energy = E, mag = MG, cv = CVS, corr = CR }
+  -- error bars that cannot be trusted are said, not just printed as numbers
+  local warn = {}
+  local function check(name, s)
+    for _, w in ipairs(s and s.warnings or {}) do warn[#warn + 1] = name .. ": " .. w end
+  end
+  check("energy", res.energy)
+  check("mag", res.mag)
+  for k, s in ipairs(res.cv or {}) do check("cv " .. k, s) end
+  if #warn > 0 then
+    res.warnings = warn
+    if o.warn ~= false then
+      for _, w in ipairs(warn) do
+        io.stderr:write("tempera: warning: tp.mc.sample (", o.label or o.method, "): ", w, "\n")
+      end
+    end
+  end
   return res
 end
 
@@ -500,11 +517,13 @@ function MetaD:frozen(o)
     ch:energies(E + t * B)
   end
   self.bias:log_weights(S, N, self.beta, LW)
-  return { s = S, logw = LW, energy = E, n = N, dim = dim }
+  -- sample t * B + b is chain b's t-th
+  return { s = S, logw = LW, energy = E, n = N, dim = dim, chains = B }
 end
 
 -- Reweighted marginal of the CV on the bias grid from frozen samples fr:
--- { p = Lua list (size), pmf = list (-kT log p, math.huge where p = 0), ness = ... }
+-- { p = Lua list (size), pmf = list (-kT log p, math.huge where p = 0), ness = ...,
+--   p_err, pmf_err = standard errors from the spread of the chains' own marginals }
 function MetaD:marginal(fr)
   local size, dim = self.bias.size, self.cv.dim
   local p = {}
@@ -513,12 +532,22 @@ function MetaD:marginal(fr)
   for i = 0, fr.n - 1 do if fr.logw[i] > mx then mx = fr.logw[i] end end
   local tot, tot2 = 0, 0
   local sv = ffi.new("double[?]", dim)
+  -- per chain as well (fr.chains, sample t * B + b is chain b's): the
+  -- spread of the chains' marginals is the error bar
+  local B = fr.chains or 1
+  local pc, tc = {}, {}
+  if B >= 2 then for b = 1, B do pc[b], tc[b] = {}, 0 end end
   for i = 0, fr.n - 1 do
     local w = math.exp(fr.logw[i] - mx)
     for k = 0, dim - 1 do sv[k] = fr.s[i * dim + k] end
     local g = tonumber(C.tp_bias_index(self.bias.c, sv)) + 1
     p[g] = p[g] + w
     tot, tot2 = tot + w, tot2 + w * w
+    if B >= 2 then
+      local b = i % B + 1
+      pc[b][g] = (pc[b][g] or 0) + w
+      tc[b] = tc[b] + w
+    end
   end
   local pmf = {}
   for i = 1, size do
@@ -528,7 +557,25 @@ function MetaD:marginal(fr)
   local mn = math.huge
   for i = 1, size do if pmf[i] < mn then mn = pmf[i] end end
   for i = 1, size do pmf[i] = pmf[i] - mn end
-  return { p = p, pmf = pmf, ness = tot * tot / (tot2 * fr.n) }
+  local res = { p = p, pmf = pmf, ness = tot * tot / (tot2 * fr.n) }
+  if B >= 2 then
+    -- standard error of P over the B chains' own reweighted marginals, and
+    -- of the PMF by the delta rule (kT dP / P; infinite where P = 0)
+    res.p_err, res.pmf_err = {}, {}
+    for i = 1, size do
+      local s1, s2, used = 0, 0, 0
+      for b = 1, B do
+        if tc[b] > 0 then
+          local v = (pc[b][i] or 0) / tc[b]
+          s1, s2, used = s1 + v, s2 + v * v, used + 1
+        end
+      end
+      local se = used > 1 and math.sqrt(math.max(0, s2 / used - (s1 / used) ^ 2) / (used - 1)) or 0 / 0
+      res.p_err[i] = se
+      res.pmf_err[i] = p[i] > 0 and se / p[i] / self.beta or math.huge
+    end
+  end
+  return res
 end
 
 function MetaD:__tostring()
@@ -544,6 +591,7 @@ function M.wang_landau(o)
     ln_f_final = { type = "number", default = 1e-6 }, check_every = { type = "integer", default = 100 },
     max_sweeps = { type = "integer", default = 0 }, seed = { type = "integer" },
     schedule = { type = "string", default = "halving" },
+    walkers = { type = "integer", default = 4, doc = "independent walkers: the spread of their ln g is its error bar" },
   })
   local m = o.model
   util.check_arg(o.schedule == "halving" or o.schedule == "1/t",
@@ -551,29 +599,63 @@ function M.wang_landau(o)
   util.check_arg(m.c, "tp.mc.wang_landau: needs a built-in model")
   util.check_arg(o.de > 0 and o.emax >= o.emin, "tp.mc.wang_landau: need de > 0 and emax >= emin")
   local nbins = math.floor((o.emax - o.emin) / o.de + 0.5) + 1
-  local wl = ffi.gc(util.check_ptr(C.tp_wl_init(m.c, o.emin, o.de, nbins, default_seed(o.seed))), C.tp_wl_free)
-  util.check(C.tp_wl_set_schedule(wl, o.schedule == "1/t" and 1 or 0))
-  util.check(C.tp_wl_run(wl, o.ln_f_init, o.ln_f_final, o.flatness, o.check_every, o.max_sweeps))
+  util.check_arg(o.walkers >= 1, "tp.mc.wang_landau: walkers must be >= 1, got %d", o.walkers)
+  -- independent walkers (Philox streams 0..walkers-1): each one's ln g,
+  -- normalised so that sum g = q^n; their mean is the estimate and their
+  -- spread its error bar
   local lg = ffi.new("double[?]", nbins)
-  util.check(C.tp_wl_log_dos(wl, lg))
-  local r = { energies = {}, log_g = {}, iterations = C.tp_wl_iterations(wl),
-    sweeps = tonumber(C.tp_wl_sweeps(wl)), ln_f = C.tp_wl_ln_f(wl), n = m.n }
-  for k = 0, nbins - 1 do
-    r.energies[k + 1] = o.emin + k * o.de
-    r.log_g[k + 1] = lg[k]
+  local runs = {}
+  local r = { energies = {}, log_g = {}, log_g_err = {}, walkers = o.walkers, iterations = 0, sweeps = 0, n = m.n }
+  for k = 0, nbins - 1 do r.energies[k + 1] = o.emin + k * o.de end
+  for wk = 0, o.walkers - 1 do
+    local wl = ffi.gc(util.check_ptr(C.tp_wl_init_walker(m.c, o.emin, o.de, nbins, default_seed(o.seed), wk)),
+      C.tp_wl_free)
+    util.check(C.tp_wl_set_schedule(wl, o.schedule == "1/t" and 1 or 0))
+    util.check(C.tp_wl_run(wl, o.ln_f_init, o.ln_f_final, o.flatness, o.check_every, o.max_sweeps))
+    util.check(C.tp_wl_log_dos(wl, lg))
+    local t = {}
+    for k = 0, nbins - 1 do t[k + 1] = lg[k] end
+    local mx = -math.huge
+    for k = 1, nbins do if t[k] > mx then mx = t[k] end end
+    local s = 0
+    for k = 1, nbins do if t[k] > -math.huge then s = s + math.exp(t[k] - mx) end end
+    local shift = m.n * math.log(m.q) - (mx + math.log(s))
+    for k = 1, nbins do t[k] = t[k] + shift end
+    runs[#runs + 1] = t
+    r.iterations = r.iterations + C.tp_wl_iterations(wl)
+    r.sweeps = r.sweeps + tonumber(C.tp_wl_sweeps(wl))
+    r.ln_f = C.tp_wl_ln_f(wl)
   end
-  -- normalise so that sum g = q^n
-  local mx = -math.huge
-  for k = 1, nbins do if r.log_g[k] > mx then mx = r.log_g[k] end end
-  local s = 0
-  for k = 1, nbins do if r.log_g[k] > -math.huge then s = s + math.exp(r.log_g[k] - mx) end end
-  local shift = m.n * math.log(m.q) - (mx + math.log(s))
-  for k = 1, nbins do r.log_g[k] = r.log_g[k] + shift end
+  local W = #runs
+  for k = 1, nbins do
+    local s1, s2, finite = 0, 0, true
+    for w = 1, W do
+      local v = runs[w][k]
+      if v == -math.huge then finite = false; break end
+      s1, s2 = s1 + v, s2 + v * v
+    end
+    if finite then
+      r.log_g[k] = s1 / W
+      r.log_g_err[k] = W > 1 and math.sqrt(math.max(0, s2 / W - (s1 / W) ^ 2) / (W - 1)) or 0 / 0
+    else
+      r.log_g[k], r.log_g_err[k] = -math.huge, 0 / 0
+    end
+  end
+  if W > 1 then
+    -- renormalise the mean (sum g = q^n again)
+    local mx = -math.huge
+    for k = 1, nbins do if r.log_g[k] > mx then mx = r.log_g[k] end end
+    local s = 0
+    for k = 1, nbins do if r.log_g[k] > -math.huge then s = s + math.exp(r.log_g[k] - mx) end end
+    local shift = m.n * math.log(m.q) - (mx + math.log(s))
+    for k = 1, nbins do r.log_g[k] = r.log_g[k] + shift end
+  end
+  r.runs = runs
   -- canonical averages from g: <E>, C per site, log Z
-  function r.thermo(beta)
+  local function thermo(log_g, beta)
     local lw, mx2 = {}, -math.huge
     for k = 1, nbins do
-      lw[k] = r.log_g[k] - beta * r.energies[k]
+      lw[k] = log_g[k] - beta * r.energies[k]
       if lw[k] > mx2 then mx2 = lw[k] end
     end
     local z, e1, e2 = 0, 0, 0
@@ -585,6 +667,21 @@ function M.wang_landau(o)
     end
     e1, e2 = e1 / z, e2 / z
     return { mean_e = e1, heat_capacity = beta * beta * (e2 - e1 * e1) / m.n, log_z = mx2 + math.log(z) }
+  end
+  -- canonical averages at beta from the mean ln g, with .err: the standard
+  -- error of each over the walkers (NaN with one walker)
+  function r.thermo(beta)
+    local t = thermo(r.log_g, beta)
+    t.err = {}
+    for _, key in ipairs { "mean_e", "heat_capacity", "log_z" } do
+      local s1, s2 = 0, 0
+      for w = 1, W do
+        local v = thermo(runs[w], beta)[key]
+        s1, s2 = s1 + v, s2 + v * v
+      end
+      t.err[key] = W > 1 and math.sqrt(math.max(0, s2 / W - (s1 / W) ^ 2) / (W - 1)) or 0 / 0
+    end
+    return t
   end
   return r
 end

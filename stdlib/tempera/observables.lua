@@ -36,8 +36,33 @@ function M.stats(x, B, T)
   end
   local s = ffi.new("tp_obs_stats")
   util.check(C.tp_obs_series(s, a, B, T))
-  return { mean = s.mean, err = s.err, tau = s.tau, var = s.var, err_blocking = s.err_blocking,
-    err_chains = s.err_chains, n = tonumber(s.n), window = s.window }
+  local r = { mean = s.mean, err = s.err, tau = s.tau, var = s.var, err_blocking = s.err_blocking,
+    err_chains = s.err_chains, n = tonumber(s.n), window = s.window, B = B, T = T }
+  r.warnings = M.trust(r)
+  return r
+end
+
+-- When an error bar cannot be trusted: a list of reasons, or nil.
+--  * each chain ran fewer than MIN_TAU autocorrelation times (tau_int and
+--    the error bar are themselves uncertain, and the chains may not have
+--    forgotten their start);
+--  * the chain means scatter more than their quoted error allows (err_chains,
+--    the spread of B >= 4 chain means, above CHAIN_RATIO times err): the
+--    chains sample different regions (slow mixing, metastability), and the
+--    honest error is at least err_chains.
+M.MIN_TAU, M.CHAIN_RATIO = 50, 2
+function M.trust(s)
+  local w = {}
+  local T = s.T or s.n
+  if s.tau and s.tau > 0 and T and T < M.MIN_TAU * s.tau then
+    w[#w + 1] = string.format("each chain is %d samples long, %.0f autocorrelation times (tau_int %.3g): about %d "
+      .. "are needed for a trustworthy error bar", T, T / s.tau, s.tau, M.MIN_TAU)
+  end
+  if s.B and s.B >= 4 and s.err_chains == s.err_chains and s.err > 0 and s.err_chains > M.CHAIN_RATIO * s.err then
+    w[#w + 1] = string.format("the %d chains' means scatter %.1fx the quoted error (%.3g against %.3g): the chains "
+      .. "disagree, so take the error as at least %.3g", s.B, s.err_chains / s.err, s.err_chains, s.err, s.err_chains)
+  end
+  return #w > 0 and w or nil
 end
 
 function M.tau_int(x, T)
@@ -126,7 +151,9 @@ function M.format(s, digits)
 end
 
 util.doc(M.stats, [[
-tp.observables.stats(x, B, T) -> { mean, err, tau, var, err_blocking, err_chains, n }
+tp.observables.stats(x, B, T) -> { mean, err, tau, var, err_blocking, err_chains, n, warnings }
+  warnings: nil, or why the error bar cannot be trusted (chains shorter than
+  50 tau_int; chain means scattering more than 2x the quoted error).
   x: double* of B chains x T samples (row-major) or a Lua list.  err =
   sqrt(var * 2 tau / N) with tau_int pooled over chains (Sokal window, c = 5);
   err_blocking: Flyvbjerg-Petersen; err_chains: spread of chain means.]])
