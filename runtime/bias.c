@@ -439,6 +439,70 @@ tp_status tp_bias_pmf(const tp_bias *b, double *pmf) {
     return TP_OK;
 }
 
+/* ---- state as doubles (a checkpoint slot) ----------------------------------- */
+
+#define BIAS_STATE_MAGIC 1651073395.0   /* "bias" as a little-endian u32 */
+#define BIAS_STATE_HEAD 12
+#define BIAS_STATE_PER_DIM 6
+
+int64_t tp_bias_state_size(const tp_bias *b) {
+    if (!b) return 0;
+    return BIAS_STATE_HEAD + BIAS_STATE_PER_DIM * (int64_t)b->dim + b->size;
+}
+
+tp_status tp_bias_get_state(const tp_bias *b, double *out, int64_t n) {
+    if (!b || !out) return TP_ERROR(TP_ERR_ARG, "bias_get_state: NULL argument");
+    if (n != tp_bias_state_size(b))
+        return TP_ERROR(TP_ERR_ARG, "bias_get_state: the state has %lld doubles, got room for %lld",
+                        (long long)tp_bias_state_size(b), (long long)n);
+    double *p = out;
+    *p++ = BIAS_STATE_MAGIC; *p++ = 1; *p++ = b->dim; *p++ = b->kernel; *p++ = b->policy;
+    *p++ = b->height; *p++ = b->bias_factor; *p++ = b->kT;
+    *p++ = (double)b->nhills; *p++ = (double)b->ncycles; *p++ = (double)b->out_deposit; *p++ = (double)b->out_eval;
+    for (int k = 0; k < b->dim; k++) {
+        *p++ = b->points[k]; *p++ = b->lo[k]; *p++ = b->hi[k]; *p++ = b->sigma[k];
+        *p++ = b->wall_lo[k]; *p++ = b->wall_hi[k];
+    }
+    memcpy(p, b->v, (size_t)b->size * sizeof(double));
+    return TP_OK;
+}
+
+tp_status tp_bias_set_state(tp_bias *b, const double *in, int64_t n) {
+    if (!b || !in) return TP_ERROR(TP_ERR_ARG, "bias_set_state: NULL argument");
+    if (n < BIAS_STATE_HEAD || in[0] != BIAS_STATE_MAGIC || in[1] != 1)
+        return TP_ERROR(TP_ERR_FORMAT, "bias_set_state: not a bias state (or of another version)");
+    if (in[2] != b->dim || n != tp_bias_state_size(b))
+        return TP_ERROR(TP_ERR_ARG, "bias_set_state: the state is of a %g-dimensional grid of %lld values, this bias "
+                        "has %d dimensions and %lld points", in[2], (long long)(n - BIAS_STATE_HEAD), b->dim,
+                        (long long)b->size);
+    const double *p = in + BIAS_STATE_HEAD;
+    for (int k = 0; k < b->dim; k++, p += BIAS_STATE_PER_DIM)
+        if (p[0] != b->points[k] || p[1] != b->lo[k] || p[2] != b->hi[k])
+            return TP_ERROR(TP_ERR_ARG, "bias_set_state: dimension %d is %g points on [%g, %g], this bias has %d on "
+                            "[%g, %g]", k + 1, p[0], p[1], p[2], b->points[k], b->lo[k], b->hi[k]);
+    int32_t kernel = (int32_t)in[3], policy = (int32_t)in[4];
+    if ((kernel != TP_BIAS_GAUSSIAN && kernel != TP_BIAS_DELTA) || policy < 0 || policy > TP_BIAS_OUT_ERROR ||
+        !(in[7] > 0) || !(in[5] >= 0) || in[8] < 0 || in[9] < 0)
+        return TP_ERROR(TP_ERR_FORMAT, "bias_set_state: bad parameters");
+    p = in + BIAS_STATE_HEAD;
+    for (int k = 0; k < b->dim; k++, p += BIAS_STATE_PER_DIM)
+        if (!(p[3] > 0) && kernel == TP_BIAS_GAUSSIAN) return TP_ERROR(TP_ERR_FORMAT, "bias_set_state: bad sigma");
+    for (int64_t j = 0; j < b->size; j++)
+        if (!isfinite(p[j])) return TP_ERROR(TP_ERR_FORMAT, "bias_set_state: value %lld is not finite", (long long)j);
+    /* checked: now change the bias */
+    b->kernel = kernel; b->policy = policy;
+    b->height = in[5]; b->bias_factor = in[6]; b->kT = in[7];
+    b->nhills = (int64_t)in[8]; b->ncycles = (int64_t)in[9]; b->out_deposit = (int64_t)in[10]; b->out_eval = (int64_t)in[11];
+    p = in + BIAS_STATE_HEAD;
+    for (int k = 0; k < b->dim; k++, p += BIAS_STATE_PER_DIM) {
+        b->sigma[k] = p[3];
+        b->wall_lo[k] = p[4] != 0;
+        b->wall_hi[k] = p[5] != 0;
+    }
+    memcpy(b->v, p, (size_t)b->size * sizeof(double));
+    return TP_OK;
+}
+
 /* ---- save / load ---------------------------------------------------------- */
 
 static const char *kernel_name(int32_t k) { return k == TP_BIAS_DELTA ? "delta" : "gaussian"; }

@@ -177,6 +177,14 @@ TP_FFI tp_status tp_bias_log_weights(tp_bias *b, double *logw, const double *s, 
  * shifted so that min F = 0. */
 TP_FFI tp_status tp_bias_pmf(const tp_bias *b, double *pmf);
 
+/* Everything about a bias (parameters, walls, counters, values) as doubles,
+ * for a checkpoint slot: its size, a copy out (n must equal the size), and
+ * a restore into a bias with the same grid (dimensions, points, box),
+ * checked before anything changes. */
+TP_FFI int64_t tp_bias_state_size(const tp_bias *b);
+TP_FFI tp_status tp_bias_get_state(const tp_bias *b, double *out, int64_t n);
+TP_FFI tp_status tp_bias_set_state(tp_bias *b, const double *in, int64_t n);
+
 /* Save to / load from the versioned text format (header comment). */
 TP_FFI tp_status tp_bias_save(const tp_bias *b, const char *path);
 TP_FFI tp_bias *tp_bias_load(const char *path);

@@ -72,15 +72,22 @@ void tp_replay_free(tp_replay *rb) {
 }
 
 /* cell of cv; -1 for NaN */
-static int64_t cell_of(const tp_replay *rb, const double *cv) {
+/* the cell of cv in bins^dim cells over the box lo..hi (last dimension
+ * fastest, clamped; -1 for NaN): the one binning rule of the buffer and of
+ * tp_cv_coverage */
+static int64_t cell_in(int32_t dim, const double *lo, const double *hi, int32_t bins, const double *cv) {
     int64_t c = 0;
-    for (int k = 0; k < rb->dim; k++) {
-        double t = (cv[k] - rb->lo[k]) / (rb->hi[k] - rb->lo[k]) * rb->bins;
+    for (int k = 0; k < dim; k++) {
+        double t = (cv[k] - lo[k]) / (hi[k] - lo[k]) * bins;
         if (isnan(t)) return -1;
-        int64_t i = t <= 0 ? 0 : (t >= rb->bins ? rb->bins - 1 : (int64_t)t);
-        c = c * rb->bins + i;
+        int64_t i = t <= 0 ? 0 : (t >= bins ? bins - 1 : (int64_t)t);
+        c = c * bins + i;
     }
     return c;
+}
+
+static int64_t cell_of(const tp_replay *rb, const double *cv) {
+    return cell_in(rb->dim, rb->lo, rb->hi, rb->bins, cv);
 }
 
 int64_t tp_replay_cell(const tp_replay *rb, const double *cv) {
@@ -157,18 +164,31 @@ tp_status tp_replay_draw(const tp_replay *rb, uint8_t *x, double *cv, int64_t n,
     return TP_OK;
 }
 
-tp_status tp_replay_coverage(const tp_replay *rb, double *out, const double *cv, int64_t n) {
-    if (!rb || !out || (n > 0 && !cv)) return TP_ERROR(TP_ERR_ARG, "replay_coverage: NULL argument");
-    uint8_t *hit = calloc((size_t)rb->ncells, 1);
-    if (!hit) return TP_ERROR(TP_ERR_NOMEM, "replay_coverage: out of memory");
+tp_status tp_cv_coverage(double *out, const double *cv, int64_t n, int32_t dim, const double *lo,
+                         const double *hi, int32_t bins) {
+    if (!out || (n > 0 && !cv) || !lo || !hi) return TP_ERROR(TP_ERR_ARG, "cv_coverage: NULL argument");
+    if (dim < 1 || bins < 1 || n < 0) return TP_ERROR(TP_ERR_ARG, "cv_coverage: dim, bins >= 1 and n >= 0");
+    int64_t ncells = 1;
+    for (int k = 0; k < dim; k++) {
+        if (!(hi[k] > lo[k])) return TP_ERROR(TP_ERR_ARG, "cv_coverage: empty box in dimension %d", k + 1);
+        if (ncells > ((int64_t)1 << 30) / bins) return TP_ERROR(TP_ERR_ARG, "cv_coverage: too many cells");
+        ncells *= bins;
+    }
+    uint8_t *hit = calloc((size_t)ncells, 1);
+    if (!hit) return TP_ERROR(TP_ERR_NOMEM, "cv_coverage: out of memory");
     int64_t k = 0;
     for (int64_t b = 0; b < n; b++) {
-        int64_t c = cell_of(rb, cv + b * rb->dim);
+        int64_t c = cell_in(dim, lo, hi, bins, cv + b * dim);
         if (c >= 0 && !hit[c]) { hit[c] = 1; k++; }
     }
     free(hit);
-    *out = (double)k / (double)rb->ncells;
+    *out = (double)k / (double)ncells;
     return TP_OK;
+}
+
+tp_status tp_replay_coverage(const tp_replay *rb, double *out, const double *cv, int64_t n) {
+    if (!rb || !out || (n > 0 && !cv)) return TP_ERROR(TP_ERR_ARG, "replay_coverage: NULL argument");
+    return tp_cv_coverage(out, cv, n, rb->dim, rb->lo, rb->hi, rb->bins);
 }
 
 static int64_t words_per_entry(const tp_replay *rb) {

@@ -63,6 +63,10 @@ TP_FFI tp_status tp_replay_draw(const tp_replay *rb, uint8_t *x, double *cv, int
 /* Fraction of cells hit by n CV values cv (n, dim) [in] (the buffer's
  * binning; the buffer's contents are not used) -> *out. */
 TP_FFI tp_status tp_replay_coverage(const tp_replay *rb, double *out, const double *cv, int64_t n);
+/* The same without a buffer: the fraction of the bins^dim cells over the
+ * box lo..hi (dim each) hit by cv (n, dim) -> *out. */
+TP_FFI tp_status tp_cv_coverage(double *out, const double *cv, int64_t n, int32_t dim, const double *lo,
+                                const double *hi, int32_t bins);
 /* Serialised contents (header comment): size in doubles, copy out, restore. */
 TP_FFI int64_t tp_replay_state_size(const tp_replay *rb);
 TP_FFI tp_status tp_replay_get_state(const tp_replay *rb, double *out, int64_t n);

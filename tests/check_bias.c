@@ -286,6 +286,53 @@ START_TEST(test_bias_bad_arguments) {
 }
 END_TEST
 
+
+/* The bias's whole state as doubles (a checkpoint slot): a round trip keeps
+ * parameters, walls, counters and values bit for bit; a state of another
+ * grid or with a non-finite value is refused before anything changes. */
+START_TEST(test_bias_state_round_trip) {
+    double lo[2] = { -1, 0 }, hi[2] = { 1, 1 }, sg[2] = { 0.1, 0.2 };
+    int32_t pts[2] = { 9, 5 }, wl[2] = { 1, 0 }, wh[2] = { 1, 1 };
+    tp_bias *a = tp_bias_init(2, lo, hi, pts, sg, 0.7, 8, 1.5, TP_BIAS_GAUSSIAN);
+    ck_assert_int_eq(tp_bias_set_walls(a, wl, wh), TP_OK);
+    ck_assert_int_eq(tp_bias_set_policy(a, TP_BIAS_OUT_SKIP), TP_OK);
+    double s[6] = { 0.3, 0.5, -0.9, 0.1, 0.95, 0.99 };
+    ck_assert_int_eq(tp_bias_deposit(a, s, 3), TP_OK);
+    int64_t n = tp_bias_state_size(a);
+    ck_assert_int_eq(n, 12 + 6 * 2 + 45);
+    double *st = malloc((size_t)n * sizeof *st);
+    ck_assert_int_eq(tp_bias_get_state(a, st, n - 1), TP_ERR_ARG);
+    ck_assert_int_eq(tp_bias_get_state(a, st, n), TP_OK);
+    /* a fresh bias of the same grid, other parameters */
+    tp_bias *b = tp_bias_init(2, lo, hi, pts, NULL, 0, 1, 1, TP_BIAS_DELTA);
+    ck_assert_int_eq(tp_bias_set_state(b, st, n), TP_OK);
+    tp_bias_info ia, ib;
+    tp_bias_get_info(a, &ia);
+    tp_bias_get_info(b, &ib);
+    ck_assert_int_eq(memcmp(&ia, &ib, sizeof ia), 0);
+    ck_assert_int_eq(memcmp(tp_bias_values(a), tp_bias_values(b), 45 * sizeof(double)), 0);
+    /* both deposit the same next hill */
+    double t[2] = { 0.9, 0.9 };
+    tp_bias_deposit(a, t, 1);
+    tp_bias_deposit(b, t, 1);
+    ck_assert_int_eq(memcmp(tp_bias_values(a), tp_bias_values(b), 45 * sizeof(double)), 0);
+    /* refused: another grid, a damaged state; nothing changes */
+    int32_t other[2] = { 9, 6 };
+    tp_bias *c = tp_bias_init(2, lo, hi, other, sg, 1, 8, 1.5, TP_BIAS_GAUSSIAN);
+    ck_assert_int_eq(tp_bias_set_state(c, st, n), TP_ERR_ARG);
+    st[12 + 12 + 7] = NAN;
+    double before = tp_bias_values(b)[7];
+    ck_assert_int_eq(tp_bias_set_state(b, st, n), TP_ERR_FORMAT);
+    ck_assert(tp_bias_values(b)[7] == before);
+    st[0] = 3;
+    ck_assert_int_eq(tp_bias_set_state(b, st, n), TP_ERR_FORMAT);
+    free(st);
+    tp_bias_free(a);
+    tp_bias_free(b);
+    tp_bias_free(c);
+}
+END_TEST
+
 Suite *bias_suite(void) {
     Suite *s = suite_create("bias");
     TCase *tc = tp_test_tcase("bias", 30);
@@ -296,6 +343,7 @@ Suite *bias_suite(void) {
     tcase_add_test(tc, test_bias_out_of_grid_policy);
     tcase_add_test(tc, test_bias_save_load);
     tcase_add_test(tc, test_bias_bad_arguments);
+    tcase_add_test(tc, test_bias_state_round_trip);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -357,10 +357,18 @@ function Net:save(path, slots)
   table.sort(names)   -- in name order: identical runs write identical files
   for _, name in ipairs(names) do
     local v = slots[name]
-    util.check_arg(type(v) == "table", "net:save: slot '%s' must be a table of numbers", tostring(name))
-    local a = f64_t(#v)
-    for i = 1, #v do a[i - 1] = v[i] end
-    util.check(C.tp_ckpt_set_slot(ck, tostring(name), a, #v))
+    if type(v) == "cdata" then   -- an FFI double array (C state, no Lua copy)
+      local n = util.array_len(v, 8)
+      util.check_arg(n and tostring(ffi.typeof(v)):find("double", 1, true),
+        "net:save: slot '%s' must be a table of numbers or an FFI double array", tostring(name))
+      util.check(C.tp_ckpt_set_slot(ck, tostring(name), v, n))
+    else
+      util.check_arg(type(v) == "table", "net:save: slot '%s' must be a table of numbers or an FFI double array",
+        tostring(name))
+      local a = f64_t(#v)
+      for i = 1, #v do a[i - 1] = v[i] end
+      util.check(C.tp_ckpt_set_slot(ck, tostring(name), a, #v))
+    end
   end
   util.check(C.tp_ckpt_save(ck, path))
 end

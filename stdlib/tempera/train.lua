@@ -145,7 +145,7 @@ function M.trainer(opts)
     local lo, hi = f64_t(cv.dim), f64_t(cv.dim)
     for k = 1, cv.dim do lo[k - 1], hi[k - 1] = range[k][1], range[k][2] end
     local bins = rp and rp.bins or 8
-    tr._bins = ffi.gc(util.check_ptr(C.tp_replay_init(o.net.sites, cv.dim, lo, hi, bins, 1)), C.tp_replay_free)
+    tr._cov = { dim = cv.dim, lo = lo, hi = hi, bins = bins }   -- coverage cells (tp_cv_coverage)
     if rp then
       tr.replay = ffi.gc(util.check_ptr(C.tp_replay_init(o.net.sites, cv.dim, lo, hi, bins, rp.size)), C.tp_replay_free)
       tr.replay_ratio = rp.ratio
@@ -320,9 +320,10 @@ function Trainer:diagnostics(b)
   local wl = A.weights(b.log_rw, b.n)
   d.log_z, d.ness_lik = wl.log_z, wl.ness
   d.ness_bias = b.v and A.weights(b.logw_bias, b.n).ness or 1
-  if self._bins and b.cv then
+  local cv = self._cov
+  if cv and b.cv then
     local out = f64_t(1)
-    util.check(C.tp_replay_coverage(self._bins, out, b.cv, b.n))
+    util.check(C.tp_cv_coverage(out, b.cv, b.n, cv.dim, cv.lo, cv.hi, cv.bins))
     d.coverage = out[0]
   end
   return d
@@ -406,14 +407,11 @@ function Trainer:run(steps)
   return self
 end
 
--- the bias as doubles: height, bias_factor, kT, sigma (dim), values (size)
+-- the bias's whole state as doubles, serialised by C (tp_bias_get_state)
 local function bias_state(b)
-  local i = b:info()
-  local t = { i.height, i.bias_factor, i.kT }
-  for k = 1, i.dim do t[#t + 1] = i.sigma[k] end
-  local v = b:values()
-  for j = 0, b.size - 1 do t[#t + 1] = v[j] end
-  return t
+  local a = f64_t(tonumber(C.tp_bias_state_size(b.c)))
+  util.check(C.tp_bias_get_state(b.c, a, ffi.sizeof(a) / 8))
+  return a
 end
 
 -- tr:checkpoint(path): network state plus slots 'train' (counters), 'bias', 'replay'
@@ -430,9 +428,7 @@ function Trainer:checkpoint(path)
     local n = tonumber(C.tp_replay_state_size(self.replay))
     local a = f64_t(n)
     util.check(C.tp_replay_get_state(self.replay, a, n))
-    local t = {}
-    for j = 0, n - 1 do t[j + 1] = a[j] end
-    slots.replay = t
+    slots.replay = a
   end
   if self.logfile then self.logfile:flush() end   -- first: the log holds every step the checkpoint holds
   self.net:save(path, slots)
@@ -464,11 +460,17 @@ function Trainer:restore(path)
   end
   if b then
     local dim = self.bias.dim
-    util.check_arg(nb == 3 + dim + self.bias.size, "trainer: the bias in %s has another grid size", path)
-    local sg = {}
-    for k = 1, dim do sg[k] = b[2 + k] end
-    self.bias:set{ height = b[0], bias_factor = b[1], kT = b[2], sigma = sg }
-    ffi.copy(self.bias:values(), b + 3 + dim, self.bias.size * 8)
+    if nb == 3 + dim + self.bias.size and b[0] ~= 1651073395 then
+      -- a checkpoint from before the bias was serialised in C: height,
+      -- bias_factor, kT, sigma, values
+      local sg = {}
+      for k = 1, dim do sg[k] = b[2 + k] end
+      self.bias:set{ height = b[0], bias_factor = b[1], kT = b[2], sigma = sg }
+      ffi.copy(self.bias:values(), b + 3 + dim, self.bias.size * 8)
+    else
+      local st = C.tp_bias_set_state(self.bias.c, b, nb)
+      if st ~= 0 then util.raise("trainer: the bias in %s: %s", path, ffi.string(C.tp_last_error())) end
+    end
   end
   local r, nr = slot("replay")
   if (r ~= nil) ~= (self.replay ~= nil) then

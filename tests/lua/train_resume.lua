@@ -53,6 +53,10 @@ end
 local va, vc = ba:values(), bc:values()
 for i = 0, ba.size - 1 do assert(va[i] == vc[i], "bias differs at " .. i) end
 assert(ba:info().height == bc:info().height)
+-- the bias's counters travel with it (serialised in C with its parameters)
+assert(ba:info().nhills == bc:info().nhills and ba:info().ncycles == bc:info().ncycles,
+  string.format("bias counters after resume: %d hills / %d cycles, uninterrupted %d / %d", bc:info().nhills,
+    bc:info().ncycles, ba:info().nhills, ba:info().ncycles))
 for k = 1, 12 do
   local ha, hb = A.history[12 + k], B2.history[k]
   assert(ha.loss == hb.loss and ha.ness == hb.ness and ha.step == hb.step, "history differs at step " .. ha.step)
