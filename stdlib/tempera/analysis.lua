@@ -169,10 +169,11 @@ function M.pmf(hist, kT, n, o)
   return to_list(out, m)
 end
 
--- A.pmf_from_bias(bias_or_V, gamma [, { backend = }]) -> list F =
+-- A.pmf_from_bias(bias_or_V, gamma [, n] [, { backend = }]) -> list F =
 -- -gamma/(gamma-1) V, min 0.  A tp.bias object (or its C handle) gives its
 -- own grid and bias factor (and its own CPU code).
-function M.pmf_from_bias(b, gamma, o)
+function M.pmf_from_bias(b, gamma, n, o)
+  if type(n) ~= "number" then n, o = nil, n end   -- (V, gamma [, n] [, opts])
   if type(b) == "table" and (b.pmf or b._b or b.handle) then
     local h = b._b or b.handle or b.h
     if h ~= nil and type(h) == "cdata" then b = h end
@@ -184,7 +185,7 @@ function M.pmf_from_bias(b, gamma, o)
     return to_list(out, n)
   end
   util.check_arg(type(gamma) == "number", "analysis.pmf_from_bias: give V values and gamma")
-  local a, m = doubles(b, nil, "analysis.pmf_from_bias")
+  local a, m = doubles(b, n, "analysis.pmf_from_bias")
   local out = dbuf(m)
   call(opt_backend("analysis.pmf_from_bias", o), "pmf_from_bias", out, a, gamma, m)
   return to_list(out, m)

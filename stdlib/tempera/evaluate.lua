@@ -96,6 +96,17 @@ local function potts_mag(x, n, N, q)
 end
 M.potts_mag = potts_mag
 
+-- Mag. per sample from the configurations: |m| for q = 2 (Ising), else the
+-- Potts order (q max_k c_k - 1)/(q - 1)
+function M.mag_values(x, n, N, q)
+  if q ~= 2 then return potts_mag(x, n, N, q) end
+  local cnt = ffi.new("int32_t[?]", n * 2)
+  util.check(C.tp_obs_token_counts(cnt, x, n, N, 2))
+  local v = f64_t(n)
+  for i = 0, n - 1 do v[i] = math.abs(2 * cnt[2 * i + 1] / N - 1) end
+  return v
+end
+
 -- bonds per site of a single-shell square/cubic lattice model with one
 -- coupling and no field (the per-sample bond average is -E / (bonds N J)),
 -- or nil

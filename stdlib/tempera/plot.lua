@@ -76,7 +76,8 @@ local function header(o, file)
   elseif kind == "png" then t = string.format("set terminal png size %d,%d", w, h)
   else t = string.format("set terminal svg size %d,%d enhanced", w, h) end
   local s = { t, "set output " .. q(file), "set encoding utf8" }
-  if o.title then s[#s + 1] = "set title " .. q(o.title) end
+  -- titles are literal text (a file name's "_" is not a subscript)
+  if o.title then s[#s + 1] = "set title " .. q(o.title) .. " noenhanced" end
   if o.xlabel then s[#s + 1] = "set xlabel " .. q(o.xlabel) end
   if o.ylabel then s[#s + 1] = "set ylabel " .. q(o.ylabel) end
   if o.logy then s[#s + 1] = "set logscale y" end
@@ -218,7 +219,7 @@ function M.training(o)
   f:close()
   local np = #o.panels
   local script = header({ title = nil, width = o.width or 800, height = o.height or math.max(300, 220 * np) }, file)
-  script[#script + 1] = string.format("set multiplot layout %d,1 title %s", np, q(o.title or "training"))
+  script[#script + 1] = string.format("set multiplot layout %d,1 title %s noenhanced", np, q(o.title or "training"))
   for i, p in ipairs(o.panels) do
     script[#script + 1] = i == np and ("set xlabel " .. q(o.xlabel or "step")) or "unset xlabel"
     script[#script + 1] = "set ylabel " .. q(p.name or "")

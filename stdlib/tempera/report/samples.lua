@@ -1,0 +1,411 @@
+-- tempera.report.samples: tp.report{ samples = ... }, a report on a batch
+-- of samples against a reference.
+local F = require "tempera.ffi"
+local util = require "tempera.util"
+local A = require "tempera.analysis"
+local plot = require "tempera.plot"
+local C, ffi = F.C, F.ffi
+local doc = require "tempera.report.document"
+local Report, fmt, safe_name = doc.Report, doc.fmt, doc.safe_name
+local M = {}
+local find_logw = require("tempera.evaluate").dump_logw
+
+-- ---- a report on a batch of samples (design.md's recipe form) ------------------
+--
+-- tp.report{ samples = batch, reweight = "likelihood" | "bias" | "none",
+--            reference = "exact" | "swendsen_wang" | "none" | batch | dump path,
+--            observables = { "energy", "mag", "corr", cv, ... }, model =, beta =,
+--            out = dir, title = } -> path of report.md, numbers
+-- Every statistic comes from tp.analysis (C kernels); see tempera-analysis(5).
+
+local u8_t, f64_t = ffi.typeof("uint8_t[?]"), ffi.typeof("double[?]")
+
+-- side L of a periodic L x L square lattice (row-major sites), or nil
+local function square_side(model)
+  local lat = model.lattice
+  if lat == nil or lat.dim ~= 2 or ffi.string(lat.kind) ~= "square" then return nil end
+  local L = lat.size[0]
+  if lat.size[1] ~= L or L * L ~= model.n then return nil end
+  return L
+end
+
+local function nan() return 0 / 0 end
+
+-- the sample set: configurations, energies and the log-weights of 'mode'
+local function sample_set(fname, b, mode, model, beta)
+  util.check_arg(type(b) == "table" and b.x ~= nil and type(b.n) == "number" and b.n >= 1,
+    "%s: samples must be a batch with x and n >= 1 (as sampler:sample returns)", fname)
+  util.check_arg(b.sites == nil or b.sites == model.n, "%s: the batch has %d sites but the model %d", fname,
+    b.sites or -1, model.n)
+  local n = b.n
+  local E = b.energy or model:energies(b.x, n)
+  local logw, what
+  if mode == "likelihood" then
+    if b.log_rw and (b.beta == nil or b.beta == beta) then
+      logw, what = b.log_rw, "log w = -beta E - log p (the batch's log_rw)"
+    elseif b.logq then
+      logw, what = f64_t(n), "log w = -beta E - log p"
+      for i = 0, n - 1 do logw[i] = -beta * E[i] - b.logq[i] end
+    else
+      util.raise("%s: reweight = 'likelihood' needs the batch's log_rw or logq", fname)
+    end
+  elseif mode == "bias" then
+    if b.logw_bias then
+      logw, what = b.logw_bias, "log w = beta V (the batch's logw_bias)"
+    elseif b.v then
+      logw, what = f64_t(n), "log w = beta V"
+      for i = 0, n - 1 do logw[i] = beta * b.v[i] end
+    else
+      util.raise("%s: reweight = 'bias' needs the batch's logw_bias (sample with a bias)", fname)
+    end
+  elseif mode == "none" then
+    what = "unit weights (samples taken as drawn from the target)"
+  else
+    util.raise("%s: reweight must be 'likelihood', 'bias' or 'none', got '%s'", fname, tostring(mode))
+  end
+  return { name = "sample", x = b.x, n = n, energy = E, logw = logw, block = 1, weights = what }
+end
+
+-- every configuration of a small model, weighted exp(-beta E)
+local function exact_set(fname, model, beta, ro)
+  local q, N = model.q, model.n
+  local S, max = q ^ N, ro.max_states or 2 ^ 20
+  if S > max then
+    util.raise("%s: reference 'exact' would enumerate %d^%d = %.0f configurations, more than max_states = %.0f; " ..
+      "use reference = 'swendsen_wang' (Ising, Potts), a batch or a dump of reference samples", fname, q, N, S, max)
+  end
+  local x = u8_t(S * N)
+  util.check(C.tp_exact_configs(q, N, x, 0, S))   -- site 0 fastest
+  local E = model:energies(x, S)
+  local logw = f64_t(S)
+  util.check(C.tp_rw_scale(logw, E, -beta, S))
+  return { name = "exact", x = x, n = S, energy = E, logw = logw, block = 1, exact = true,
+    what = string.format("exact enumeration of %d configurations, weights exp(-beta E)", S) }
+end
+
+-- Swendsen-Wang chains at beta; rows in chain-major order (block bootstrap
+-- over consecutive samples of one chain)
+local function sw_set(fname, model, beta, ro)
+  util.check_arg(model.kind == "ising" or model.kind == "potts",
+    "%s: reference 'swendsen_wang' needs an Ising or Potts model (this one is '%s'); give a batch or a dump instead",
+    fname, tostring(model.kind))
+  local N = model.n
+  local chains = ro.chains or 16
+  local burn = ro.burn_in or math.max(200, 20 * math.ceil(math.sqrt(N)))
+  local T = ro.samples or 1024
+  local every = ro.every or 1
+  util.check_arg(chains >= 1 and T >= 2 and every >= 1 and burn >= 0, "%s: reference_opts: need chains >= 1, samples >= 2, every >= 1", fname)
+  local ch = require("tempera.mc").chains{ model = model, chains = chains, seed = ro.seed or 1 }
+  if burn > 0 then ch:sweep("swendsen_wang", beta, burn) end
+  local x = u8_t(chains * T * N)
+  for t = 0, T - 1 do
+    ch:sweep("swendsen_wang", beta, every)
+    local st = ch:states()
+    for b = 0, chains - 1 do ffi.copy(x + (b * T + t) * N, st + b * N, N) end
+  end
+  local n = chains * T
+  return { name = "swendsen_wang", x = x, n = n, energy = model:energies(x, n), block = ro.block or 16,
+    what = string.format("Swendsen-Wang: %d chains x %d samples, %d sweep(s) apart, after %d sweeps (block bootstrap, blocks of %d)",
+      chains, T, every, burn, ro.block or 16) }
+end
+
+-- a batch or a dump of reference samples, used as given (unit weights, or
+-- exp(logw) when it has a logw field)
+local function given_set(fname, ref, model)
+  local N = model.n
+  if type(ref) == "string" then
+    local d, err = require("tempera.dump").read(ref)
+    if not d then util.raise("%s: reference dump: %s", fname, tostring(err)) end
+    local cf
+    for _, f in ipairs(d.fields) do if f.type == "config" and f.width == N then cf = f; break end end
+    util.check_arg(cf, "%s: reference dump %s has no configuration field with %d sites", fname, ref, N)
+    local names = { cf.name }
+    local lw, lw_what = find_logw(d)   -- the same weighting rule as the dump report
+    if lw then names[2] = lw end
+    local t = d:load(names)
+    d:close()
+    util.check_arg(t.n >= 1, "%s: reference dump %s holds no records", fname, ref)
+    return { name = "dump", x = t[cf.name], n = t.n, energy = model:energies(t[cf.name], t.n), logw = lw and t[lw],
+      block = 1, what = string.format("dump %s (%d records%s)", ref, t.n, lw and (", " .. lw_what) or "") }
+  end
+  util.check_arg(type(ref) == "table" and ref.x ~= nil and type(ref.n) == "number" and ref.n >= 1,
+    "%s: reference must be 'exact', 'swendsen_wang', 'none', a batch (x, n) or a dump path", fname)
+  return { name = "batch", x = ref.x, n = ref.n, energy = ref.energy or model:energies(ref.x, ref.n), logw = ref.logw,
+    block = ref.block or 1, what = string.format("given batch of %d samples%s", ref.n, ref.logw and ", weights exp(logw)" or "") }
+end
+
+-- per-sample values of one observable: a double array (n), or nil for corr
+local function values(set, ob, model)
+  local n, N, q = set.n, model.n, model.q
+  if ob.kind == "energy" then
+    local v = f64_t(n)
+    util.check(C.tp_rw_scale(v, set.energy, 1 / N, n))
+    return v
+  elseif ob.kind == "mag" then
+    return require("tempera.evaluate").mag_values(set.x, n, N, q)
+  elseif ob.kind == "cv" then
+    local raw = ob.cv:eval(set.x, n)
+    if ob.cv.dim == 1 then return raw end
+    local v = f64_t(n)
+    for i = 0, n - 1 do v[i] = raw[i * ob.cv.dim] end
+    return v
+  end
+end
+
+local FINE_BINS = 1024
+
+-- the observables list -> { { kind =, name =, cv = } ... }
+local function parse_observables(fname, list, model, L)
+  local out, seen = {}, {}
+  for i, o in ipairs(list) do
+    local ob
+    if o == "energy" then ob = { kind = "energy", name = "energy", label = "E / N" }
+    elseif o == "mag" then
+      util.check_arg(model.kind == "ising" or model.kind == "potts", "%s: observable 'mag' is for Ising and Potts models", fname)
+      ob = { kind = "mag", name = "mag", label = model.q == 2 and "|m|" or "Potts order parameter", range = { 0, 1 } }
+    elseif o == "corr" then
+      util.check_arg(L and (model.kind == "ising" or model.kind == "potts"),
+        "%s: observable 'corr' needs an Ising or Potts model on a square lattice", fname)
+      ob = { kind = "corr", name = "corr" }
+    elseif type(o) == "table" and o.eval and o.dim then
+      local nm = o.name or ("cv" .. i)
+      if seen[nm] then nm = nm .. i end
+      ob = { kind = "cv", name = nm, label = nm .. (o.dim > 1 and "[1]" or ""), cv = o,
+        range = o.range and o.range[1] and { o.range[1][1], o.range[1][2] } or nil }
+    else
+      util.raise("%s: observables[%d] must be 'energy', 'mag', 'corr' or a tp.cv, got %s", fname, i, tostring(o))
+    end
+    util.check_arg(not seen[ob.name], "%s: observable '%s' is listed twice", fname, ob.name)
+    seen[ob.name] = true
+    out[#out + 1] = ob
+  end
+  return out
+end
+
+local function pick(t, keep) local r = {}; for j, i in ipairs(keep) do r[j] = t[i] end; return r end
+
+local function hist_pair(o, ob, S, Rf, vs, vr, R)
+  -- range: the CV's own, else the data's (both sets), padded a little
+  local mm = ffi.new("double[2]", math.huge, -math.huge)
+  util.check(C.tp_rw_minmax(mm, vs, 1, S.n))
+  if Rf then util.check(C.tp_rw_minmax(mm, vr, 1, Rf.n)) end
+  local lo, hi = mm[0], mm[1]
+  if ob.range and ob.range[1] <= lo and ob.range[2] >= hi then
+    lo, hi = ob.range[1], ob.range[2]        -- the CV's own range when the data lie in it
+  else
+    local pad = hi > lo and (hi - lo) * 1e-6 or 0.5
+    lo, hi = lo - pad, hi + pad
+  end
+  local hs = A.hist{ range = { lo, hi }, bins = FINE_BINS, bootstrap = R, seed = o.seed, block = S.block,
+    backend = o.backend, name = ob.name }
+  hs:add(vs, S.logw, S.n)
+  local hu
+  if S.logw then hu = A.hist{ range = { lo, hi }, bins = FINE_BINS, backend = o.backend }; hu:add(vs, nil, S.n) end
+  local hr
+  if Rf then hr = A.hist{ range = { lo, hi }, bins = FINE_BINS, backend = o.backend }; hr:add(vr, Rf.logw, Rf.n) end
+  -- few distinct values (small lattices): one bin per value, else o.bins
+  local nz = 0
+  for k = 0, FINE_BINS - 1 do
+    if hs.h[k] > 0 or (hr and hr.h[k] > 0) or (hu and hu.h[k] > 0) then nz = nz + 1 end
+  end
+  if nz > 64 then
+    local k = FINE_BINS / 2 ^ math.floor(math.log(o.bins) / math.log(2) + 0.5)
+    hs = hs:rebin(k)
+    if hu then hu = hu:rebin(k) end
+    if hr then hr = hr:rebin(k) end
+  end
+  return hs, hu, hr, lo, hi
+end
+
+function M.samples(o)
+  local fname = "tp.report"
+  o = util.options(fname, o, {
+    samples = { type = "table", required = true, doc = "a batch (sampler:sample; trainer:evaluate's result or its .samples)" },
+    reweight = { type = "string", default = "likelihood", doc = "'likelihood', 'bias' or 'none'" },
+    reference = { type = "any", doc = "'exact', 'swendsen_wang', 'none', a batch or a dump path" },
+    reference_opts = { type = "table", default = {}, doc = "exact: max_states; swendsen_wang: chains, burn_in, samples, every, seed, block" },
+    observables = { type = "table" }, model = { type = "table" }, beta = { type = "number" },
+    sampler = { type = "table", doc = "the sampler: default model, beta" },
+    out = { type = "string", required = true }, title = { type = "string", default = "tempera report" },
+    bins = { type = "integer", default = 32 }, bootstrap = { type = "integer", default = 100 },
+    seed = { type = "integer", default = 1 }, groups = { type = "integer", default = 10 },
+    backend = { type = "string" }, text = { type = "string" }, meta = { type = "table" },
+  })
+  local b = o.samples
+  if b.x == nil and type(b.samples) == "table" then b = b.samples end   -- trainer:evaluate's result
+  local model = o.model or (o.sampler and o.sampler.model) or b.model
+  util.check_arg(type(model) == "table" and model.energies and model.n and model.q,
+    "%s: give model = (the batch does not carry one)", fname)
+  local beta = o.beta or b.beta or (o.sampler and o.sampler.beta)
+  util.check_arg(type(beta) == "number" and beta > 0, "%s: give beta = (a positive number)", fname)
+  util.check_arg(o.bootstrap == 0 or o.bootstrap >= 2, "%s: bootstrap must be 0 or >= 2", fname)
+  util.check_arg(o.groups >= 2, "%s: groups must be >= 2", fname)
+  local L = square_side(model)
+  local S = sample_set(fname, b, o.reweight, model, beta)
+  local ref = o.reference
+  if ref == nil then
+    ref = (model.q ^ model.n <= (o.reference_opts.max_states or 2 ^ 20)) and "exact"
+      or ((model.kind == "ising" or model.kind == "potts") and "swendsen_wang" or "none")
+  end
+  local Rf
+  if ref == "exact" then Rf = exact_set(fname, model, beta, o.reference_opts)
+  elseif ref == "swendsen_wang" then Rf = sw_set(fname, model, beta, o.reference_opts)
+  elseif ref ~= "none" then Rf = given_set(fname, ref, model) end
+  local obs_list = o.observables
+  if obs_list == nil then
+    obs_list = { "energy" }
+    if model.kind == "ising" or model.kind == "potts" then
+      obs_list[#obs_list + 1] = "mag"
+      if L then obs_list[#obs_list + 1] = "corr" end
+    end
+    if o.sampler and o.sampler.cv then obs_list[#obs_list + 1] = o.sampler.cv end
+  end
+  local obs = parse_observables(fname, obs_list, model, L)
+  local kT, R = 1 / beta, o.bootstrap
+
+  local W = A.stats{ backend = o.backend }     -- (a backend error comes before any file is written)
+  W:add(nil, S.logw, S.n)
+  local ws = W:summary()
+  local rep = doc.new{ out = o.out, title = o.title }
+  if o.text then rep:text(o.text) end
+  local numbers = { n = S.n, reweight = o.reweight, reference = type(ref) == "string" and ref or "given",
+    beta = beta, ness = ws.ness, ess = ws.ess, log_z = S.logw and ws.log_z or nil, observables = {}, order = {}, pictures = {} }
+  rep:section("Samples and reference")
+  local meta = { { "model", tostring(model) }, { "beta", beta }, { "samples", S.n }, { "reweighting", o.reweight },
+    { "weights", S.weights }, { "NESS", ws.ness }, { "ESS", ws.ess } }
+  if S.logw then meta[#meta + 1] = { "log Z-hat (sample weights)", ws.log_z } end
+  meta[#meta + 1] = { "reference", Rf and Rf.what or "none" }
+  meta[#meta + 1] = { "error bars", R > 0 and string.format("Poisson bootstrap, %d replicates (seed %d); correlations: spread of %d groups", R, o.seed, o.groups) or "none" }
+  for _, kv in ipairs(o.meta or {}) do meta[#meta + 1] = kv end
+  rep:meta(meta)
+
+  local rows, figures = {}, {}
+  local function fig(path, caption, note)
+    figures[#figures + 1] = { path, caption, note }
+    if path then numbers.pictures[#numbers.pictures + 1] = path end
+  end
+  for _, ob in ipairs(obs) do
+    if ob.kind ~= "corr" then
+      local vs = values(S, ob, model)
+      local vr = Rf and values(Rf, ob, model)
+      local st = A.stats{ bootstrap = R, seed = o.seed, block = S.block, backend = o.backend }
+      st:add(vs, S.logw, S.n)
+      local ss = st:summary()
+      local r = { estimate = ss.mean, err = ss.err and ss.err.mean or nan(), label = ob.label }
+      if Rf then
+        local rs = A.stats{ bootstrap = Rf.exact and 0 or R, seed = o.seed + 1, block = Rf.block, backend = o.backend }
+        rs:add(vr, Rf.logw, Rf.n)
+        local t = rs:summary()
+        r.reference, r.ref_err = t.mean, Rf.exact and 0 or (t.err and t.err.mean or nan())
+        local e = math.sqrt(r.err ^ 2 + r.ref_err ^ 2)
+        r.z = e > 0 and (r.estimate - r.reference) / e or nan()
+      end
+      local hs, hu, hr, lo, hi = hist_pair(o, ob, S, Rf, vs, vr, R)
+      r.range, r.bins = { lo, hi }, hs.bins
+      local Fs, dFs = hs:pmf(kT)
+      if hr then
+        r.js = A.js(hs, hr, { backend = o.backend })
+        local Fr = hr:pmf(kT)
+        local ok, rm, used = pcall(A.pmf_rmse, Fs, Fr, { backend = o.backend })
+        if ok then r.pmf_rmse, r.pmf_bins = rm, used else r.pmf_rmse = nan() end
+        r.F_ref = Fr
+      end
+      r.F, r.dF = Fs, dFs
+      numbers.observables[ob.name] = r
+      numbers.order[#numbers.order + 1] = ob.name
+      rows[#rows + 1] = { ob.label, r.estimate, r.err, r.reference or "", r.ref_err or "", r.z or "", r.js or "", r.pmf_rmse or "" }
+      -- pictures: histogram overlay, and the PMF for order parameters and CVs
+      local x = hs:centers()
+      local ys, labels = { hs:counts() }, { S.logw and "sample, reweighted" or "sample" }
+      if hu then ys[#ys + 1], labels[#labels + 1] = hu:counts(), "sample, as drawn" end
+      if hr then ys[#ys + 1], labels[#labels + 1] = hr:counts(), "reference" end
+      local keep = {}
+      for i = 1, #x do
+        local any = false
+        for _, y in ipairs(ys) do if y[i] > 0 then any = true end end
+        if any then keep[#keep + 1] = i end
+      end
+      if #keep >= 1 then
+        local px = pick(x, keep)
+        local pys = {}
+        for j, y in ipairs(ys) do pys[j] = pick(y, keep) end
+        local tag = safe_name(ob.name)
+        local pic, note = plot.hist{ file = rep:path(tag .. "_hist.png"), x = px, y = #pys == 1 and pys[1] or pys,
+          labels = labels, title = (ob.kind == "energy" and "energy histogram: " or "histogram: ") .. ob.label,
+          xlabel = ob.label, ylabel = "fraction of weight" }
+        fig(pic, (ob.kind == "energy" and "Energy histogram" or ("Histogram of " .. ob.label)) ..
+          ": sample vs reference", note)
+        if ob.kind ~= "energy" then
+          local series = { { x = px, y = pick(Fs, keep), err = dFs and pick(dFs, keep), label = "sample" .. (dFs and ", bootstrap band" or "") } }
+          if r.F_ref then series[2] = { x = px, y = pick(r.F_ref, keep), label = "reference", style = "points" } end
+          local pic2, note2 = plot.curves{ file = rep:path(tag .. "_pmf.png"), title = "PMF along " .. ob.label,
+            xlabel = ob.label, ylabel = "F (energy units)", series = series }
+          fig(pic2, "PMF F = -kT log P(" .. ob.label .. "): sample vs reference", note2)
+        end
+      end
+    else
+      local rmax = math.floor(L / 2)
+      local function corr_of(set, first, count)
+        local c = A.corr{ L = L, q = model.q, rmax = rmax, backend = o.backend }
+        c:add(set.x + first * model.n, set.logw and (set.logw + first) or nil, count)
+        if not (c.acc[rmax + 1] > 0) then return nil end
+        return c:result().g
+      end
+      local function corr_err(set, g)
+        local G = math.min(o.groups, set.n)
+        if set.exact or G < 2 then return set.exact and 0 or nan() end
+        local gs, size = {}, math.floor(set.n / G)
+        for k = 0, G - 1 do
+          local cnt = k == G - 1 and set.n - k * size or size
+          gs[#gs + 1] = corr_of(set, k * size, cnt)
+        end
+        local err = {}
+        for rr = 1, #g do
+          local m, v, c = 0, 0, 0
+          for _, t in ipairs(gs) do m = m + t[rr]; c = c + 1 end
+          m = m / c
+          for _, t in ipairs(gs) do v = v + (t[rr] - m) ^ 2 end
+          err[rr] = c >= 2 and math.sqrt(v / (c - 1) / c) or nan()
+        end
+        return err
+      end
+      local g = corr_of(S, 0, S.n)
+      local ge = corr_err(S, g)
+      local gr, gre
+      if Rf then gr = corr_of(Rf, 0, Rf.n); gre = corr_err(Rf, gr) end
+      local r = { r = {}, estimate = {}, err = {}, reference = gr and {} or nil, ref_err = gr and {} or nil }
+      for rr = 1, rmax do           -- r = 0 is 1 by definition
+        local i = rr + 1
+        r.r[rr], r.estimate[rr], r.err[rr] = rr, g[i], type(ge) == "table" and ge[i] or ge
+        local label = string.format("G(r=%d)", rr)
+        local row = { label, g[i], r.err[rr], "", "", "", "", "" }
+        if gr then
+          r.reference[rr], r.ref_err[rr] = gr[i], type(gre) == "table" and gre[i] or gre
+          local e = math.sqrt(r.err[rr] ^ 2 + r.ref_err[rr] ^ 2)
+          row[4], row[5], row[6] = gr[i], r.ref_err[rr], e > 0 and (g[i] - gr[i]) / e or nan()
+        end
+        rows[#rows + 1] = row
+      end
+      numbers.observables.corr = r
+      numbers.order[#numbers.order + 1] = "corr"
+      local series = { { x = r.r, y = r.estimate, err = r.err, label = "sample", style = "points" } }
+      if gr then series[2] = { x = r.r, y = r.reference, label = "reference", style = "lines" } end
+      local pic, note = plot.curves{ file = rep:path("corr.png"), title = "two-point correlation", xlabel = "r",
+        ylabel = model.q == 2 and "<s_i s_i+r>" or "<delta(x_i, x_i+r)> - 1/q", series = series }
+      fig(pic, "Two-point correlation by distance: sample vs reference", note)
+    end
+  end
+  rep:section("Observables")
+  rep:table{ title = "Estimates (sample" .. (S.logw and ", reweighted" or "") .. ") against the reference; z = (estimate - reference) / combined error",
+    header = { "observable", "estimate", "error", "reference", "ref. error", "z", "JS", "PMF RMSE" }, rows = rows }
+  rep:text(string.format("JS: Jensen-Shannon divergence (natural log) between the weighted sample histogram and the " ..
+    "reference histogram.  PMF RMSE: root-mean-square difference (energy units, kT = %.6g) of the PMFs -kT log P " ..
+    "after aligning their minima, over bins populated in both.", kT))
+  rep:section("Pictures")
+  for _, f in ipairs(figures) do rep:figure(f[1], f[2], f[3]) end
+  local path = rep:write()
+  numbers.path = path
+  return path, numbers
+end
+
+return M
