@@ -110,57 +110,6 @@ tp_status tp_obs_series(tp_obs_stats *out, const double *x, int64_t B, int64_t T
     return TP_OK;
 }
 
-tp_status tp_obs_corr(double *out, const tp_lattice *lat, const uint8_t *x, int64_t B,
-                      const double *w, int32_t kind, int32_t q, int32_t rmax) {
-    if (!out || !lat || !x) return TP_ERROR(TP_ERR_ARG, "corr: NULL argument");
-    if (lat->nbasis != 1) return TP_ERROR(TP_ERR_ARG, "corr: needs a lattice with one site per cell (got %d)", lat->nbasis);
-    if (kind != 0 && kind != 1) return TP_ERROR(TP_ERR_ARG, "corr: kind must be 0 (Ising) or 1 (Potts)");
-    if (kind == 1 && q < 2) return TP_ERROR(TP_ERR_ARG, "corr: Potts needs q >= 2");
-    if (B < 1) return TP_ERROR(TP_ERR_ARG, "corr: no samples");
-    for (int a = 0; a < lat->dim; a++)
-        if (rmax < 0 || rmax >= lat->size[a])
-            return TP_ERROR(TP_ERR_ARG, "corr: rmax must be in 0..%d, got %d", lat->size[a] - 1, rmax);
-    int64_t n = lat->n;
-    int32_t *shift = malloc((size_t)n * sizeof(int32_t));
-    if (!shift) return TP_ERROR(TP_ERR_NOMEM, "corr: out of memory");
-    double wsum = 0.0;
-    for (int64_t b = 0; b < B; b++) {
-        double wb = w ? w[b] : 1.0;
-        if (!(wb >= 0) || !isfinite(wb)) { free(shift); return TP_ERROR(TP_ERR_ARG, "corr: weight %lld is %g", (long long)b + 1, wb); }
-        wsum += wb;
-    }
-    if (!(wsum > 0)) { free(shift); return TP_ERROR(TP_ERR_ARG, "corr: weights sum to zero"); }
-    int32_t *cur = malloc((size_t)n * sizeof(int32_t));
-    if (!cur) { free(shift); return TP_ERROR(TP_ERR_NOMEM, "corr: out of memory"); }
-    for (int32_t r = 0; r <= rmax; r++) out[r] = 0.0;
-    for (int a = 0; a < lat->dim; a++) {
-        /* shift[i] = the site one cell along axis a; cur = shift^r */
-        for (int64_t i = 0; i < n; i++) {
-            int32_t c[3] = { lat->cellidx[3 * i], lat->cellidx[3 * i + 1], lat->cellidx[3 * i + 2] };
-            c[a] = (c[a] + 1) % lat->size[a];
-            shift[i] = c[0] + lat->size[0] * (c[1] + lat->size[1] * c[2]);
-            cur[i] = (int32_t)i;
-        }
-        for (int32_t r = 0; r <= rmax; r++) {
-            double acc = 0.0;
-            for (int64_t b = 0; b < B; b++) {
-                const uint8_t *xb = x + b * n;
-                int64_t s = 0;
-                for (int64_t i = 0; i < n; i++) s += xb[i] == xb[cur[i]];
-                /* Ising: s_i s_j = 2 delta - 1 */
-                double v = kind == 0 ? (2.0 * s - n) / (double)n : (double)s / (double)n;
-                acc += (w ? w[b] : 1.0) * v;
-            }
-            out[r] += acc;
-            for (int64_t i = 0; i < n; i++) cur[i] = shift[cur[i]];
-        }
-    }
-    for (int32_t r = 0; r <= rmax; r++) out[r] = out[r] / (wsum * lat->dim) - (kind == 1 ? 1.0 / q : 0.0);
-    free(cur);
-    free(shift);
-    return TP_OK;
-}
-
 tp_status tp_obs_corr_rows(double *out, const tp_lattice *lat, const uint8_t *x, int64_t B,
                            int32_t kind, int32_t q, int32_t rmax) {
     if (!out || !lat || !x) return TP_ERROR(TP_ERR_ARG, "corr: NULL argument");
@@ -213,41 +162,3 @@ tp_status tp_obs_token_counts(int32_t *counts, const uint8_t *x, int64_t B, int3
     return TP_OK;
 }
 
-tp_status tp_obs_histogram(double *hist, int64_t *nout, const double *v, const double *w,
-                           int64_t N, double lo, double hi, int32_t nbins) {
-    if (!hist || (N > 0 && !v)) return TP_ERROR(TP_ERR_ARG, "histogram: NULL argument");
-    if (nbins < 1 || !(hi > lo)) return TP_ERROR(TP_ERR_ARG, "histogram: need nbins >= 1 and lo < hi");
-    for (int32_t k = 0; k < nbins; k++) hist[k] = 0.0;
-    int64_t out = 0;
-    double width = (hi - lo) / nbins;
-    for (int64_t i = 0; i < N; i++) {
-        double u = (v[i] - lo) / width;
-        if (!(v[i] >= lo && v[i] <= hi)) { out++; continue; }
-        int64_t k = (int64_t)u;
-        if (k >= nbins) k = nbins - 1;
-        hist[k] += w ? w[i] : 1.0;
-    }
-    if (nout) *nout = out;
-    return TP_OK;
-}
-
-tp_status tp_obs_pmf_rmse(double *rmse, const double *a, const double *b, int64_t n) {
-    if (!rmse || !a || !b || n < 1) return TP_ERROR(TP_ERR_ARG, "pmf_rmse: bad arguments");
-    double ma = INFINITY, mb = INFINITY;
-    int64_t k = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(a[i]) || !isfinite(b[i])) continue;
-        if (a[i] < ma) ma = a[i];
-        if (b[i] < mb) mb = b[i];
-        k++;
-    }
-    if (k == 0) return TP_ERROR(TP_ERR_ARG, "pmf_rmse: no grid point where both PMFs are finite");
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(a[i]) || !isfinite(b[i])) continue;
-        double d = (a[i] - ma) - (b[i] - mb);
-        s += d * d;
-    }
-    *rmse = sqrt(s / (double)k);
-    return TP_OK;
-}

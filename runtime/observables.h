@@ -40,17 +40,14 @@ TP_FFI tp_status tp_obs_tau_int(double *tau, const double *x, int64_t T);
  * remain and report the largest standard error seen (conservative plateau). */
 TP_FFI tp_status tp_obs_blocking(double *err, const double *x, int64_t T);
 
-/* Two-point correlation by distance along the lattice axes (nbasis = 1
- * lattices: square, cubic, ...), averaged over sites and axes:
+/* Two-point correlation by distance of each configuration, along the
+ * lattice axes (nbasis = 1 lattices: square, cubic, ...), averaged over
+ * sites and axes -- the MC time series of G(r):
  *   kind 0 (Ising): <s_i s_{i + r e_a}>, s = 2x - 1;
  *   kind 1 (Potts): <delta(x_i, x_{i + r e_a})> - 1/q.
- * x: (B, n); w: (B) [optional] non-negative sample weights (NULL: equal);
- * out: (rmax + 1) [out], r = 0..rmax, rmax < every axis length. */
-TP_FFI tp_status tp_obs_corr(double *out, const tp_lattice *lat, const uint8_t *x, int64_t B,
-                             const double *w, int32_t kind, int32_t q, int32_t rmax);
-
-/* Per-configuration version: out: (B, rmax + 1) [out], row b = the
- * correlation of configuration b alone (same definition as tp_obs_corr). */
+ * x: (B, n); out: (B, rmax + 1) [out], row b for configuration b,
+ * r = 0..rmax, rmax < every axis length.  Weighted averages over samples,
+ * histograms and PMF distances are kernels/reweight's (tp_rw_*). */
 TP_FFI tp_status tp_obs_corr_rows(double *out, const tp_lattice *lat, const uint8_t *x, int64_t B,
                                   int32_t kind, int32_t q, int32_t rmax);
 
@@ -58,15 +55,6 @@ TP_FFI tp_status tp_obs_corr_rows(double *out, const tp_lattice *lat, const uint
  * Tokens >= q are not counted. */
 TP_FFI tp_status tp_obs_token_counts(int32_t *counts, const uint8_t *x, int64_t B, int32_t n, int32_t q);
 
-/* Weighted histogram of v: (N) into nbins equal bins over [lo, hi]
- * (value hi goes in the last bin); w [optional]: (N) weights.
- * hist: (nbins) [out]; returns through *nout the number of values outside. */
-TP_FFI tp_status tp_obs_histogram(double *hist, int64_t *nout, const double *v, const double *w,
-                                  int64_t N, double lo, double hi, int32_t nbins);
-
-/* RMSE between two PMFs a, b: (n) after shifting each so that its minimum
- * over the points where both are finite is 0; only those points count. */
-TP_FFI tp_status tp_obs_pmf_rmse(double *rmse, const double *a, const double *b, int64_t n);
 /* ffi:end */
 
 #ifdef __cplusplus

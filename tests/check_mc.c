@@ -707,7 +707,7 @@ START_TEST(test_mc_metad_ising_pmf) {
         ck_assert_int_eq(tp_bias_deposit(bias, s, B), TP_OK);
     }
     tp_bias_pmf(bias, pmf);
-    ck_assert_int_eq(tp_obs_pmf_rmse(&rmse, pmf, fex, 17), TP_OK);
+    ck_assert_int_eq(tp_rw_pmf_rmse(&rmse, NULL, pmf, fex, 17), TP_OK);
     fprintf(stderr, "metad 4x4 ising: PMF RMSE %.3f kT after 1000 cycles\n", rmse / kT);
     ck_assert_msg(rmse / kT < 0.3, "PMF RMSE = %g kT", rmse / kT);
     /* frozen bias: reweight */
@@ -763,14 +763,11 @@ START_TEST(test_obs_error_bars) {
     ck_assert_int_eq(tp_obs_tau_int(&tau, x, T), TP_OK);
     ck_assert(fabs(tau - tau_ex) < 0.3 * tau_ex);
     ck_assert_int_eq(tp_obs_series(&st, x, 1, 1), TP_ERR_ARG);
-    /* histogram and RMSE */
-    double v[5] = { 0, 0.1, 0.5, 1.0, 2.0 }, h[2];
-    int64_t nout;
-    ck_assert_int_eq(tp_obs_histogram(h, &nout, v, NULL, 5, 0, 1, 2), TP_OK);
-    ck_assert(h[0] == 2 && h[1] == 2 && nout == 1);
+    /* PMF RMSE (the reweighting kernels' one) */
     double p1[3] = { 1, 2, INFINITY }, p2[3] = { 0, 2, 5 }, rm;
-    ck_assert_int_eq(tp_obs_pmf_rmse(&rm, p1, p2, 3), TP_OK);
-    ck_assert(tp_close(rm, sqrt(0.5), TP_TOL_F64));
+    int64_t used;
+    ck_assert_int_eq(tp_rw_pmf_rmse(&rm, &used, p1, p2, 3), TP_OK);
+    ck_assert(tp_close(rm, sqrt(0.5), TP_TOL_F64) && used == 2);
     free(x);
 }
 END_TEST
@@ -781,14 +778,14 @@ START_TEST(test_obs_corr) {
     uint8_t x[16];
     memset(x, 1, 16);
     double c[3];
-    ck_assert_int_eq(tp_obs_corr(c, lat, x, 1, NULL, 0, 2, 2), TP_OK);
+    ck_assert_int_eq(tp_obs_corr_rows(c, lat, x, 1, 0, 2, 2), TP_OK);
     for (int r = 0; r <= 2; r++) ck_assert(tp_close(c[r], 1, TP_TOL_F64));
     for (int i = 0; i < 16; i++) x[i] = (i % 4) & 1;
-    ck_assert_int_eq(tp_obs_corr(c, lat, x, 1, NULL, 0, 2, 2), TP_OK);
+    ck_assert_int_eq(tp_obs_corr_rows(c, lat, x, 1, 0, 2, 2), TP_OK);
     ck_assert(tp_close(c[0], 1, TP_TOL_F64) && tp_close(c[1], 0, TP_TOL_F64) && tp_close(c[2], 1, TP_TOL_F64));
-    ck_assert_int_eq(tp_obs_corr(c, lat, x, 1, NULL, 1, 3, 1), TP_OK);
+    ck_assert_int_eq(tp_obs_corr_rows(c, lat, x, 1, 1, 3, 1), TP_OK);
     ck_assert(tp_close(c[0], 2.0 / 3, TP_TOL_F64) && tp_close(c[1], 0.5 - 1.0 / 3, TP_TOL_F64));
-    ck_assert_int_eq(tp_obs_corr(c, lat, x, 1, NULL, 0, 2, 4), TP_ERR_ARG);
+    ck_assert_int_eq(tp_obs_corr_rows(c, lat, x, 1, 0, 2, 4), TP_ERR_ARG);
     tp_lattice_free(lat);
 }
 END_TEST

@@ -79,6 +79,20 @@ function M.blocking(x, T)
   return e[0]
 end
 
+-- the (weighted) average over the B configurations of corr_rows: the
+-- per-configuration correlations in C, the weighted mean by tp.analysis's
+-- statistics kernel (the one weighted-statistics family)
+local function log_weights(fname, w, n)
+  if w == nil then return nil end
+  util.check_count(fname, "weights", w, n, 8)
+  local lw = ffi.new("double[?]", n)
+  for i = 0, n - 1 do
+    util.check_arg(w[i] >= 0, "%s: weights must be >= 0 (weight %d is %g)", fname, i, w[i])
+    lw[i] = math.log(w[i])
+  end
+  return lw
+end
+
 function M.corr(lat, x, B, o)
   o = util.options("tp.observables.corr", o, {
     kind = { type = "string", default = "ising" }, q = { type = "integer", default = 2 },
@@ -86,10 +100,15 @@ function M.corr(lat, x, B, o)
   })
   util.check_arg(o.kind == "ising" or o.kind == "potts", "tp.observables.corr: kind must be 'ising' or 'potts'")
   local rmax = o.rmax or math.floor(lat.size[0] / 2)
-  local out = ffi.new("double[?]", rmax + 1)
-  util.check(C.tp_obs_corr(out, lat, x, B, o.weights, o.kind == "ising" and 0 or 1, o.q, rmax))
+  local rows = M.corr_rows(lat, x, B, { kind = o.kind, q = o.q, rmax = rmax })
+  local lw = log_weights("tp.observables.corr", o.weights, B)
+  local A = require "tempera.analysis"
   local t = {}
-  for r = 0, rmax do t[r + 1] = out[r] end
+  for r = 0, rmax do
+    local st = A.stats()
+    st:add(rows + r, lw, B, rmax + 1)
+    t[r + 1] = st:summary().mean
+  end
   return t
 end
 
@@ -112,12 +131,15 @@ function M.histogram(v, N, o)
     bins = { type = "integer", required = true }, weights = { type = "cdata" },
   })
   local a, n = as_array(v, N)
-  local h = ffi.new("double[?]", o.bins)
-  local nout = ffi.new("int64_t[1]")
-  util.check(C.tp_obs_histogram(h, nout, a, o.weights, n, o.lo, o.hi, o.bins))
-  local t = {}
-  for k = 0, o.bins - 1 do t[k + 1] = h[k] end
-  return t, tonumber(nout[0])
+  -- the reweighting kernel's histogram (log-weights; value hi in the last bin)
+  local h, shift = ffi.new("double[?]", o.bins), ffi.new("double[1]", -math.huge)
+  util.check(C.tp_rw_hist1d_cpu(h, shift, a, log_weights("tp.observables.histogram", o.weights, n), o.lo, o.hi,
+    o.bins, 1, n))
+  local scale = shift[0] > -math.huge and math.exp(shift[0]) or 0
+  local t, inside = {}, 0
+  for k = 0, o.bins - 1 do t[k + 1] = h[k] * scale end
+  for i = 0, n - 1 do if a[i] >= o.lo and a[i] <= o.hi then inside = inside + 1 end end
+  return t, n - inside
 end
 
 function M.pmf_rmse(a, b, n)
@@ -125,7 +147,7 @@ function M.pmf_rmse(a, b, n)
   local y, ny = as_array(b, n)
   util.check_arg(nx == ny, "pmf_rmse: lengths differ (%d, %d)", nx, ny)
   local r = ffi.new("double[1]")
-  util.check(C.tp_obs_pmf_rmse(r, x, y, nx))
+  util.check(C.tp_rw_pmf_rmse(r, nil, x, y, nx))
   return r[0]
 end
 

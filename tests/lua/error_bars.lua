@@ -69,3 +69,24 @@ for i = 1, 17 do
 end
 print(string.format("run:marginal: largest |P - exact| / err = %.2f", zmax))
 assert(zmax < 5, "the reweighted marginal is " .. zmax .. " error bars from exact")
+
+-- tp.observables' weighted correlation, histogram and PMF distance run on
+-- the reweighting kernels: checked against sums written here
+local lat3 = tp.lattice.square(3)
+local xs3 = ffi.new("uint8_t[?]", 3 * 9)
+for i = 0, 26 do xs3[i] = (i * 7 + math.floor(i / 5)) % 2 end
+local wts = ffi.new("double[3]", 0.5, 2, 1.5)
+local rows = tp.observables.corr_rows(lat3, xs3, 3, { rmax = 1 })
+local c = tp.observables.corr(lat3, xs3, 3, { rmax = 1, weights = wts })
+for r = 0, 1 do
+  local s = 0
+  for b = 0, 2 do s = s + wts[b] * rows[b * 2 + r] end
+  assert(math.abs(c[r + 1] - s / 4) < 1e-14, "weighted corr at r = " .. r)
+end
+local hv = ffi.new("double[5]", 0, 0.1, 0.5, 1.0, 2.0)
+local hw = ffi.new("double[5]", 1, 2, 3, 4, 5)
+local hh, nout = tp.observables.histogram(hv, 5, { lo = 0, hi = 1, bins = 2, weights = hw })
+assert(math.abs(hh[1] - 3) < 1e-12 and math.abs(hh[2] - 7) < 1e-12 and nout == 1, "weighted histogram")
+local hu, nu = tp.observables.histogram(hv, 5, { lo = 0, hi = 1, bins = 2 })
+assert(hu[1] == 2 and hu[2] == 2 and nu == 1, "histogram")
+assert(math.abs(tp.observables.pmf_rmse({ 1, 2, math.huge }, { 0, 2, 5 }) - math.sqrt(0.5)) < 1e-15, "pmf_rmse")
