@@ -9,6 +9,8 @@
 --
 -- A sample set is a batch of configurations with what was measured on
 -- them: x (n * sites tokens), n, energy, cv (n * dim), and log-weights
+-- (a sampler's batch, a dump via ev.dump, or an MC run's frozen-bias
+-- samples from run:frozen, whose s are the CV values)
 -- (log_rw: the likelihood weights -beta E - log q of a neural sampler;
 -- logw_bias: beta V; or none).  The weighting says which log-weights the
 -- estimates use ("likelihood", the default when the set has them; "bias";
@@ -137,6 +139,10 @@ function M.samples(set, opts)
   local fname = "tp.evaluate.samples"
   util.check_arg(type(set) == "table" and type(set.n) == "number", "%s: expects a sample set { x =, n =, ... }", fname)
   local o = util.options(fname, opts, SAMPLE_OPTS)
+  if set.cv == nil and set.s ~= nil then
+    -- an MC run's frozen-bias samples (run:frozen: s, logw = beta V, energy)
+    set = setmetatable({ cv = set.s }, { __index = set })
+  end
   local A = require "tempera.analysis"
   local n, model, cv, beta = set.n, o.model, o.cv, o.beta
   util.check_arg(n >= 1, "%s: the set holds no samples", fname)

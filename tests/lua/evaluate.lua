@@ -115,3 +115,16 @@ local text = tostring(t)
 assert(text:find("method") and text:find("exact") and text:find(string.format("%.4f", row.mag), 1, true), text)
 assert(ev.summary_table{ row } == tostring(ev.table{ row }))
 print("tp.evaluate: exact rows and estimates match brute force")
+
+-- an MC run's samples: WT-MetaD frozen-bias samples (logw = beta V) measured
+-- against the exact marginal
+local b4 = tp.bias.grid{ cv = m, points = N + 1, sigma = 0.15, height = 0.5, beta = beta }
+local run = tp.mc.metad{ model = model, cv = m, bias = b4, beta = beta, chains = 32, pace = 8, cycles = 200, seed = 2,
+  progress = false }
+local fr = run:frozen{ samples = 100 }
+local rf = ev.samples(fr, { model = model, beta = beta, cv = m, reference = ex, observables = { "energy", "abs_m" },
+  bootstrap = 50, seed = 3 })
+assert(rf.weighting == "given" and rf.n == fr.n)
+assert(math.abs(rf.est.abs_m.value - am / Z) < 5 * rf.est.abs_m.err + 1e-3,
+  string.format("frozen-bias E|m| %.4f +- %.4f, exact %.4f", rf.est.abs_m.value, rf.est.abs_m.err, am / Z))
+assert(rf.js < 0.05, "JS of the reweighted MC histogram " .. rf.js)
