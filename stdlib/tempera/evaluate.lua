@@ -328,6 +328,154 @@ function M.write_dump(path, set, model)
   return path
 end
 
+-- ---- sample sets and reference sets (tp.report's and the recipes') -------------------
+
+local u8_t = util.sized("uint8_t")
+
+-- the sample set: configurations, energies and the log-weights of 'mode'
+local function sample_set(fname, b, mode, model, beta)
+  util.check_arg(type(b) == "table" and b.x ~= nil and type(b.n) == "number" and b.n >= 1,
+    "%s: samples must be a batch with x and n >= 1 (as sampler:sample returns)", fname)
+  util.check_arg(b.sites == nil or b.sites == model.n, "%s: the batch has %d sites but the model %d", fname,
+    b.sites or -1, model.n)
+  local n = b.n
+  local E = b.energy or model:energies(b.x, n)
+  local logw, what
+  if mode == "likelihood" then
+    if b.log_rw and (b.beta == nil or b.beta == beta) then
+      logw, what = b.log_rw, "log w = -beta E - log p (the batch's log_rw)"
+    elseif b.logq then
+      logw, what = f64_t(n), "log w = -beta E - log p"
+      for i = 0, n - 1 do logw[i] = -beta * E[i] - b.logq[i] end
+    else
+      util.raise("%s: reweight = 'likelihood' needs the batch's log_rw or logq", fname)
+    end
+  elseif mode == "bias" then
+    if b.logw_bias then
+      logw, what = b.logw_bias, "log w = beta V (the batch's logw_bias)"
+    elseif b.v then
+      logw, what = f64_t(n), "log w = beta V"
+      for i = 0, n - 1 do logw[i] = beta * b.v[i] end
+    else
+      util.raise("%s: reweight = 'bias' needs the batch's logw_bias (sample with a bias)", fname)
+    end
+  elseif mode == "none" then
+    what = "unit weights (samples taken as drawn from the target)"
+  else
+    util.raise("%s: reweight must be 'likelihood', 'bias' or 'none', got '%s'", fname, tostring(mode))
+  end
+  return { name = "sample", x = b.x, n = n, energy = E, logw = logw, block = 1, weights = what }
+end
+
+-- every configuration of a small model, weighted exp(-beta E)
+local function exact_set(fname, model, beta, ro)
+  local q, N = model.q, model.n
+  local S, max = q ^ N, ro.max_states or 2 ^ 20
+  if S > max then
+    util.raise("%s: reference 'exact' would enumerate %d^%d = %.0f configurations, more than max_states = %.0f; " ..
+      "use reference = 'swendsen_wang' (Ising, Potts), a batch or a dump of reference samples", fname, q, N, S, max)
+  end
+  local x = u8_t(S * N)
+  util.check(C.tp_exact_configs(q, N, x, 0, S))   -- site 0 fastest
+  local E = model:energies(x, S)
+  local logw = f64_t(S)
+  util.check(C.tp_rw_scale(logw, E, -beta, S))
+  return { name = "exact", x = x, n = S, energy = E, logw = logw, block = 1, exact = true,
+    what = string.format("exact enumeration of %d configurations, weights exp(-beta E)", S) }
+end
+
+-- Swendsen-Wang chains at beta; rows in chain-major order (block bootstrap
+-- over consecutive samples of one chain)
+local function sw_set(fname, model, beta, ro)
+  util.check_arg(model.kind == "ising" or model.kind == "potts",
+    "%s: reference 'swendsen_wang' needs an Ising or Potts model (this one is '%s'); give a batch or a dump instead",
+    fname, tostring(model.kind))
+  local N = model.n
+  local chains = ro.chains or 16
+  local burn = ro.burn_in or math.max(200, 20 * math.ceil(math.sqrt(N)))
+  local T = ro.samples or 1024
+  local every = ro.every or 1
+  util.check_arg(chains >= 1 and T >= 2 and every >= 1 and burn >= 0, "%s: reference_opts: need chains >= 1, samples >= 2, every >= 1", fname)
+  local ch = require("tempera.mc").chains{ model = model, chains = chains, seed = ro.seed or 1 }
+  if burn > 0 then ch:sweep("swendsen_wang", beta, burn) end
+  local x = u8_t(chains * T * N)
+  for t = 0, T - 1 do
+    ch:sweep("swendsen_wang", beta, every)
+    local st = ch:states()
+    for b = 0, chains - 1 do ffi.copy(x + (b * T + t) * N, st + b * N, N) end
+  end
+  local n = chains * T
+  return { name = "swendsen_wang", x = x, n = n, energy = model:energies(x, n), block = ro.block or 16,
+    what = string.format("Swendsen-Wang: %d chains x %d samples, %d sweep(s) apart, after %d sweeps (block bootstrap, blocks of %d)",
+      chains, T, every, burn, ro.block or 16) }
+end
+
+-- a batch or a dump of reference samples, used as given (unit weights, or
+-- exp(logw) when it has a logw field)
+local function given_set(fname, ref, model)
+  local N = model.n
+  if type(ref) == "string" then
+    local d, err = require("tempera.dump").read(ref)
+    if not d then util.raise("%s: reference dump: %s", fname, tostring(err)) end
+    local cf
+    for _, f in ipairs(d.fields) do if f.type == "config" and f.width == N then cf = f; break end end
+    util.check_arg(cf, "%s: reference dump %s has no configuration field with %d sites", fname, ref, N)
+    local names = { cf.name }
+    local lw, lw_what = M.dump_logw(d)   -- the same weighting rule as the dump report
+    if lw then names[2] = lw end
+    local t = d:load(names)
+    d:close()
+    util.check_arg(t.n >= 1, "%s: reference dump %s holds no records", fname, ref)
+    return { name = "dump", x = t[cf.name], n = t.n, energy = model:energies(t[cf.name], t.n), logw = lw and t[lw],
+      block = 1, what = string.format("dump %s (%d records%s)", ref, t.n, lw and (", " .. lw_what) or "") }
+  end
+  util.check_arg(type(ref) == "table" and ref.x ~= nil and type(ref.n) == "number" and ref.n >= 1,
+    "%s: reference must be 'exact', 'swendsen_wang', 'none', a batch (x, n) or a dump path", fname)
+  return { name = "batch", x = ref.x, n = ref.n, energy = ref.energy or model:energies(ref.x, ref.n), logw = ref.logw,
+    block = ref.block or 1, what = string.format("given batch of %d samples%s", ref.n, ref.logw and ", weights exp(logw)" or "") }
+end
+
+-- set = ev.sample_set(batch, weighting, model, beta): a batch's configurations,
+-- energies and the log-weights of 'likelihood' (log_rw, or -beta E - log q
+-- from logq), 'bias' (logw_bias, or beta V) or 'none', with the weighting
+-- in words (set.weights)
+function M.sample_set(b, mode, model, beta, fname)
+  return sample_set(fname or "tp.evaluate.sample_set", b, mode, model, beta)
+end
+
+-- set = ev.reference_set(ref, model, beta [, opts]): reference samples --
+-- "exact" (every configuration, weights exp(-beta E); opts.max_states),
+-- "swendsen_wang" (chains with opts.chains, burn_in, samples, every, seed,
+-- block: rows chain-major for a block bootstrap), a batch, or a dump path
+-- (its log-weights by the dump rule above); set.what says which
+function M.reference_set(ref, model, beta, ro, fname)
+  fname = fname or "tp.evaluate.reference_set"
+  ro = ro or {}
+  if ref == "exact" then return exact_set(fname, model, beta, ro) end
+  if ref == "swendsen_wang" then return sw_set(fname, model, beta, ro) end
+  return given_set(fname, ref, model)
+end
+
+-- v = ev.values(set, { kind = "energy"|"mag"|"cv", cv = }, model): the
+-- per-sample values of an observable (energy per site; Mag.; a CV's first
+-- component)
+function M.values(set, ob, model)
+  local n, N, q = set.n, model.n, model.q
+  if ob.kind == "energy" then
+    local v = f64_t(n)
+    util.check(C.tp_rw_scale(v, set.energy, 1 / N, n))
+    return v
+  elseif ob.kind == "mag" then
+    return M.mag_values(set.x, n, N, q)
+  elseif ob.kind == "cv" then
+    local raw = ob.cv:eval(set.x, n)
+    if ob.cv.dim == 1 then return raw end
+    local v = f64_t(n)
+    for i = 0, n - 1 do v[i] = raw[i * ob.cv.dim] end
+    return v
+  end
+end
+
 -- ---- reference values -------------------------------------------------------------------
 
 -- row = ev.exact_row(model, beta [, { reference = tp.exact result with the
