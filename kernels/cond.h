@@ -1,6 +1,6 @@
 /*
  * kernels/cond.h -- conditioning of the lattice transformer on per-row
- * thermodynamic conditions (science.md 6): k numbers per row (e.g. beta
+ * thermodynamic conditions (man tempera-reinforce(5)): k numbers per row (e.g. beta
  * and h) -> sinusoidal features -> a small MLP -> a vector of d added to
  * every token embedding of that row (tp_tf_forward_cond_cpu), so one
  * network serves a grid of conditions.  CPU reference cond_cpu.c, CUDA

@@ -1,6 +1,6 @@
 /*
  * kernels/loss.h -- losses and sampling steps for the masked-diffusion
- * sampler (science.md 4 and 6): the WDCE loss and its gradient, the
+ * sampler (man tempera-train(5), tempera-reinforce(5)): the WDCE loss and its gradient, the
  * weighted masked negative log-likelihood it is built on (cross-entropy is
  * the special case "every site, equal weights"), one step of ancestral
  * sampling / teacher forcing along an order, and the REINFORCE weights.
@@ -24,7 +24,7 @@ extern "C" {
 /* w (B) [out] = softmax(log_rnd (B) [in]); returns TP_ERR_ARG on a NaN or
  * when every log_rnd is -inf.  ness [out, optional] = 1/(B sum w^2). */
 TP_FFI tp_status tp_loss_softmax_weights(double *w, double *ness, const double *log_rnd, int32_t B);
-/* REINFORCE (science.md 6): f_b = logp_b + beta_e_b standardised within the
+/* REINFORCE (man tempera-reinforce(5)): f_b = logp_b + beta_e_b standardised within the
  * batch (mean 0, std 1; all zero when the std is 0), a (B) [out] = f / B.
  * The surrogate loss sum_b a_b log p(x_b) has the REINFORCE gradient. */
 TP_FFI tp_status tp_loss_reinforce_weights(double *a, const double *logp, const double *beta_e, int32_t B);
@@ -45,7 +45,7 @@ tp_status tp_loss_wdce_row_weights_cpu(double *rw, const double *w, const float 
  * dlogp (rows,T,q) [out] = d loss / d logp.  A site is scored when
  * input[r,i] == q (masked), or always when all_sites.  targets (rows,T),
  * input (rows,T), rw (rows) [in].  With input = WDCE masks and rw = WDCE
- * row weights this is the WDCE loss of science.md 4. */
+ * row weights this is the WDCE loss (man tempera-nn(5), net:wdce_grad). */
 tp_status tp_loss_masked_nll_cpu(double *loss, float *dlogp, const float *logp,
                                  const uint8_t *targets, const uint8_t *input, const double *rw,
                                  int32_t rows, int32_t T, int32_t q, int32_t all_sites);

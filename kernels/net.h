@@ -61,7 +61,7 @@ TP_FFI void tp_net_set_ema_max(tp_net *net, double max_decay);
 TP_FFI tp_status tp_net_forward(tp_net *net, float *logp, const uint8_t *tokens, int32_t rows,
                                 int32_t use_ema);
 
-/* Ancestral sampling along a uniformly random order per row (science.md 4):
+/* Ancestral sampling along a uniformly random order per row (tempera-nn(5)):
  * tokens (rows, sites) [out] and logq (rows) [out] = log p(x | order).
  * teacher = 1: tokens [in] are given and only logq is computed (teacher
  * forcing along a fresh random order).  Row r uses stream (seed, stream0+r).
@@ -69,7 +69,7 @@ TP_FFI tp_status tp_net_forward(tp_net *net, float *logp, const uint8_t *tokens,
 TP_FFI tp_status tp_net_sample(tp_net *net, uint8_t *tokens, double *logq, int32_t rows,
                                uint64_t seed, uint64_t stream0, int32_t teacher, int32_t use_ema);
 
-/* In-painting (science.md 6): tokens (rows, sites) [in/out] hold partial
+/* In-painting (man tempera-nn(5)): tokens (rows, sites) [in/out] hold partial
  * configurations, the mask token (= states) at the sites to fill.  Only
  * those are drawn, one per step along a uniformly random order of a row's
  * masked sites: the order of tp_net_sample (Fisher-Yates over all sites
@@ -87,7 +87,7 @@ TP_FFI tp_status tp_net_inpaint(tp_net *net, uint8_t *tokens, double *logq, cons
                                 const uint8_t *fill, int32_t rows, uint64_t seed, uint64_t stream0,
                                 int32_t use_ema);
 
-/* WDCE gradient (science.md 4) of a batch: tokens (B, sites), log_rnd (B)
+/* WDCE gradient (man tempera-nn(5)) of a batch: tokens (B, sites), log_rnd (B)
  * [in]; R replicates; masks from streams (seed, stream0 + b*R + r).
  * Gradients are overwritten.  loss [out]; ness [out, optional]. */
 TP_FFI tp_status tp_net_wdce_grad(tp_net *net, double *loss, double *ness, const uint8_t *tokens,
@@ -117,7 +117,7 @@ TP_FFI tp_status tp_net_wdce_step(tp_net *net, double *loss, double *ness, const
 TP_FFI tp_status tp_net_set_conditions(tp_net *net, const float *cond, int64_t count);
 /* k, the number of conditions per row (0: unconditioned) */
 TP_FFI int32_t tp_net_conditions(const tp_net *net);
-/* REINFORCE gradient (science.md 6) of the surrogate loss
+/* REINFORCE gradient (man tempera-reinforce(5)) of the surrogate loss
  * sum_b a_b log p(x_b | order_b) along the order row b used in
  * tp_net_sample (stream (seed, stream0 + b)): T teacher-forced rows per
  * sample, each scoring the one site revealed at that step, so the

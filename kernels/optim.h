@@ -1,6 +1,6 @@
 /*
  * kernels/optim.h -- Adam / AdamW, the EMA copy and gradient-norm clipping
- * (science.md 4).  CPU reference in optim_cpu.c, CUDA twin in optim_cuda.cu.
+ * (man tempera-nn(5)).  CPU reference in optim_cpu.c, CUDA twin in optim_cuda.cu.
  * All vectors have n floats and share the parameter slab layout.
  */
 #ifndef TP_OPTIM_H
@@ -13,7 +13,7 @@ extern "C" {
 #endif
 
 /* ffi:begin */
-/* Adam hyperparameters (defaults of science.md 4: lr 1e-4, betas 0.9 and
+/* Adam hyperparameters (defaults: the papers' settings, lr 1e-4, betas 0.9 and
  * 0.999, eps 1e-8, weight_decay 0; weight_decay > 0 is decoupled: AdamW). */
 typedef struct tp_adam_config {
     float lr, beta1, beta2, eps, weight_decay;

@@ -1,6 +1,6 @@
 /*
  * kernels/reweight.h -- self-normalised importance reweighting and the
- * metrics computed from weighted samples (science.md 5 and 9): log-sum-exp
+ * metrics computed from weighted samples (man tempera-analysis(5)): log-sum-exp
  * and normalised weights, NESS, log Z-hat, weighted moments (mean, variance,
  * heat capacity), weighted 1-D and 2-D histograms, two-point correlations
  * of square-lattice configurations, PMFs (from histograms or from a bias
@@ -123,7 +123,7 @@ TP_FFI tp_status tp_rw_pmf_cpu(double *F, const double *hist, double kT, int32_t
  * replicates with p_j(k) > 0; NaN when fewer than 2.
  * err: (nbins) [out]; hist: (R, nbins). */
 TP_FFI tp_status tp_rw_pmf_boot_err(double *err, const double *hist, double kT, int32_t R, int32_t nbins);
-/* PMF from a well-tempered bias grid (science.md 3):
+/* PMF from a well-tempered bias grid (man tempera-mc(5)):
  * F = -gamma/(gamma-1) V for gamma > 1, F = -V for gamma <= 1 (plain
  * metadynamics), shifted so min F = 0.  F: (n) [out] (may be V); V: (n). */
 TP_FFI tp_status tp_rw_pmf_from_bias(double *F, const double *V, double gamma, int64_t n);

@@ -1,5 +1,5 @@
 /*
- * kernels/transformer.h -- the lattice transformer of science.md 7: forward
+ * kernels/transformer.h -- the lattice transformer (tempera-nn(5)): forward
  * and backward, CPU reference (transformer_cpu.c) and CUDA twin
  * (transformer_cuda.cu) behind one set of prototypes.
  *

@@ -1,6 +1,6 @@
 /*
  * kernels/transformer_cpu.c -- CPU reference of the lattice transformer
- * (kernels/transformer.h, science.md 7): forward and backward.  Matrix
+ * (kernels/transformer.h, tempera-nn(5)): forward and backward.  Matrix
  * products go through single-threaded cblas_sgemm calls inside OpenMP
  * threads; LayerNorm, RoPE, attention, GELU and log-softmax are plain loops
  * (kernels/transformer_vec.h, built per instruction set).  The forward pass

@@ -1,11 +1,11 @@
 -- recipes/cuau_structures.lua -- the Cu-Au cluster expansion on FCC
--- supercells (science.md 1.3): ordered-structure formation energies and the
+-- supercells (man tempera-models(5)): ordered-structure formation energies and the
 -- exact semi-grand-canonical thermodynamics of the 2x2x4 cell.
 --
 -- What it shows: loading the shipped CE data ("cuau"; any tempera-ce file
 -- works the same way), the multiplicities found by distance classification,
 -- the formation energies of L1_2 Cu3Au, L1_0 CuAu and L1_2 CuAu3 on the
--- 2x2x4 and 4x4x4 cells (the validation values of science.md), their
+-- 2x2x4 and 4x4x4 cells (against the published validation values), their
 -- composition x_Au and order parameter Q, and an exact enumeration of the
 -- 2^16 configurations of the 16-site cell at 500, 680 and 1200 K with the
 -- exact marginal of x_Au.
@@ -44,7 +44,7 @@ for _, n in ipairs { { 2, 2, 4 }, { 4, 4, 4 } } do
   for s = 1, 3 do
     structure(lat, s, x)
     local e = model:energy(x) / lat.n
-    print(string.format("%s  x_Au = %.2f  Q = %.4f  E_form = %.12f eV/atom  (science.md %.12f, diff %.1e)",
+    print(string.format("%s  x_Au = %.2f  Q = %.4f  E_form = %.12f eV/atom  (published %.12f, diff %.1e)",
       names[s], xau:value(x), Q:value(x), e, want[s], math.abs(e - want[s])))
   end
 end

@@ -1,7 +1,7 @@
 -- recipes/metadns_custom_loop.lua -- a MetaDNS training loop written in the
 -- recipe from the primitives of tp.train (man tempera-train(5)).
 --
--- What it shows: the outer iteration of science.md 5 spelled out with
+-- What it shows: the outer iteration of MetaDNS spelled out with
 -- tr:draw, tr:score, tr:replay_draw, tr:deposit, tr:replay_add,
 -- tr:diagnostics, tr:wdce_step and tr:record.  Run with the same choices as
 -- the built-in loop (tp.train.metadns) it gives the same network and bias

@@ -1,10 +1,10 @@
--- recipes/metadns_ising.lua -- MetaDNS (science.md 5): the masked-diffusion
+-- recipes/metadns_ising.lua -- MetaDNS (tempera-train(5)): the masked-diffusion
 -- sampler trained against a well-tempered metadynamics bias along the
 -- magnetisation, on the Ising model.
 --
 -- What it shows: tp.train.metadns with the papers' bias settings (bias
 -- factor 10, sigma 0.05, Gaussian kernel, B hills per cycle, height per
--- cycle W from science.md 3 for each beta), one bias snapshot per batch,
+-- cycle W from the papers for each beta), one bias snapshot per batch,
 -- the CV-stratified replay buffer (1024 entries, 8 bins, half the batch),
 -- the per-step log (metadns_ising.log), checkpoints (--set resume=true),
 -- and then both reweightings: bias-based (log w = beta V, NESS_V) and

@@ -2,12 +2,12 @@
 -- (beta, h), free energies from one model.
 --
 -- What it shows: any-order autoregressive training by REINFORCE
--- (science.md 6) of ONE transformer conditioned on (beta, h) (sinusoidal
+-- (man tempera-reinforce(5)) of ONE transformer conditioned on (beta, h) (sinusoidal
 -- features -> MLP -> added to every token embedding) over a grid of
 -- temperatures and fields of the Ising model, each condition's REINFORCE
 -- term standardised within its own part of the batch.  Then log Z-hat(beta, h)
 -- at every grid point from the one model (importance weights over pairs
--- (x, order), science.md 4), against exact enumeration: the difference in
+-- (x, order)), against exact enumeration: the difference in
 -- standard errors, the free energy per site, and NESS.  Conditioned networks
 -- run on the CPU backend.
 -- Expected time: about 35 s on one CPU core with the defaults (3x3, 8 grid

@@ -1,7 +1,7 @@
 /*
  * runtime/bias.c -- the well-tempered metadynamics bias grid (runtime/bias.h).
  *
- * Contract: every formula is the one of science.md 3 (see bias.h): hills are
+ * Contract: every formula is the one of bias.h (man tempera-mc(5)): hills are
  * deposited one at a time in order, each with height w exp(-V[i*] / dT)
  * computed from V as it is after the previous hill.  The Gaussian kernel is
  * evaluated on every grid point as a product of per-dimension factors (so a

@@ -1,6 +1,6 @@
 /*
  * runtime/bias.h -- the well-tempered metadynamics bias on a grid (tp_bias_*).
- * science.md section 3; man tempera-mc(5).
+ * man tempera-mc(5).
  *
  * A bias is V(s) stored on a regular grid over a box in CV space:
  * dim (1..8) dimensions, points[k] >= 2 grid points along dimension k
@@ -9,7 +9,7 @@
  *   flat(i_0, ..., i_{d-1}) = ((i_0 * points[1] + i_1) * points[2] + i_2) ...
  * V is in energy units (the model's unit), as in pi_V ~ exp(-beta (E + V(s))).
  *
- * Deposition (well-tempered, exactly as science.md 3):
+ * Deposition (well-tempered):
  *   dT = (gamma - 1) kT;  a cycle of B hills at s_1..s_B (in order) gives
  *   each hill raw height w = W / B (W = "height per cycle");
  *   i* = nearest grid point to s_b; h = w exp(-V[i*] / dT);
@@ -149,7 +149,7 @@ TP_FFI void tp_bias_reset(tp_bias *b);
 TP_FFI void tp_bias_clear_counts(tp_bias *b);
 
 /* One cycle: B hills at s: (B, dim), in order, each of raw height
- * current W / B (science.md 3).  B >= 1. */
+ * current W / B.  B >= 1. */
 TP_FFI tp_status tp_bias_deposit(tp_bias *b, const double *s, int64_t B);
 /* One hill at s: (dim) with raw height w (before the well-tempered factor)
  * and the current sigma/kernel.  Counts as a hill, not a cycle. */
@@ -170,7 +170,7 @@ TP_FFI double tp_bias_value(const tp_bias *b, const double *s);
 /* out: (B) [out] V(s_b) for s: (B, dim); counts points outside the box
  * (out_eval); with policy ERROR fails on the first one. */
 TP_FFI tp_status tp_bias_eval(tp_bias *b, double *out, const double *s, int64_t B);
-/* logw: (B) [out] reweighting log-weights beta V(s_b) (science.md 5). */
+/* logw: (B) [out] reweighting log-weights beta V(s_b) (man tempera-analysis(5)). */
 TP_FFI tp_status tp_bias_log_weights(tp_bias *b, double *logw, const double *s, int64_t B,
                                      double beta);
 /* pmf: (size) [out] F = -gamma/(gamma-1) V (plain metadynamics: -V),

@@ -1,5 +1,5 @@
 /*
- * runtime/cv.h -- built-in collective variables (tp_cv_*), science.md 2.
+ * runtime/cv.h -- built-in collective variables (tp_cv_*), man tempera-models(5).
  *
  * Every built-in CV is a function of the token counts per sublattice group:
  * counts (ngroup, q) -> dim values.  So they are cheap to update

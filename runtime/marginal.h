@@ -1,6 +1,6 @@
 /*
  * runtime/marginal.h -- the element-wise pieces of a marginalization model
- * (science.md 6; man tempera-marginal(5)); the training loop itself is
+ * (man tempera-marginal(5)); the training loop itself is
  * stdlib/tempera/marginal.lua, built on the network primitives of
  * kernels/net.h.
  *

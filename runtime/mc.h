@@ -4,7 +4,7 @@
  * (Glauber) updates, semi-grand-canonical flips and canonical swaps,
  * Swendsen-Wang and Wolff clusters (Ising, Potts), well-tempered
  * metadynamics on E + V(s) with a built-in CV, and Wang-Landau over
- * energy (tp_wl_*).  science.md 3 and 8; man tempera-mc(5).
+ * energy (tp_wl_*).  man tempera-mc(5).
  *
  * Chains: B configurations (B, n) uint8 tokens, owned by the tp_mc.
  * Reproducibility: every random number is a function of (seed, chain,

@@ -1,6 +1,6 @@
 /*
  * runtime/mc_cluster.c -- Swendsen-Wang and Wolff cluster updates for
- * Ising and Potts models (science.md 8), one chain at a time.
+ * Ising and Potts models (man tempera-mc(5)), one chain at a time.
  *
  * Contract: couplings J[s] >= 0 on every shell (checked by the caller).
  * Bond probabilities: p = 1 - exp(-2 beta J) (Ising, spins +-1) and

@@ -1,6 +1,6 @@
 /*
  * runtime/mc_wl.c -- Wang-Landau estimate of the density of states over
- * energy (science.md 8): one walker with random single-site moves, the
+ * energy (man tempera-mc(5)): one walker with random single-site moves, the
  * halving schedule for ln f and a flatness criterion over visited bins.
  *
  * Optional 1/t schedule (tp_wl_set_schedule): once halving would take

@@ -1,6 +1,6 @@
 /*
  * runtime/model.h -- energy models on lattices (tp_model_*) and cluster
- * expansion data (tp_ce_*).  science.md section 1.
+ * expansion data (tp_ce_*).  man tempera-models(5).
  *
  * A configuration is n tokens 0..q-1, one uint8_t per site, in the
  * lattice's site order; a batch of B configurations is (B, n) row-major.
@@ -10,7 +10,7 @@
  *   Ising  (q = 2, s = 2x - 1):  H = -sum_s J[s] sum_<ij in shell s> s_i s_j - h sum_i s_i
  *   Potts  (q >= 2):             H = -sum_s J[s] sum_<ij in shell s> delta(x_i, x_j)
  *                                    - h sum_i delta(x_i, 0)
- *   CE     (q = 2, sigma = 2x - 1): H = E_form(sigma) - h sum_i sigma_i   (science.md 1.3)
+ *   CE     (q = 2, sigma = 2x - 1): H = E_form(sigma) - h sum_i sigma_i
  *
  * Bonds are counted once (lattice bonds[s]); a shell neighbour equal to the
  * site itself (tiny cells) contributes a constant.

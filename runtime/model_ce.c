@@ -1,5 +1,5 @@
 /*
- * runtime/model_ce.c -- cluster expansion (science.md 1.3): the text file
+ * runtime/model_ce.c -- cluster expansion (man tempera-models(5)): the text file
  * parser (tp_ce_*), wrapping clusters onto a lattice, and the energy and
  * single-site flip dE of the resulting model.
  *

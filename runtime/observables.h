@@ -2,7 +2,7 @@
  * runtime/observables.h -- statistics of Monte Carlo output (tp_obs_*):
  * integrated autocorrelation times, blocking error bars, multi-chain
  * summaries, two-point correlation by distance, weighted histograms, and
- * the PMF RMSE used to judge metadynamics.  science.md 9; man tempera-mc(5).
+ * the PMF RMSE used to judge metadynamics.  man tempera-mc(5).
  *
  * Series from many chains are (B, T) row-major: chain b's T samples in
  * order.  Everything is double and deterministic (no threads).

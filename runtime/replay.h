@@ -1,6 +1,6 @@
 /*
  * runtime/replay.h -- the CV-stratified replay buffer of MetaDNS
- * (science.md 5; man tempera-train(5)).
+ * (man tempera-train(5)).
  *
  * The CV box [lo_k, hi_k] of each of dim dimensions is cut into 'bins'
  * equal bins (8 by default in the stdlib), giving bins^dim cells; a CV value

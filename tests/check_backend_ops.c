@@ -1,5 +1,5 @@
 /*
- * tests/check_backend_ops.c -- the cross-backend table (style.md 26): every
+ * tests/check_backend_ops.c -- the cross-backend table (tempera-nn(5), Backends): every
  * CUDA kernel against its CPU reference on the same random inputs, plus a
  * whole WDCE training step and sampling through two networks, one per
  * backend.  Each case initialises CUDA itself (Check forks) and is skipped

@@ -1,6 +1,6 @@
 /*
  * tests/check_bias.c -- the metadynamics bias grid (runtime/bias.c):
- * textbook single-hill values (science.md 3 / issue 4), the per-hill
+ * textbook single-hill values (man tempera-mc(5) / issue 4), the per-hill
  * height W/B, delta kernel, plain metadynamics, 2-D separable hills,
  * the PMF formula, the out-of-grid policies, save/load round trips and
  * malformed files, and argument errors with their messages.

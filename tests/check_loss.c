@@ -1,6 +1,6 @@
 /*
  * tests/check_loss.c -- kernels/loss_cpu.c: softmax weights and NESS, WDCE
- * masks and row weights (science.md 4), the weighted masked NLL and its
+ * masks and row weights (man tempera-nn(5)), the weighted masked NLL and its
  * gradient against finite differences, the sampling step, REINFORCE
  * weights; and the WDCE loss of a whole network (kernels/net.c) against
  * the formula assembled here from its definition.
@@ -168,7 +168,7 @@ START_TEST(test_loss_reinforce_weights) {
 }
 END_TEST
 
-/* The WDCE loss of a network, assembled from science.md 4 by hand: the
+/* The WDCE loss of a network, assembled by hand from its definition: the
  * kernel masks (checked above), the network's log-probabilities on the
  * masked rows, w_b = softmax(log_rnd), min(1/lambda, 1e5), mean over B*R.
  * Chunking (2 rows per pass) must not change the loss or gradient. */

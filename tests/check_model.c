@@ -2,7 +2,7 @@
  * tests/check_model.c -- energy models (runtime/model.c, model_ce.c) and
  * CVs (runtime/cv.c): dE == E(after) - E(before) for random configurations
  * and moves (many seeds, every model, CE on 2x2x4 and 4x4x4), swaps, the
- * Cu-Au ordered-structure formation energies of science.md 1.3, hand-checked
+ * Cu-Au ordered-structure formation energies (the published values), hand-checked
  * Ising/Potts energies, batches, CV values, and bad-input messages.
  */
 #include "check_util.h"
@@ -251,7 +251,7 @@ START_TEST(test_model_ce_file_errors) {
 END_TEST
 
 START_TEST(test_model_ce_find_clusters) {
-    /* the figure types and multiplicities of science.md 1.3 from cut-offs */
+    /* the figure types and multiplicities of the Cu-Au expansion from cut-offs */
     tp_lattice *lat = tp_lattice_init_fcc(4, 4, 4, 4);
     char buf[8192];
     ck_assert_int_eq(tp_ce_find_clusters(lat, 2, lat->shell_dist[3] * (1 + 1e-9), buf, sizeof buf), TP_OK);

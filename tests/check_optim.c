@@ -1,6 +1,6 @@
 /*
  * tests/check_optim.c -- kernels/optim_cpu.c: Adam and AdamW against the
- * update written out in double here, the EMA decay schedule of science.md 4
+ * update written out in double here, the EMA decay schedule of tempera-nn(5)
  * and the EMA update, the sum of squares and gradient-norm clipping through
  * a network's update.
  */

@@ -1,6 +1,6 @@
 /*
  * tests/check_replay.c -- the CV-stratified replay buffer (runtime/replay.c,
- * science.md 5): binning of the CV box (edges and outside points), per-cell
+ * man tempera-train(5)): binning of the CV box (edges and outside points), per-cell
  * capacity and FIFO eviction within a cell, draws uniform over non-empty
  * cells (in standard errors), determinism in (seed, stream), state round
  * trips that resume draws exactly, and argument errors with messages.

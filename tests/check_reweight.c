@@ -461,7 +461,7 @@ START_TEST(test_rw_pmf_exact_ising44)
         int lo = 0, hi = (1 << 16) - 1;
         while (lo < hi) { int mid = (lo + hi) / 2; if (cdf[mid] > u) hi = mid; else lo = mid + 1; }
         m[i] = M[lo] / 16.0;
-        lw[i] = beta * V[(M[lo] + 16) / 2];          /* log w = beta V(s) (science.md 5) */
+        lw[i] = beta * V[(M[lo] + 16) / 2];          /* log w = beta V(s) (bias-based) */
     }
     double hist[17] = {0}, hu[17] = {0}, sh = -INFINITY, su = -INFINITY, F[17], Fu[17], rmse, rmse_u;
     double *hb = calloc(R * 17, sizeof(double)), sb = -INFINITY, err[17];

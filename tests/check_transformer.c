@@ -1,7 +1,7 @@
 /*
  * tests/check_transformer.c -- the CPU transformer (kernels/transformer_cpu.c)
  * against a naive double-precision implementation written here from
- * science.md 7; the backward against central finite differences of that
+ * tempera-nn(5); the backward against central finite differences of that
  * naive model in double (every parameter of a tiny model, with and without
  * LayerScale); periodic RoPE translation equivariance in 1-D, 2-D and 3-D.
  * The CUDA sampling forward against the CUDA full forward and the CPU
@@ -42,7 +42,7 @@ static void naive_lin(double *y, const double *x, const double *W, const double 
 }
 
 /* Angle of pair p (of hd/2) at a site: pairs split over axes, earlier axes
- * taking the remainder, harmonics 1, 2, ... per axis (science.md 7). */
+ * taking the remainder, harmonics 1, 2, ... per axis (tempera-nn(5)). */
 static double naive_angle(int p, int npairs, int axes, const float *u) {
     int start = 0;
     for (int a = 0; a < axes; a++) {
@@ -683,7 +683,7 @@ END_TEST
 
 /* Fractional coordinates are periodic with period 1 (FCC supercells): u and
  * u + 1 (and u - 2) give the same rotation table exactly; the pair split
- * follows science.md 7 (head dim 16 over 3 axes: 6/6/4 features). */
+ * follows tempera-nn(5) (head dim 16 over 3 axes: 6/6/4 features). */
 START_TEST(test_tf_rope_table_periodic) {
     tp_tf_config c = { 2, 2, 32, 1, 2, 3, 0, 0 };   /* head dim 16 */
     float u[6] = { 0.25f, 0.5f, 0.125f, 1.25f, -1.5f, 2.125f };

@@ -1,6 +1,6 @@
 /*
  * tests/tolerance.h -- every floating-point tolerance used by the tests, in
- * one place (style.md 6.6): |got - want| <= abs + rel * |want|.
+ * one place: |got - want| <= abs + rel * |want|.
  * A tolerance that is not derived from the precision involved carries a
  * comment saying why.
  */
@@ -15,7 +15,7 @@ typedef struct { double abs, rel; } tp_tol;
 /* double-precision results of the same maths computed two ways */
 static const tp_tol TP_TOL_F64 = { 1e-12, 1e-10 };
 /* float32 kernels against a double reference: a few ulps of float, growing
- * with reduction length; 1e-5 relative as in style.md 27 */
+ * with reduction length; 1e-5 relative */
 static const tp_tol TP_TOL_F32 = { 1e-6, 1e-5 };
 /* CUDA float32 against the CPU float32 reference */
 static const tp_tol TP_TOL_CUDA_F32 = { 1e-5, 1e-5 };

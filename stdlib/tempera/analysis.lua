@@ -1,5 +1,5 @@
 -- tempera.analysis: reweighting and metrics over arrays, dumps and live
--- runs (science.md 5 and 9; man tempera-analysis(5)).  Thin wrappers over
+-- runs (man tempera-analysis(5)).  Thin wrappers over
 -- kernels/reweight.h: every loop over samples runs in C.
 --
 --   local A = tp.analysis
@@ -203,7 +203,7 @@ function M.pmf_rmse(F1, F2, o)
 end
 
 -- Heat capacity per site from a summary of weighted energies:
--- C = beta^2 var(E) / N (science.md 9); with bootstrap errors, also dC.
+-- C = beta^2 var(E) / N; with bootstrap errors, also dC.
 function M.heat_capacity(s, beta, N)
   util.check_arg(type(s) == "table" and s.var, "analysis.heat_capacity: expects a stats summary")
   local c = beta * beta * s.var / N
@@ -310,7 +310,7 @@ local hist_spec = {
 }
 
 -- A.hist{ range = {lo, hi}, bins = n } or A.hist{ range = {first, last}, step = d }
--- (one bin per possible value, science.md 9) [, bootstrap = R, seed =, block =]
+-- (one bin per possible value) [, bootstrap = R, seed =, block =]
 function M.hist(opts)
   local o = util.options("analysis.hist", opts, hist_spec)
   util.check_arg(o.range and type(o.range[1]) == "number" and type(o.range[2]) == "number" and o.range[2] > o.range[1],
@@ -504,7 +504,7 @@ function Corr:add(x, logw, n)
 end
 
 -- c:result() -> { r = {0..rmax}, g = {...}, connected = {...} (Ising),
---                 m = <m>, absm = <|m|> }  (science.md 9)
+--                 m = <m>, absm = <|m|> }
 function Corr:result()
   local a, R = self.acc, self.rmax
   local sw = a[R + 1]
@@ -607,7 +607,7 @@ function M.dump(src, spec)
 end
 
 util.doc(M, [[
-tp.analysis -- reweighting and metrics (science.md 5, 9; man tempera-analysis)
+tp.analysis -- reweighting and metrics (man tempera-analysis)
   A.stats{bootstrap=R, seed=, block=, backend=}  st:add(x, logw, n)  st:summary()
       -> { n, ness, ess, log_z, mean, var, sd, err = {mean, var, log_z, ness} }
   A.mean(x, logw, n [, {bootstrap=200, seed=, block=, backend=}]) -> mean, bootstrap err

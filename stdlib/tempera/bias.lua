@@ -1,5 +1,5 @@
 -- tempera.bias: the well-tempered metadynamics bias on a grid (runtime/bias.c,
--- science.md 3, man tempera-mc(5)).
+-- man tempera-mc(5)).
 --   local b = tp.bias.grid{ cv = m, range = {-1, 1}, points = 257, sigma = 0.05,
 --                           height = 0.1667, bias_factor = 10, beta = 0.6 }
 --   b:deposit(s [, B])      one cycle: B hills at s (a list, or double* (B, dim))
@@ -312,7 +312,7 @@ util.doc(M.grid, [[
 tp.bias.grid{ cv = cv, range = {lo, hi} | {{lo, hi}, ...}, points = 257 | {17, 17},
               sigma = 0.05 | {...}, height = W, bias_factor = 10, beta = b | kT = t,
               kernel = "gaussian" | "delta", out_of_grid = "clamp" | "skip" | "error" }
-  Well-tempered metadynamics bias on a regular grid (science.md 3).  Each
+  Well-tempered metadynamics bias on a regular grid.  Each
   cycle of B hills gives every hill height W/B * exp(-V(s*)/((gamma-1) kT)).
   gamma <= 1: plain metadynamics.  Methods: deposit, value, eval, pmf, values,
   axis, set, info, save, clone, reset, log_weights.  man tempera-mc.]])

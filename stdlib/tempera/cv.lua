@@ -1,4 +1,4 @@
--- tempera.cv: collective variables (runtime/cv.c), science.md 2.
+-- tempera.cv: collective variables (runtime/cv.c), man tempera-models(5).
 --   tp.cv.magnetization(lat)         m = mean(2x - 1), range [-1, 1]
 --   tp.cv.up_fraction(lat)           fraction of token 1, range [0, 1]
 --   tp.cv.x_au(lat)                  Au fraction (token 1) of an alloy

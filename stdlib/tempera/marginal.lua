@@ -1,4 +1,4 @@
--- tempera.marginal: marginalization models (science.md 6).  A second
+-- tempera.marginal: marginalization models (man tempera-marginal(5)).  A second
 -- lattice transformer phi gives log p(x_S) of any partial configuration in
 -- one forward pass, fitted to an any-order sampler theta (trained by
 -- tp.train.mdns / metadns or tp.reinforce) by the consistency penalty

@@ -1,5 +1,5 @@
 -- tempera.mc: classical Monte Carlo (runtime/mc.c, mc_cluster.c, mc_wl.c;
--- science.md 3 and 8; man tempera-mc(5)).
+-- man tempera-mc(5)).
 --   local ch = tp.mc.chains{ model = m, chains = 64, seed = 1, start = "random" }
 --   ch:sweep("metropolis" | "heatbath" | "swap" | "swendsen_wang" | "wolff", beta, n)
 --   ch:energies(), ch:states(), ch:cv(cv), ch:acceptance()
@@ -219,7 +219,7 @@ function M.chains(o)
 end
 
 -- ---- order parameters -------------------------------------------------------
--- Mag. (science.md 9): Ising |m| = |2 c_1 - 1|; Potts (q max_k c_k - 1) / (q - 1),
+-- Mag. (man tempera-mc(5)): Ising |m| = |2 c_1 - 1|; Potts (q max_k c_k - 1) / (q - 1),
 -- which is 0 for equal fractions and 1 when ordered.  From token counts
 -- computed in C (tp_obs_token_counts): no per-site loop runs here.
 local function mag_value(cnt, off, q, n)
@@ -357,7 +357,7 @@ function M.sample(o)
     for r = 0, rmax do
       local s = obs.stats(CR[r], B, T)
       s.r = r
-      -- Ising: connected version <s_i s_{i+r}> - <m>^2 (science.md 9)
+      -- Ising: connected version <s_i s_{i+r}> - <m>^2
       if mag and q == 2 then s.connected = s.mean - (msum / (B * T)) ^ 2 end
       res.corr[r + 1] = s
     end

@@ -16,7 +16,7 @@ local lattice = require "tempera.lattice"
 local C, ffi = F.C, F.ffi
 
 local M = {}
-M.kB = 8.617330337217213e-5 -- eV/K (science.md conventions)
+M.kB = 8.617330337217213e-5 -- eV/K (Boltzmann's constant; man tempera-models(5))
 
 local Model = {}
 Model.__index = Model
@@ -294,7 +294,7 @@ tp.model.potts{ lattice = lat, q = 3, J = 1, h = 0 }
 util.doc(M.cluster_expansion, [[
 tp.model.cluster_expansion{ lattice = lat, ce = "cuau" | "file.ce", h = 0 }
   Formation energy (eV, total) of a binary cluster expansion minus h sum sigma
-  (science.md 1.3).  File format: man tempera-models.  m:correlations(x).]])
+  File format: man tempera-models.  m:correlations(x).]])
 util.doc(M.find_clusters, [[
 tp.model.find_clusters(lat, { size = 3, shells = 2 } | { size = 3, cutoff = d }) -> text
   tempera-ce 'cluster' lines (ECI 0, multiplicity, representative) for every

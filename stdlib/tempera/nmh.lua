@@ -1,4 +1,4 @@
--- tempera.nmh: exactness on demand (science.md 5, last paragraph):
+-- tempera.nmh: exactness on demand (man tempera-reinforce(5)):
 -- independence Metropolis-Hastings with a trained any-order network as
 -- the proposal.  Every chain proposes a fresh net sample x' with its exact
 -- log-likelihood log p(x' | order') and accepts it with probability

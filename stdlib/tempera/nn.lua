@@ -1,4 +1,4 @@
--- tempera.nn: the lattice transformer of science.md 7 and its training
+-- tempera.nn: the lattice transformer (man tempera-nn(5)) and its training
 -- state (kernels/net.h, runtime/checkpoint.h).  Thin: validate, marshal,
 -- call C, convert.  Arrays cross as FFI cdata (uint8_t tokens, float
 -- log-probabilities, double weights); Lua tables are accepted and copied.
@@ -237,7 +237,7 @@ function Net:sample(n, o)
 end
 
 -- logq = net:log_prob(tokens, n [, opts]): teacher-forced log p(x | order)
--- along a fresh random order per row (science.md 4).
+-- along a fresh random order per row.
 function Net:log_prob(tokens, n, o)
   o = o or {}
   local x = tokens_arg("net:log_prob", tokens, n * self.sites)
@@ -250,7 +250,7 @@ function Net:log_prob(tokens, n, o)
 end
 
 -- tokens, logq = net:inpaint(partial, n [, { truth =, fill =, ema = true, seed =, stream =, out = }])
--- In-painting (science.md 6): partial (n*sites tokens) holds the given
+-- In-painting: partial (n*sites tokens) holds the given
 -- sites and the mask token (= net.states) at the sites to fill; those are
 -- drawn along a random order of the masked sites, the given ones are kept.
 -- logq: double[n] = log p(filled sites | given sites, order).  truth: full
@@ -290,7 +290,7 @@ end
 
 -- loss, logq = net:order_grad(tokens, a, B, { seed =, stream = }): gradient of
 -- sum_b a_b log p(x_b | order_b) along the orders net:sample drew with the
--- same seed and stream (REINFORCE, science.md 6; parameters, not the EMA).
+-- same seed and stream (REINFORCE, man tempera-reinforce(5); parameters, not the EMA).
 function Net:order_grad(tokens, a, B, o)
   o = o or {}
   util.check_arg(type(B) == "number" and B >= 1, "net:order_grad: B must be >= 1")
@@ -400,7 +400,7 @@ function M.load(path, o)
   return net, slots
 end
 
--- softmax weights and NESS of log weights (science.md 4): w, ness
+-- softmax weights and NESS of log weights (man tempera-analysis(5)): w, ness
 function M.softmax_weights(log_w, B)
   B = B or #log_w
   local lw = doubles_arg("tp.nn.softmax_weights", log_w, B, "log weights")
@@ -409,7 +409,7 @@ function M.softmax_weights(log_w, B)
   return w, ness[0]
 end
 
--- REINFORCE weights a (double[B]) from log p and beta*E (science.md 6)
+-- REINFORCE weights a (double[B]) from log p and beta*E (man tempera-reinforce(5))
 function M.reinforce_weights(logp, beta_e, B)
   B = B or #logp
   local a = f64_t(B)
@@ -422,7 +422,7 @@ function M.ema_decay(n, cap) return C.tp_optim_ema_decay(n, cap or 0.9999) end
 function M.backend() return ffi.string(C.tp_backend_default_name()) end
 
 util.doc(M, [[
-tp.nn -- the lattice transformer (science.md 7) and its training state.
+tp.nn -- the lattice transformer and its training state.  man tempera-nn.
   tp.nn.transformer{ lattice_shape = {L, L} | coords = {{u..}..} | lattice = lat,
                      states = q, embed = 64, depth = 4, heads = 4, layerscale = false,
                      seed = 1, backend = "auto", lr = 1e-4, clip = 0, ema = 0.9999 }

@@ -1,5 +1,5 @@
 -- tempera.observables: error bars and observables for Monte Carlo output
--- (runtime/observables.c, science.md 9, man tempera-mc(5)).
+-- (runtime/observables.c, man tempera-mc(5)).
 --   tp.observables.stats(x, B, T)   x: double* (B chains, T samples) or a Lua list (one chain)
 --        -> { mean, err, tau, var, err_blocking, err_chains, n, window }
 --   tp.observables.corr(lat, x, B, { kind = "ising"|"potts", q =, rmax =, weights = })

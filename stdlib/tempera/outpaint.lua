@@ -1,4 +1,4 @@
--- tempera.outpaint: out-painting (science.md 6).  A network trained on an
+-- tempera.outpaint: out-painting (man tempera-nn(5)).  A network trained on an
 -- Lw x Lw periodic lattice fills a larger L x L one (L a multiple of the
 -- stride) window by window: windows of the network's size at offsets
 -- (i*s1, j*s2) in raster order (first axis fastest), wrapping around the
@@ -18,7 +18,7 @@
 -- windows' logq: log q(x | orders) over pairs (x, orders), exact, so
 --   log w = -beta E(x) - logq
 -- importance-reweights the draws to the big lattice's Boltzmann
--- distribution (science.md 4; NESS from tp.nn.softmax_weights).
+-- distribution (NESS from tp.nn.softmax_weights).
 --
 --   local r = tp.outpaint{ net = net, lattice = tp.lattice.square(8), window = {4, 4}, n = 512 }
 --   local w, ness = tp.outpaint.weights(r, model_8x8, beta)
@@ -228,7 +228,7 @@ util.doc(M, [[
 tp.outpaint{ net =, lattice = big | shape = {L1, ..}, window = {Lw1, ..}, stride = {1, ..},
              n =, context = "near" | "all", ema = true, seed =, stream =, truth = }
   Fill a big periodic lattice window by window with a network trained on the window's
-  lattice (science.md 6): filled sites given, the rest in-painted (net:inpaint).
+  lattice: filled sites given, the rest in-painted (net:inpaint).
   -> { x = uint8_t[n*N], logq = double[n] (exact log-likelihood of the whole process),
        n, sites = N, windows = windows used }
 tp.outpaint.weights(r, model, beta) -> w (normalised), NESS, energies, log w = -beta E - logq]])

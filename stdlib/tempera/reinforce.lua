@@ -1,5 +1,5 @@
 -- tempera.reinforce: any-order autoregressive training by REINFORCE
--- (science.md 6).  Minimises KL(p_theta || pi) over pairs (x, order): the
+-- (man tempera-reinforce(5)).  Minimises KL(p_theta || pi) over pairs (x, order): the
 -- network draws x along a uniformly random order with its exact
 -- log p(x | order), and the step follows
 --   E[(log p(x|order) + beta E(x) - b) grad log p(x|order)],
@@ -12,7 +12,7 @@
 -- >= KL(p || pi) for the order-averaged marginal p(x) = E_order p(x|order).
 -- Importance weights pi~(x)/p(x|order) are unbiased for Z over pairs, so
 --   log Z-hat = logsumexp_b(-beta E_b - log p(x_b|order_b)) - log B
--- (science.md 4) with error sqrt((1/NESS - 1)/B) (delta method).
+-- with error sqrt((1/NESS - 1)/B) (delta method).
 --
 --   local r = tp.reinforce{ net = net, model = model, beta = 0.3, steps = 200, batch = 64 }
 --   local info = tp.reinforce.step(net, model, beta, 64)        -- one step, a primitive
@@ -267,7 +267,7 @@ M.train = train
 
 util.doc(M, [[
 tp.reinforce{ net =, model =, beta =, steps =, batch = 64, seed =, stream =, log = fn(step, info) }
-  Any-order autoregressive REINFORCE (science.md 6) over pairs (x, order):
+  Any-order autoregressive REINFORCE over pairs (x, order):
   grad = E[(log p(x|order) + beta E(x) - b) grad log p(x|order)], standardised per batch.
   -> { history = { info, ... }, last = info }
 tp.reinforce.step(net, model, beta, B [, {seed, stream}]) -> info

@@ -1,4 +1,4 @@
--- tempera.sampler: the masked-diffusion neural sampler of science.md 4 on
+-- tempera.sampler: the masked-diffusion neural sampler on
 -- top of a tp.nn transformer (kernels/net.h), and the batch it returns
 -- (man tempera-train(5)).  Thin: the network samples and scores in C,
 -- energies, CVs and the bias are batched C calls; only O(n) bookkeeping of
@@ -161,7 +161,7 @@ function Sampler:__tostring()
 end
 
 util.doc(M, [[
-tp.sampler -- the masked-diffusion sampler (science.md 4).  man tempera-train.
+tp.sampler -- the masked-diffusion sampler.  man tempera-train.
   S = tp.sampler.masked_diffusion(net, { model =, beta =, bias =, cv = })
   S:sample(n [, { seed =, stream =, ema = true, bias = false, beta = }]) -> batch
   S:score(x, n [, opts]) -> batch (teacher forcing)   S:log_prob(x, n) -> logq

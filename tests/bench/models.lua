@@ -1,5 +1,5 @@
 -- tests/bench/models.lua -- single-site dE evaluations per second, built-in
--- C models against the same energies written in Lua (science.md 1.4; the
+-- C models against the same energies written in Lua (tempera-models(5); the
 -- goal is Lua within 2x of C).  Prints numbers; not a timed test.
 --   bin/tempera run tests/bench/models.lua [--set evals=2000000]
 -- Both columns run the same Lua loop over precomputed random (site, state)

@@ -1,4 +1,4 @@
--- tp.report{ samples = batch, ... } (design.md's recipe form) on the 3x3
+-- tp.report{ samples = batch, ... } (man tempera-analysis(5)) on the 3x3
 -- Ising model: the report and its pictures exist and are valid PNGs, every
 -- number in its table equals the same statistic computed directly with
 -- tp.analysis, the exact reference equals tp.exact, a Swendsen-Wang

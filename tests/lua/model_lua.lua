@@ -1,4 +1,4 @@
--- Lua-defined energies and CVs against the built-in ones (science.md 1.4):
+-- Lua-defined energies and CVs against the built-in ones (tempera-models(5)):
 -- equal energies and dE on random configurations, the same exact
 -- enumeration, and errors raised at this file's line.
 local tp = require "tempera"

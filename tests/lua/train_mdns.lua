@@ -1,4 +1,4 @@
--- MDNS (science.md 4) on the 3x3 Ising model at beta 0.3 with a tiny
+-- MDNS (man tempera-train(5)) on the 3x3 Ising model at beta 0.3 with a tiny
 -- network: KL(p_theta || pi), computed exactly by enumerating all 512
 -- configurations, falls from about 1.1 to below 0.1; the reweighted energy
 -- and log Z-hat of fresh samples agree with enumeration within 4 standard

@@ -1,4 +1,4 @@
--- MetaDNS (science.md 5) against MDNS on a bimodal case: 3x3 Ising at
+-- MetaDNS (man tempera-train(5)) against MDNS on a bimodal case: 3x3 Ising at
 -- beta 0.8 (P(m = +-1) dominate, the exact PMF barrier is 9 k_B T).  With
 -- the same network, seed and steps, MDNS collapses onto one magnetisation
 -- sign (under 5% of its samples have the other sign) while MetaDNS (delta

@@ -1,7 +1,7 @@
 -- tempera.sampler: the masked-diffusion sampler's exact log-likelihood
 -- equals teacher forcing along the same order; along one fixed order the
 -- probabilities of all 2^4 configurations of a 2x2 lattice sum to 1; the
--- batch's log-weights follow science.md 4-5 (log_rnd = -beta(E+V) - logq -
+-- batch's log-weights follow tempera-train(5) (log_rnd = -beta(E+V) - logq -
 -- D log q, log_rw = -beta E - logq, bias log w = beta V); concat; errors
 -- (unknown option, CV/lattice and bias/CV mismatches) point at this file.
 local tp = require "tempera"

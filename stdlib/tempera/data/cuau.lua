@@ -1,11 +1,11 @@
--- tempera.data.cuau: the Cu-Au cluster expansion of science.md 1.3 as the
+-- tempera.data.cuau: the Cu-Au cluster expansion as the
 -- text of a tempera-ce file (format: man tempera-models(5)).  Embedded in
 -- the binary; tp.model.cluster_expansion{ ce = "cuau" } loads it, and
 -- `tempera -e 'io.write(require "tempera.data.cuau")' > my.ce` writes a copy
 -- to edit.
 return [[
 tempera-ce 1
-# Cu-Au binary alloy on FCC (science.md 1.3).  Token 0 = Cu (sigma = -1),
+# Cu-Au binary alloy on FCC.  Token 0 = Cu (sigma = -1),
 # token 1 = Au (sigma = +1).  Coordinates in units of a/2 (a = 3.8 Angstrom).
 # ECIs in eV/atom.  MULT = figures containing a given site (checked).
 name cuau

@@ -10,7 +10,7 @@ local Report, fmt, safe_name = doc.Report, doc.fmt, doc.safe_name
 local M = {}
 local find_logw = require("tempera.evaluate").dump_logw
 
--- ---- a report on a batch of samples (design.md's recipe form) ------------------
+-- ---- a report on a batch of samples (man tempera-analysis(5)) ------------------
 --
 -- tp.report{ samples = batch, reweight = "likelihood" | "bias" | "none",
 --            reference = "exact" | "swendsen_wang" | "none" | batch | dump path,
