@@ -549,6 +549,61 @@ START_TEST(test_recipe_in_pieces_same_table) {
 }
 END_TEST
 
+
+/* tempera rerun: a shared run directory or dump reproduced from its own
+ * record (recipe text, seed, threads, parameters) into a new directory,
+ * every output compared; a changed output is named and the exit status is 1 */
+START_TEST(test_rerun_reproduces_a_shared_run) {
+    recipe("share.lua",
+           "local tp = require 'tempera'\n"
+           "local P = tp.params{ n = tp.params.int(40), beta = 0.4, label = 'a b' }\n"
+           "local m = tp.model.ising{ lattice = tp.lattice.square(4) }\n"
+           "local r = tp.mc.sample{ model = m, beta = P.beta, chains = 4, samples = P.n, seed = tp.seed(),\n"
+           "  progress = false, warn = false }\n"
+           "local f = tp.util.open_write(tp.out('result.txt'))\n"
+           "f:write(string.format('%s %.17g\\n', P.label, r.energy.mean))\n"
+           "f:close()\n"
+           "local w = tp.dump.open(tp.out('e.tpd'), { fields = { { name = 'e', type = 'f64' } } })\n"
+           "for i = 0, P.n * 4 - 1 do w:append{ e = r.series.energy[i] } end\n"
+           "w:close()\n");
+    tp_cmd_result r = RUN("run", "share.lua", "--out", "shared", "--seed", "9", "--set", "n=30", "--set", "beta=0.3",
+                          "--set", "label=x y", "--threads", "1", "-q");
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    tp_cmd_result_free(&r);
+    char rpath[4200];
+    snprintf(rpath, sizeof rpath, "%s/share.lua", dir);
+    ck_assert_int_eq(unlink(rpath), 0);   /* the receiver has the directory only */
+    r = RUN("rerun", "shared", "-o", "again");
+    ck_assert_msg(r.status == 0, "%d %s %s", r.status, r.out, r.err);
+    ASSERT_HAS(r.out, "--seed '9' --threads '1' --set 'beta=0.3'");
+    ASSERT_HAS(r.out, "--set 'label=x y' --set 'n=30'");
+    ASSERT_HAS(r.out, "4 files bit-identical to shared (in again)");
+    tp_cmd_result_free(&r);
+    r = RUN("rerun", "shared/e.tpd", "-o", "again2");
+    ck_assert_msg(r.status == 0, "%d %s %s", r.status, r.out, r.err);
+    ASSERT_HAS(r.out, "1 file bit-identical to shared/e.tpd");
+    tp_cmd_result_free(&r);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/shared/result.txt", dir);
+    FILE *f = fopen(path, "a");
+    ck_assert_ptr_nonnull(f);
+    fputs("changed\n", f);
+    fclose(f);
+    r = RUN("rerun", "shared", "-o", "again3");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_HAS(r.out, "3 files identical, 1 differ:");
+    ASSERT_HAS(r.out, "result.txt");
+    tp_cmd_result_free(&r);
+    r = RUN("rerun", "shared", "-o", "again");   /* not into a directory with files */
+    ck_assert_int_eq(r.status, 2);
+    tp_cmd_result_free(&r);
+    r = RUN("help");
+    ASSERT_HAS(r.out, "tempera rerun RUN_DIR|DUMP");
+    ASSERT_HAS(r.out, "tempera dump info|head|csv|verify|recipe FILE");
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
 Suite *cli_suite(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tp_test_tcase("command", 60);
@@ -563,6 +618,7 @@ Suite *cli_suite(void) {
     tcase_add_test(tc, test_params_and_seed);
     tcase_add_test(tc, test_same_seed_same_output);
     tcase_add_test(tc, test_out_dir_records_run);
+    tcase_add_test(tc, test_rerun_reproduces_a_shared_run);
     tcase_add_test(tc, test_eval_and_args);
     tcase_add_test(tc, test_repl_piped);
     tcase_add_test(tc, test_interrupt_flag_from_c);

@@ -121,6 +121,7 @@ function M.run_metadata(opts)
   add("recipe_file", cli.recipe)
   add("recipe", cli.recipe_text)
   add("seed", string.format("%d", run.seed()))
+  add("threads", tonumber(C.tp_threads_get()))
   if run.params_values then
     local parts = {}
     for _, k in ipairs(util.sorted_keys(run.params_values)) do

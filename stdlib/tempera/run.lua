@@ -83,7 +83,9 @@ function M.record()
   f:write("threads ", tonumber(C.tp_threads_get()), "\n")
   if M.params then
     for _, k in ipairs(util.sorted_keys(M.params_values)) do
-      f:write("param ", k, " ", tostring(M.params_values[k]), "\n")
+      local v = M.params_values[k]
+      -- numbers as the shortest text that reads back as the same number
+      f:write("param ", k, " ", type(v) == "number" and util.format_number(v) or tostring(v), "\n")
     end
   end
   f:close()
