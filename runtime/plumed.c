@@ -22,7 +22,10 @@ struct tp_plumed {
     char **keys, **values;
     int64_t rows, cap;
     double **cols;
+    int32_t torn;   /* a half-written last line was skipped */
 };
+
+int32_t tp_plumed_torn(const tp_plumed *t) { return t ? t->torn : 0; }
 
 void tp_plumed_free(tp_plumed *t) {
     if (!t) return;
@@ -125,9 +128,27 @@ static tp_status add_row(tp_plumed *t, char **w, int n, const char *path, long l
     return TP_OK;
 }
 
+/* PATH.gz is read through gzip -dc (PLUMED's compressed output) */
+static FILE *open_text(const char *path, int *piped) {
+    size_t n = strlen(path);
+    *piped = n > 3 && !strcmp(path + n - 3, ".gz");
+    if (!*piped) return fopen(path, "r");
+    FILE *t = fopen(path, "r");   /* a clear error for a missing file */
+    if (!t) return NULL;
+    fclose(t);
+    char cmd[8300], *c = cmd;
+    c += snprintf(cmd, sizeof cmd, "gzip -dc -- '");
+    for (const char *s = path; *s && c < cmd + sizeof cmd - 8; s++) {
+        if (*s == '\'') { memcpy(c, "'\\''", 4); c += 4; } else *c++ = *s;
+    }
+    memcpy(c, "'", 2);
+    return popen(cmd, "r");
+}
+
 tp_plumed *tp_plumed_read(const char *path) {
     if (!path) { TP_ERROR(TP_ERR_ARG, "plumed: NULL path"); return NULL; }
-    FILE *f = fopen(path, "r");
+    int piped = 0;
+    FILE *f = open_text(path, &piped);
     if (!f) { TP_ERROR(TP_ERR_IO, "%s: %s", path, strerror(errno)); return NULL; }
     tp_plumed *t = calloc(1, sizeof *t);
     char *buf = NULL;
@@ -136,8 +157,14 @@ tp_plumed *tp_plumed_read(const char *path) {
     long line = 0;
     char *w[PL_MAX_FIELDS + 3];
     tp_status st = t ? TP_OK : TP_ERROR(TP_ERR_NOMEM, "plumed: no memory");
+    /* a bad row without its newline may be the half-written last line of a
+     * running simulation: held back, and skipped if nothing follows it */
+    int pending = 0;
+    char pend_msg[512] = "";
     while (st == TP_OK && (len = getline(&buf, &cap, f)) >= 0) {
         line++;
+        if (pending) { st = TP_ERROR(TP_ERR_FORMAT, "%s", pend_msg); break; }
+        const int torn = len > 0 && buf[len - 1] != '\n';   /* before split() cuts the line up */
         if (!strncmp(buf, "#!", 2)) {
             int n = split(buf + 2, w, PL_MAX_FIELDS + 2);
             if (n > PL_MAX_FIELDS + 1) st = TP_ERROR(TP_ERR_FORMAT, "%s:%ld: more than %d fields", path, line, PL_MAX_FIELDS);
@@ -156,12 +183,23 @@ tp_plumed *tp_plumed_read(const char *path) {
         if (n == 0) continue;
         if (n > PL_MAX_FIELDS) { st = TP_ERROR(TP_ERR_FORMAT, "%s:%ld: too many values", path, line); break; }
         st = add_row(t, w, n, path, line);
+        if (st != TP_OK && torn && st == TP_ERR_FORMAT) {
+            snprintf(pend_msg, sizeof pend_msg, "%s", tp_last_error());
+            pending = 1;
+            st = TP_OK;
+        }
     }
     if (st == TP_OK && ferror(f)) st = TP_ERROR(TP_ERR_IO, "%s: read error", path);
     if (st == TP_OK && t->nfields == 0) st = TP_ERROR(TP_ERR_FORMAT, "%s: no '#! FIELDS' line (not a PLUMED file)", path);
     free(buf);
-    fclose(f);
+    if (piped) {
+        int rc = pclose(f);
+        if (st == TP_OK && rc != 0) st = TP_ERROR(TP_ERR_IO, "%s: gzip -dc failed (status %d)", path, rc);
+    } else {
+        fclose(f);
+    }
     if (st != TP_OK) { tp_plumed_free(t); return NULL; }
+    if (t) t->torn = pending;
     return t;
 }
 
@@ -257,18 +295,35 @@ done:
 tp_status tp_plumed_sum_hills(double *V, const double *const *centers, const double *const *sigma,
                               const double *heights, const double *lo, const double *hi,
                               const int32_t *points, int32_t stride, int32_t dim, int64_t nhills) {
+    return tp_plumed_sum_hills_ex(V, centers, sigma, heights, lo, hi, points, stride, dim, nhills, NULL,
+                                  TP_PLUMED_GAUSSIAN);
+}
+
+/* PLUMED's stretched Gaussian: cut where half the squared distance in
+ * widths reaches 6.25 and stretched to reach zero there */
+#define PL_DP2_CUTOFF 6.25
+
+tp_status tp_plumed_sum_hills_ex(double *V, const double *const *centers, const double *const *sigma,
+                                 const double *heights, const double *lo, const double *hi,
+                                 const int32_t *points, int32_t stride, int32_t dim, int64_t nhills,
+                                 const double *period, int32_t kernel) {
     if (!V || !lo || !hi || !points || dim < 1 || dim > 8 || nhills < 0 || stride < 1 ||
         (nhills > 0 && (!centers || !sigma || !heights)))
         return TP_ERROR(TP_ERR_ARG, "sum hills: bad arguments (dim 1..8, stride >= 1)");
+    if (kernel != TP_PLUMED_GAUSSIAN && kernel != TP_PLUMED_STRETCHED)
+        return TP_ERROR(TP_ERR_ARG, "sum hills: unknown kernel %d", kernel);
     int64_t size = 1;
     for (int32_t k = 0; k < dim; k++) {
         if (points[k] < 2 || !(hi[k] > lo[k])) return TP_ERROR(TP_ERR_ARG, "sum hills: axis %d needs points >= 2 and lo < hi", k);
+        if (period && (!(period[k] >= 0) || !isfinite(period[k])))
+            return TP_ERROR(TP_ERR_ARG, "sum hills: axis %d has period %g", k, period[k]);
         size *= points[k];
     }
     for (int64_t j = 0; j < size; j++) V[j] = 0.0;
     for (int64_t h = 0; h < nhills; h++)
         for (int32_t k = 0; k < dim; k++)
             if (!(sigma[k][h * stride] > 0.0)) return TP_ERROR(TP_ERR_ARG, "sum hills: hill %lld has sigma <= 0", (long long)h + 1);
+    const double ecut = exp(-PL_DP2_CUTOFF), sa = 1.0 / (1.0 - ecut), sb = -ecut / (1.0 - ecut);
     #pragma omp parallel for schedule(static)
     for (int64_t j = 0; j < size; j++) {
         double g[8];
@@ -281,12 +336,17 @@ tp_status tp_plumed_sum_hills(double *V, const double *const *centers, const dou
         }
         double v = 0.0;
         for (int64_t h = 0; h < nhills; h++) {
-            double e = 1.0;
+            double dp2 = 0.0;
             for (int32_t k = 0; k < dim; k++) {
                 double d = g[k] - centers[k][h * stride], s = sigma[k][h * stride];
-                e *= exp(-d * d / (2.0 * s * s));
+                if (period && period[k] > 0) d -= period[k] * nearbyint(d / period[k]);   /* nearest image */
+                dp2 += 0.5 * d * d / (s * s);
             }
-            v += heights[h] * e;
+            if (kernel == TP_PLUMED_STRETCHED) {
+                if (dp2 < PL_DP2_CUTOFF) v += heights[h] * (sa * exp(-dp2) + sb);
+            } else {
+                v += heights[h] * exp(-dp2);
+            }
         }
         V[j] = v;
     }

@@ -38,6 +38,9 @@ typedef struct tp_plumed tp_plumed;
 
 TP_FFI tp_plumed *tp_plumed_read(const char *path);
 TP_FFI void tp_plumed_free(tp_plumed *t);
+/* 1 if the file's last line was half-written (no newline, not a whole row)
+ * and was skipped, as a reader of a running simulation's file must. */
+TP_FFI int32_t tp_plumed_torn(const tp_plumed *t);
 TP_FFI int32_t tp_plumed_nfields(const tp_plumed *t);
 /* name of field i, or NULL */
 TP_FFI const char *tp_plumed_field(const tp_plumed *t, int32_t i);
@@ -86,6 +89,18 @@ TP_FFI double tp_plumed_hills_scale(double gamma);
 TP_FFI tp_status tp_plumed_sum_hills(double *V, const double *const *centers, const double *const *sigma,
                                      const double *heights, const double *lo, const double *hi,
                                      const int32_t *points, int32_t stride, int32_t dim, int64_t nhills);
+/* The same with PLUMED's conventions: period (dim) [optional]: > 0 where
+ * the CV is periodic with that period (#! SET min_X / max_X), distances
+ * then taken to the nearest image, 0 elsewhere; kernel: TP_PLUMED_GAUSSIAN
+ * (the sum above) or TP_PLUMED_STRETCHED (PLUMED's default
+ * "stretched-gaussian": with dp2 = sum_k d_k^2 / (2 sigma_k^2), a hill adds
+ * h (exp(-dp2) - exp(-6.25)) / (1 - exp(-6.25)) where dp2 < 6.25 and
+ * nothing beyond). */
+typedef enum tp_plumed_kernel { TP_PLUMED_GAUSSIAN = 0, TP_PLUMED_STRETCHED = 1 } tp_plumed_kernel;
+TP_FFI tp_status tp_plumed_sum_hills_ex(double *V, const double *const *centers, const double *const *sigma,
+                                        const double *heights, const double *lo, const double *hi,
+                                        const int32_t *points, int32_t stride, int32_t dim, int64_t nhills,
+                                        const double *period, int32_t kernel);
 
 /* One well-tempered cycle deposited hill by hill with tp_bias_deposit_one
  * (same result as tp_bias_deposit, but the hills count as hills, not a

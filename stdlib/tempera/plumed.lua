@@ -46,7 +46,7 @@ end
 local function bias_handle(b)
   if type(b) == "cdata" then return b end
   if type(b) == "table" then
-    for _, k in ipairs { "_b", "_h", "h", "handle", "ptr", "cdata" } do
+    for _, k in ipairs { "c", "_b", "_h", "h", "handle", "ptr", "cdata" } do   -- tp.bias.grid's is .c
       local h = rawget(b, k)
       if type(h) == "cdata" then return h end
     end
@@ -66,7 +66,8 @@ function M.read(path)
   local h = C.tp_plumed_read(path)
   if h == nil then return nil, errmsg() end
   h = ffi.gc(h, C.tp_plumed_free)
-  local t = setmetatable({ path = path, _h = h, rows = tonumber(C.tp_plumed_rows(h)), fields = {}, set = {} }, Table)
+  local t = setmetatable({ path = path, _h = h, rows = tonumber(C.tp_plumed_rows(h)), fields = {}, set = {},
+    torn = C.tp_plumed_torn(h) ~= 0 }, Table)
   for i = 0, C.tp_plumed_nfields(h) - 1 do t.fields[i + 1] = ffi.string(C.tp_plumed_field(h, i)) end
   for i = 0, C.tp_plumed_nset(h) - 1 do
     t.set[ffi.string(C.tp_plumed_set_key(h, i))] = ffi.string(C.tp_plumed_set_value(h, i))
@@ -147,16 +148,51 @@ Hills.__index = Hills
 function M.read_hills(path)
   local t, err = M.read(path)
   if not t then return nil, err end
+  -- the CVs are the fields X with a sigma_X beside them, in FIELDS order
+  -- (labels may hold underscores: d_a_b and sigma_d_a_b)
   local cv = {}
   for _, f in ipairs(t.fields) do
-    local name = f:match("^sigma_(.+)$")
-    if name and not name:find("_.*_") and t:has(name) then cv[#cv + 1] = name end
+    if f ~= "time" and f ~= "height" and f ~= "biasf" and not f:match("^sigma_") and t:has("sigma_" .. f) then
+      cv[#cv + 1] = f
+    end
   end
   if #cv == 0 or not t:has("height") then return nil, path .. ": not a HILLS file (needs CV, sigma_CV and height fields)" end
-  if t.set.multivariate == "true" then return nil, path .. ": multivariate hills are not supported" end
+  if t.set.multivariate == "true" then
+    return nil, path .. ": multivariate hills (a full covariance per hill, #! SET multivariate true) are not " ..
+      "supported; write them with MULTIVARIATE=NO (diagonal sigmas)"
+  end
+  local kernel = t.set.kerneltype or "gaussian"
+  if kernel ~= "gaussian" and kernel ~= "stretched-gaussian" then
+    return nil, string.format("%s: kernel type '%s' is not supported (gaussian, stretched-gaussian)", path, kernel)
+  end
+  -- periodic CVs: #! SET min_X / max_X (numbers, or pi multiples as PLUMED writes them)
+  local function num(s)
+    if s == nil then return nil end
+    local v = tonumber(s)
+    if v then return v end
+    local sign, mul = s:match("^([+-]?)(.-)%*?pi$")
+    if sign then
+      mul = mul == "" and 1 or tonumber(mul)
+      if mul then return (sign == "-" and -1 or 1) * mul * math.pi end
+    end
+    return nil
+  end
+  local period = {}
+  for k, name in ipairs(cv) do
+    local lo, hi = t.set["min_" .. name], t.set["max_" .. name]
+    period[k] = 0
+    if lo or hi then
+      local a, b = num(lo), num(hi)
+      if not (a and b and b > a) then
+        return nil, string.format("%s: periodic CV %s: cannot read min_%s %s, max_%s %s", path, name, name,
+          tostring(lo), name, tostring(hi))
+      end
+      period[k] = b - a
+    end
+  end
   local gamma = t:has("biasf") and t.rows > 0 and t:column("biasf")[0] or 1
-  local h = setmetatable({ table = t, n = t.rows, dim = #cv, cv = cv, bias_factor = gamma,
-    centers = {}, sigma = {}, time = t:has("time") and t:column("time") or nil }, Hills)
+  local h = setmetatable({ table = t, n = t.rows, dim = #cv, cv = cv, bias_factor = gamma, kernel = kernel,
+    period = period, torn = t.torn, centers = {}, sigma = {}, time = t:has("time") and t:column("time") or nil }, Hills)
   for k, name in ipairs(cv) do h.centers[k], h.sigma[k] = t:column(name), t:column("sigma_" .. name) end
   h.heights = ffi.new("double[?]", math.max(h.n, 1))
   util.check(C.tp_rw_scale(h.heights, t:column("height"), C.tp_plumed_hills_scale(gamma), h.n))
@@ -174,8 +210,11 @@ function Hills:sum(g)
   local cen, sig = ffi.new("const double *[?]", self.dim), ffi.new("const double *[?]", self.dim)
   for k = 1, self.dim do cen[k - 1], sig[k - 1] = self.centers[k], self.sigma[k] end
   local pts = ffi.new("int32_t[?]", self.dim, g.points)
-  util.check(C.tp_plumed_sum_hills(V, cen, sig, self.heights, ffi.new("double[?]", self.dim, g.lo),
-    ffi.new("double[?]", self.dim, g.hi), pts, 1, self.dim, self.n))
+  local per = ffi.new("double[?]", self.dim)
+  for k = 1, self.dim do per[k - 1] = self.period and self.period[k] or 0 end
+  util.check(C.tp_plumed_sum_hills_ex(V, cen, sig, self.heights, ffi.new("double[?]", self.dim, g.lo),
+    ffi.new("double[?]", self.dim, g.hi), pts, 1, self.dim, self.n, per,
+    self.kernel == "stretched-gaussian" and 1 or 0))
   return V, size
 end
 
