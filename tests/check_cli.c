@@ -178,6 +178,9 @@ START_TEST(test_run_error_names_recipe_line) {
     r = RUN("run", "mod.lua");
     ck_assert_int_eq(r.status, 1);
     ASSERT_HAS(r.err, "mod.lua:2: tempera has no 'rgn'");
+    /* the list names the modules not loaded yet, too */
+    ASSERT_HAS(r.err, "mc, model");
+    ASSERT_HAS(r.err, "train");
     tp_cmd_result_free(&r);
 
     /* a C status turned into an error at the recipe line */

@@ -83,7 +83,10 @@ return setmetatable(tp, {
     for name in pairs(t) do names[#names + 1] = name end
     for _, m in ipairs(host.modules()) do
       local sub = m:match("^tempera%.([%w_]+)$")
-      if sub and sub ~= "cdef" and sub ~= "host" and sub ~= "cli" and not t[sub] then names[#names + 1] = sub end
+      -- rawget: t[sub] would load every module (and then leave it out of the list)
+      if sub and sub ~= "cdef" and sub ~= "host" and sub ~= "cli" and rawget(t, sub) == nil then
+        names[#names + 1] = sub
+      end
     end
     table.sort(names)
     util.raise("tempera has no '%s' (available: %s)", tostring(k), table.concat(names, ", "))
