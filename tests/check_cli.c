@@ -340,6 +340,28 @@ START_TEST(test_repl_piped) {
     ASSERT_HAS(r.out, "tp.rng(seed=2, stream=4)");
     ASSERT_HAS(r.out, "tp.seed() -> the run's seed");
     tp_cmd_result_free(&r);
+    /* IPython habits: _ holds the last result, estimates print as mean +- err,
+     * help() lists the modules, help(obj) shows an object's methods and
+     * fields, a text plot is drawn once */
+    in = "m = tp.model.ising{ lattice = tp.lattice.square(4) }\n"
+         "r = tp.mc.sample{ model = m, beta = 0.3, samples = 200, progress = false }\n"
+         "r.energy\n"
+         "=2+3\n"
+         "=_ * 2\n"
+         "help(m)\n"
+         "help()\n"
+         "tp.plot.terminal{ y = { 1, 4, 9, 16 }, title = 'squares' }\n";
+    r = tp_test_run_cmd(dir, in, (const char *const[]){ "tempera", "repl", "--seed", "3", NULL });
+    ck_assert_msg(r.status == 0, "status %d, stderr:\n%s", r.status, r.err);
+    ck_assert_msg(strstr(r.out, " +- ") && strstr(r.out, "(tau "), "no mean +- err:\n%s", r.out);
+    ASSERT_HAS(r.out, "5\n10\n");
+    ASSERT_HAS(r.out, "methods: check, correlations, de, de_swap, energies, energy");
+    ASSERT_HAS(r.out, "Modules (help(tp.NAME) for each): analysis, bias, cv");
+    {
+        const char *a = strstr(r.out, "squares");
+        ck_assert_msg(!a || !strstr(a + 1, "squares"), "the text plot was drawn twice:\n%s", r.out);
+    }
+    tp_cmd_result_free(&r);
     /* an error does not end the session, but piped input reports it in the status */
     r = tp_test_run_cmd(dir, "error('oops')\nprint('after')\n", (const char *const[]){ "tempera", "repl", NULL });
     ck_assert_int_eq(r.status, 1);

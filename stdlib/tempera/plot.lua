@@ -331,7 +331,10 @@ function M.terminal(o)
   local text = p:read("*a")
   p:close()
   os.remove(tmp)
-  if o.print ~= false then io.stdout:write(text) end
+  if o.print ~= false then
+    io.stdout:write(text)
+    M._printed = text   -- the REPL then does not show the returned text again
+  end
   return text
 end
 

@@ -35,6 +35,15 @@ local function repr(v, depth, seen)
   if t ~= "table" then return tostring(v) end
   local mt = getmetatable(v)
   if mt and mt.__tostring then return tostring(v) end
+  -- an estimate (tp.observables.stats, tp.mc.sample's fields): mean +- err
+  if type(v.mean) == "number" and type(v.err) == "number" then
+    local s = require("tempera.observables").format(v)
+    local extra = {}
+    if type(v.tau) == "number" then extra[#extra + 1] = string.format("tau %.3g", v.tau) end
+    if type(v.n) == "number" then extra[#extra + 1] = string.format("n %d", v.n) end
+    if v.warnings then extra[#extra + 1] = "error bar not trusted: " .. v.warnings[1] end
+    return #extra > 0 and (s .. " (" .. table.concat(extra, ", ") .. ")") or s
+  end
   if seen[v] then return "<cycle>" end
   if depth >= MAX_DEPTH then return "{...}" end
   seen[v] = true
@@ -64,12 +73,62 @@ end
 -- A one-line readable form of any value.
 function M.repr(v) return repr(v, 0, {}) end
 
--- Print each value on its own line (strings as they are).
+-- Print each value on its own line (strings as they are); the first one
+-- is kept in the global _ for the next line, as IPython does.
 function M.show(...)
+  if select("#", ...) > 0 and (...) ~= nil then rawset(_G, "_", (...)) end
+  local plot = package.loaded["tempera.plot"]
+  local printed = plot and plot._printed
+  if plot then plot._printed = nil end
   for i = 1, select("#", ...) do
     local v = select(i, ...)
-    io.stdout:write(type(v) == "string" and v or M.repr(v), "\n")
+    -- a text plot tp.plot.terminal already drew is not drawn twice
+    if not (printed and v == printed) then io.stdout:write(type(v) == "string" and v or M.repr(v), "\n") end
   end
+end
+
+-- the modules of tp, loaded or not (help() lists them)
+local function module_names()
+  local names = {}
+  for _, m in ipairs(require("tempera.host").modules()) do
+    local sub = m:match("^tempera%.([%w_]+)$")
+    if sub and sub ~= "cdef" and sub ~= "host" and sub ~= "cli" and sub ~= "ffi" and sub ~= "repl" and sub ~= "run" then
+      names[#names + 1] = sub
+    end
+  end
+  table.sort(names)
+  return names
+end
+
+-- what an object without a help text offers: its methods and fields
+local function describe_object(x)
+  local mt = getmetatable(x)
+  local methods, fields = {}, {}
+  local idx = type(mt) == "table" and type(mt.__index) == "table" and mt.__index or nil
+  local seen = {}
+  while idx and not seen[idx] do
+    seen[idx] = true
+    for k, f in pairs(idx) do
+      if type(k) == "string" and type(f) == "function" and not k:match("^_") then methods[#methods + 1] = k end
+    end
+    local up = getmetatable(idx)
+    idx = type(up) == "table" and type(up.__index) == "table" and up.__index or nil
+  end
+  if type(x) == "table" then
+    for k, v in pairs(x) do
+      if type(k) == "string" and not k:match("^_") then
+        if type(v) == "function" then methods[#methods + 1] = k else fields[#fields + 1] = k end
+      end
+    end
+  end
+  if #methods == 0 and #fields == 0 then return nil end
+  table.sort(methods)
+  table.sort(fields)
+  local head = mt and mt.__tostring and tostring(x) or M.repr(x):sub(1, 60)
+  local out = { head }
+  if #methods > 0 then out[#out + 1] = "  methods: " .. table.concat(methods, ", ") end
+  if #fields > 0 then out[#out + 1] = "  fields: " .. table.concat(fields, ", ") end
+  return table.concat(out, "\n")
 end
 
 local function doc_of(x)
@@ -100,6 +159,10 @@ function M.help_text(x)
     x = v
   end
   local d = doc_of(x)
+  if x == tp then
+    d = (d or "tempera") .. "\nModules (help(tp.NAME) for each): " .. table.concat(module_names(), ", ")
+  end
+  if not d then d = describe_object(x) end
   if not d then return nil, "no help for " .. M.repr(x) end
   return d
 end
