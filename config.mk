@@ -23,7 +23,7 @@ BLAS_LIBS     := $(shell $(PKG_CONFIG) --libs openblas 2>/dev/null)
 EDIT_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libedit 2>/dev/null)
 EDIT_LIBS     := $(shell $(PKG_CONFIG) --libs libedit 2>/dev/null)
 CHECK_CFLAGS  := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
-CHECK_LIBS    := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+CHECK_LIBS    := $(shell $(PKG_CONFIG) --libs check 2>/dev/null) -lutil
 HAVE_CHECK    ?= $(shell $(PKG_CONFIG) --exists check && echo 1 || echo 0)
 MANDOC        ?= $(shell command -v mandoc 2>/dev/null)
 

@@ -70,6 +70,54 @@ static int compile(lua_State *L, const char *buf) {
     return luaL_loadbuffer(L, buf, strlen(buf), "=stdin");
 }
 
+/* ---- tab completion: tempera.repl.complete(word) gives the candidates ---- */
+
+static lua_State *comp_L;
+static char **comp_list;
+static int comp_n, comp_i;
+
+static void comp_clear(void) {
+    for (int i = 0; i < comp_n; i++) free(comp_list[i]);
+    free(comp_list);
+    comp_list = NULL;
+    comp_n = comp_i = 0;
+}
+
+/* Fill comp_list with the completions of word from Lua (no error escapes). */
+static void comp_fill(const char *word) {
+    comp_clear();
+    lua_State *L = comp_L;
+    int top = lua_gettop(L);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "tempera.repl");
+    if (lua_pcall(L, 1, 1, 0) == 0) {
+        lua_getfield(L, -1, "complete");
+        lua_pushstring(L, word);
+        if (lua_pcall(L, 1, 1, 0) == 0 && lua_istable(L, -1)) {
+            int n = (int)lua_objlen(L, -1);
+            comp_list = calloc((size_t)(n > 0 ? n : 1), sizeof *comp_list);
+            for (int i = 1; comp_list && i <= n; i++) {
+                lua_rawgeti(L, -1, i);
+                const char *s = lua_tostring(L, -1);
+                if (s) comp_list[comp_n++] = strdup(s);
+                lua_pop(L, 1);
+            }
+        }
+    }
+    lua_settop(L, top);
+}
+
+static char *comp_generator(const char *text, int state) {
+    if (state == 0) comp_fill(text);
+    return comp_i < comp_n ? strdup(comp_list[comp_i++]) : NULL;
+}
+
+static char **comp_attempt(const char *text, int start, int end) {
+    (void)start; (void)end;
+    rl_attempted_completion_over = 1;   /* no file-name completion */
+    return rl_completion_matches(text, comp_generator);
+}
+
 /* Print the nres values on the stack through tempera.repl.show. */
 static void show_results(lua_State *L, int nres) {
     if (nres == 0) return;
@@ -91,6 +139,10 @@ int tp_repl(lua_State *L) {
             snprintf(hist, sizeof hist, "%s/.tempera_history", home);
             read_history(hist);
         }
+        /* tp.<TAB>, tp.mc.<TAB>, obj:<TAB>: '.' and ':' stay inside a word */
+        comp_L = L;
+        rl_attempted_completion_function = comp_attempt;
+        rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,+-*/[]";
         printf("tempera %s (%s) -- 'tp' is the tempera library; help() for help, Ctrl-D to quit\n",
                tp_version(), tp_version_luajit());
     }
@@ -147,6 +199,7 @@ int tp_repl(lua_State *L) {
     if (tty) {
         printf("\n");
         if (hist[0]) write_history(hist);
+        comp_clear();
     }
     lua_settop(L, 0);
     /* piped input: a failing statement makes the exit status non-zero */

@@ -6,6 +6,8 @@
 #include "check_util.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -629,6 +631,50 @@ START_TEST(test_rerun_reproduces_a_shared_run) {
 }
 END_TEST
 
+
+/* Tab completion through a pseudo-terminal: "tp.mc.sa<TAB>" completes to
+ * tp.mc.sample, "m:ene<TAB><TAB>" offers energies and energy */
+static int pty_wait_for(int fd, char *buf, size_t cap, size_t *len, const char *want, int ms) {
+    for (int waited = 0; waited < ms; waited += 50) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 50) > 0) {
+            ssize_t n = read(fd, buf + *len, cap - 1 - *len);
+            if (n <= 0) break;
+            *len += (size_t)n;
+            buf[*len] = 0;
+        }
+        if (strstr(buf, want)) return 1;
+    }
+    return 0;
+}
+
+START_TEST(test_repl_tab_completion) {
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, NULL);
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setenv("HOME", dir, 1);
+        setenv("TERM", "dumb", 1);
+        execl(getenv("TEMPERA_BIN"), "tempera", "repl", (char *)NULL);
+        _exit(127);
+    }
+    static char buf[65536];
+    size_t len = 0;
+    buf[0] = 0;
+    ck_assert_msg(pty_wait_for(master, buf, sizeof buf, &len, "Ctrl-D to quit", 20000), "no banner:\n%s", buf);
+    ck_assert_int_eq(write(master, "tp.mc.sa\t", 9), 9);
+    ck_assert_msg(pty_wait_for(master, buf, sizeof buf, &len, "tp.mc.sample", 10000), "no completion:\n%s", buf);
+    const char *m = "\nm = tp.model.ising{ lattice = tp.lattice.square(4) }\nm:ene\t\t";
+    ck_assert_int_eq(write(master, m, strlen(m)), (ssize_t)strlen(m));
+    ck_assert_msg(pty_wait_for(master, buf, sizeof buf, &len, "energies", 10000), "no method completion:\n%s", buf);
+    ck_assert_int_eq(write(master, "\x15\x04", 2), 2);   /* clear the line, then end of input */
+    pty_wait_for(master, buf, sizeof buf, &len, "\x01never", 2000);
+    int st;
+    if (waitpid(pid, &st, WNOHANG) == 0) { kill(pid, SIGKILL); waitpid(pid, &st, 0); }
+    close(master);
+}
+END_TEST
+
 Suite *cli_suite(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tp_test_tcase("command", 60);
@@ -644,6 +690,7 @@ Suite *cli_suite(void) {
     tcase_add_test(tc, test_same_seed_same_output);
     tcase_add_test(tc, test_out_dir_records_run);
     tcase_add_test(tc, test_rerun_reproduces_a_shared_run);
+    tcase_add_test(tc, test_repl_tab_completion);
     tcase_add_test(tc, test_eval_and_args);
     tcase_add_test(tc, test_repl_piped);
     tcase_add_test(tc, test_interrupt_flag_from_c);

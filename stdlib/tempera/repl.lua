@@ -100,6 +100,61 @@ local function module_names()
   return names
 end
 
+-- Completions of word for the REPL's TAB: "tp.mc.sa" -> { "tp.mc.sample" },
+-- "m:ene" -> { "m:energies", "m:energy" }, "tp." -> every field and module
+-- of tp.  Only names are looked up (globals, then fields, then an object's
+-- methods through its metatable): nothing is called, no module is loaded
+-- except by name under tp.
+function M.complete(word)
+  local out = {}
+  if type(word) ~= "string" or word:find("[^%w_.:]") then return out end
+  local base, sep, part = word:match("^(.*)([.:])([%w_]*)$")
+  local keys = {}
+  local function add_keys(t, methods_only)
+    local seen = {}
+    local function from(tt)
+      while type(tt) == "table" and not seen[tt] do
+        seen[tt] = true
+        for k, v in pairs(tt) do
+          if type(k) == "string" and k:match("^[%a_][%w_]*$") and not k:match("^_")
+            and (not methods_only or type(v) == "function") then keys[k] = true end
+        end
+        local mt = getmetatable(tt)
+        tt = type(mt) == "table" and mt.__index or nil
+      end
+    end
+    from(t)
+    local mt = getmetatable(t)
+    if type(mt) == "table" and type(mt.__index) == "table" then from(mt.__index) end
+  end
+  local tp = require "tempera"
+  if not base then
+    base, sep, part = "", "", word
+    add_keys(_G)
+  else
+    -- walk the chain of names (identifiers only; '.' fields)
+    local v = _G
+    for name in (base .. "."):gmatch("([^.:]+)[.:]") do
+      if not name:match("^[%a_][%w_]*$") then return out end
+      if type(v) ~= "table" and type(v) ~= "userdata" then return out end
+      local ok, nv = pcall(function() return rawget(v, name) end)
+      if (not ok or nv == nil) and v == tp then ok, nv = pcall(function() return tp[name] end) end
+      if not ok or nv == nil then return out end
+      v = nv
+    end
+    if type(v) ~= "table" then return out end
+    add_keys(v, sep == ":")
+    if v == tp and sep == "." then
+      for _, m in ipairs(module_names()) do keys[m] = true end
+    end
+  end
+  for k in pairs(keys) do
+    if k:sub(1, #part) == part then out[#out + 1] = base .. sep .. k end
+  end
+  table.sort(out)
+  return out
+end
+
 -- what an object without a help text offers: its methods and fields
 local function describe_object(x)
   local mt = getmetatable(x)
