@@ -259,39 +259,6 @@ static void pack_configs(uint8_t *dst, const uint8_t *src, int64_t n, int32_t wi
     }
 }
 
-/* inverse of pack_configs; returns 0 if a value >= states or a padding bit
- * is set (corruption), 1 otherwise */
-static int unpack_configs(uint8_t *dst, const uint8_t *src, int64_t n, int32_t width, int32_t states) {
-    int b = bits_per_site(states);
-    int64_t row = ((int64_t)width * b + 7) / 8;
-    int ok = 1;
-    if (b == 8) {
-        memcpy(dst, src, (size_t)(n * width));
-        for (int64_t i = 0; i < n * width; i++) ok &= dst[i] < states;
-        return ok;
-    }
-    for (int64_t r = 0; r < n; r++) {
-        uint8_t *d = dst + r * width;
-        const uint8_t *s = src + r * row;
-        if (b == 1) {
-            int32_t i = 0;
-            for (; i + 8 <= width; i += 8) {
-                uint8_t v = s[i >> 3];
-                for (int k = 0; k < 8; k++) d[i + k] = (v >> k) & 1;
-            }
-            for (; i < width; i++) d[i] = (s[i >> 3] >> (i & 7)) & 1;
-        } else {
-            for (int32_t i = 0; i < width; i++) {
-                d[i] = (s[i >> 2] >> (2 * (i & 3))) & 3;
-                ok &= d[i] < states;
-            }
-        }
-        int used = (int)(((int64_t)width * b) % 8);
-        if (used) ok &= (s[row - 1] >> used) == 0;
-    }
-    return ok;
-}
-
 /* Check n packed rows without unpacking them: 1 if every value is < states
  * and no padding bit is set (what unpack_configs checks), 0 otherwise. */
 static int check_configs(const uint8_t *src, int64_t n, int32_t width, int32_t states) {
@@ -311,6 +278,32 @@ static int check_configs(const uint8_t *src, int64_t n, int32_t width, int32_t s
         if (used) ok &= (s[row - 1] >> used) == 0;
     }
     return ok;
+}
+
+/* inverse of pack_configs; returns 0 if a value >= states or a padding bit
+ * is set (corruption: check_configs's rule), 1 otherwise */
+static int unpack_configs(uint8_t *dst, const uint8_t *src, int64_t n, int32_t width, int32_t states) {
+    int b = bits_per_site(states);
+    int64_t row = ((int64_t)width * b + 7) / 8;
+    if (b == 8) {
+        memcpy(dst, src, (size_t)(n * width));
+        return check_configs(src, n, width, states);
+    }
+    for (int64_t r = 0; r < n; r++) {
+        uint8_t *d = dst + r * width;
+        const uint8_t *s = src + r * row;
+        if (b == 1) {
+            int32_t i = 0;
+            for (; i + 8 <= width; i += 8) {
+                uint8_t v = s[i >> 3];
+                for (int k = 0; k < 8; k++) d[i + k] = (v >> k) & 1;
+            }
+            for (; i < width; i++) d[i] = (s[i >> 3] >> (i & 7)) & 1;
+        } else {
+            for (int32_t i = 0; i < width; i++) d[i] = (s[i >> 2] >> (2 * (i & 3))) & 3;
+        }
+    }
+    return check_configs(src, n, width, states);
 }
 
 /* ---- writer ------------------------------------------------------------------ */
