@@ -46,7 +46,7 @@ function M.terminal_kind()
 end
 
 local function q(s) return "'" .. tostring(s):gsub("'", "''") .. "'" end
-local function sh(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local sh = util.shell_quote
 
 local function num(v)
   if v ~= v then return "NaN" end

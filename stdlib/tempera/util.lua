@@ -225,6 +225,35 @@ function M.check_count(fname, what, a, need, esize)
     string.format("%.0f", need))
 end
 
+-- s as one single-quoted word for /bin/sh
+function M.shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- The arguments of a command of the form 'tempera NAME SRC [options]':
+-- value_opts maps each option that takes a value to its key (for example
+-- { ["-o"] = "out", ["--out"] = "out" }).  Returns src, opts; or nil and the
+-- exit status after writing the usage (0 for -h/--help, 2 for a usage
+-- error: an unknown option, an option without its value, no SRC or two).
+function M.command_args(name, usage, what, args, value_opts)
+  local src, opts = nil, {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local key = value_opts[a]
+    if key then
+      if args[i + 1] == nil then io.stderr:write(usage, "\n"); return nil, 2 end
+      opts[key] = args[i + 1]
+      i = i + 2
+    elseif a == "-h" or a == "--help" then io.stdout:write(usage, "\n"); return nil, 0
+    elseif a:sub(1, 1) == "-" then
+      io.stderr:write("tempera ", name, ": unknown option ", a, "\n", usage, "\n")
+      return nil, 2
+    elseif src then io.stderr:write("tempera ", name, ": one ", what, "\n", usage, "\n"); return nil, 2
+    else src = a; i = i + 1 end
+  end
+  if not src then io.stderr:write(usage, "\n"); return nil, 2 end
+  return src, opts
+end
+
 -- A file written whole and replaced atomically: util.open_write(path)
 -- returns an object with :write(...) (strings and numbers, as file:write)
 -- and :close(), which writes everything to a temporary file beside path,

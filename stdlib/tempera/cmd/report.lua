@@ -8,22 +8,10 @@ local M = {}
 local USAGE = "usage: tempera report RUN_DIR|DUMP [-o OUT] [--title TITLE]"
 
 function M.main(...)
-  local args = { ... }
-  local src, out, title
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    if a == "-o" or a == "--out" then out = args[i + 1]; i = i + 2
-    elseif a == "--title" then title = args[i + 1]; i = i + 2
-    elseif a == "-h" or a == "--help" then io.stdout:write(USAGE, "\n"); return 0
-    elseif a:sub(1, 1) == "-" then io.stderr:write("tempera report: unknown option ", a, "\n", USAGE, "\n"); return 2
-    elseif src then io.stderr:write("tempera report: one RUN_DIR or DUMP\n", USAGE, "\n"); return 2
-    else src = a; i = i + 1 end
-  end
-  if not src or (out == nil and (args[#args] == "-o" or args[#args] == "--out")) then
-    io.stderr:write(USAGE, "\n")
-    return 2
-  end
+  local src, o = require("tempera.util").command_args("report", USAGE, "RUN_DIR or DUMP", { ... },
+    { ["-o"] = "out", ["--out"] = "out", ["--title"] = "title" })
+  if not src then return o end
+  local out, title = o.out, o.title
   local C = require("tempera.ffi").C
   local report = require "tempera.report"
   local plot = require "tempera.plot"

@@ -13,7 +13,7 @@ local M = {}
 
 local USAGE = "usage: tempera rerun DIR|DUMP [-o NEWDIR]"
 
-local function shq(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local shq = require("tempera.util").shell_quote
 
 -- the path of this tempera binary (the rerun uses the same one)
 local function self_exe()
@@ -32,8 +32,9 @@ local function read_file(path)
   return s
 end
 
-local function list_files(dir, prefix, out)
-  out = out or {}
+-- every file under dir, as paths relative to it, sorted
+local function list_files(dir)
+  local out = {}
   local p = io.popen("cd " .. shq(dir) .. " && find . -type f 2>/dev/null | LC_ALL=C sort")
   if p then
     for l in p:lines() do out[#out + 1] = l:gsub("^%./", "") end
@@ -127,21 +128,10 @@ local function without_recipe_line(s)
 end
 
 function M.main(...)
-  local args = { ... }
-  local src, out
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    if a == "-o" or a == "--out" then out = args[i + 1]; i = i + 2
-    elseif a == "-h" or a == "--help" then io.stdout:write(USAGE, "\n"); return 0
-    elseif a:sub(1, 1) == "-" then io.stderr:write("tempera rerun: unknown option ", a, "\n", USAGE, "\n"); return 2
-    elseif src then io.stderr:write("tempera rerun: one DIR or DUMP\n", USAGE, "\n"); return 2
-    else src = a; i = i + 1 end
-  end
-  if not src or (out == nil and (args[#args] == "-o" or args[#args] == "--out")) then
-    io.stderr:write(USAGE, "\n")
-    return 2
-  end
+  local src, o = require("tempera.util").command_args("rerun", USAGE, "DIR or DUMP", { ... },
+    { ["-o"] = "out", ["--out"] = "out" })
+  if not src then return o end
+  local out = o.out
   local C, ffi = require("tempera.ffi").C, require("tempera.ffi").ffi
   local isdir = C.tp_is_dir(src) ~= 0
   local rec, err

@@ -13,7 +13,7 @@ require "tempera.report.dump"
 -- ---- analysing a run directory ---------------------------------------------------
 
 local function list_dir(dir)
-  local p = io.popen("ls -1 '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
+  local p = io.popen("ls -1 " .. util.shell_quote(dir) .. " 2>/dev/null")
   local t = {}
   if p then for l in p:lines() do t[#t + 1] = l end; p:close() end
   table.sort(t)

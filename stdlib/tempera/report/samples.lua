@@ -18,7 +18,6 @@ local find_logw = require("tempera.evaluate").dump_logw
 --            out = dir, title = } -> path of report.md, numbers
 -- Every statistic comes from tp.analysis (C kernels); see tempera-analysis(5).
 
-local u8_t, f64_t = ffi.typeof("uint8_t[?]"), ffi.typeof("double[?]")
 
 -- side L of a periodic L x L square lattice (row-major sites), or nil
 local function square_side(model)
@@ -33,9 +32,6 @@ local function nan() return 0 / 0 end
 
 -- the sets and per-sample values are tp.evaluate's (one home for measuring)
 local ev = require "tempera.evaluate"
-local function sample_set(fname, b, mode, model, beta) return ev.sample_set(b, mode, model, beta, fname) end
-local function values(set, ob, model) return ev.values(set, ob, model) end
-local function reference_set(fname, ref, model, beta, ro) return ev.reference_set(ref, model, beta, ro, fname) end
 
 local FINE_BINS = 1024
 
@@ -126,14 +122,14 @@ function M.samples(o)
   util.check_arg(o.bootstrap == 0 or o.bootstrap >= 2, "%s: bootstrap must be 0 or >= 2", fname)
   util.check_arg(o.groups >= 2, "%s: groups must be >= 2", fname)
   local L = square_side(model)
-  local S = sample_set(fname, b, o.reweight, model, beta)
+  local S = ev.sample_set(b, o.reweight, model, beta, fname)
   local ref = o.reference
   if ref == nil then
     ref = (model.q ^ model.n <= (o.reference_opts.max_states or 2 ^ 20)) and "exact"
       or ((model.kind == "ising" or model.kind == "potts") and "swendsen_wang" or "none")
   end
   local Rf
-  if ref ~= "none" then Rf = reference_set(fname, ref, model, beta, o.reference_opts) end
+  if ref ~= "none" then Rf = ev.reference_set(ref, model, beta, o.reference_opts, fname) end
   local obs_list = o.observables
   if obs_list == nil then
     obs_list = { "energy" }
@@ -169,8 +165,8 @@ function M.samples(o)
   end
   for _, ob in ipairs(obs) do
     if ob.kind ~= "corr" then
-      local vs = values(S, ob, model)
-      local vr = Rf and values(Rf, ob, model)
+      local vs = ev.values(S, ob, model)
+      local vr = Rf and ev.values(Rf, ob, model)
       local st = A.stats{ bootstrap = R, seed = o.seed, block = S.block, backend = o.backend }
       st:add(vs, S.logw, S.n)
       local ss = st:summary()
