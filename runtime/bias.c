@@ -267,8 +267,9 @@ double tp_bias_value(const tp_bias *b, const double *s) {
     return b->v[tp_bias_index(b, s)];
 }
 
-/* The hill itself (s already inside or clamped). */
-static void deposit_hill(tp_bias *b, const double *s, double w) {
+/* The hill itself (s already inside or clamped); returns its height after
+ * the well-tempered factor. */
+static double deposit_hill(tp_bias *b, const double *s, double w) {
     int64_t istar = tp_bias_index(b, s);
     double h = w;
     if (!is_plain(b->bias_factor)) {
@@ -278,7 +279,7 @@ static void deposit_hill(tp_bias *b, const double *s, double w) {
     b->nhills++;
     if (b->kernel == TP_BIAS_DELTA) {
         b->v[istar] += h;
-        return;
+        return h;
     }
     /* per-dimension factors g_k(i) = exp(-(g_ki - s_k)^2 / (2 sigma_k^2)),
      * plus the hill's mirror image behind each reflecting wall, so no part
@@ -304,7 +305,7 @@ static void deposit_hill(tp_bias *b, const double *s, double w) {
     }
     if (b->dim == 1) {
         for (int64_t j = 0; j < b->size; j++) b->v[j] += h * f[0][j];
-        return;
+        return h;
     }
     int last = b->dim - 1;
     int64_t rows = b->size / b->points[last];
@@ -320,6 +321,7 @@ static void deposit_hill(tp_bias *b, const double *s, double w) {
             idx[k] = 0;
         }
     }
+    return h;
 }
 
 /* Applies the out-of-grid policy to one point: 0 = skip, 1 = deposit at t. */
@@ -354,7 +356,10 @@ static tp_status check_batch(tp_bias *b, const double *s, int64_t B, const char 
 
 /* One cycle of B hills: hill i of raw height W * u_i / sum u, u_i =
  * exp(logw_i - max logw), or W / B for all when logw is NULL. */
-static tp_status deposit_cycle(tp_bias *b, const double *s, const double *logw, int64_t B) {
+/* One cycle; heights (B) and centers (B, dim), when given, receive what was
+ * deposited (0 and the clamped point for a hill the policy skipped). */
+static tp_status deposit_cycle(tp_bias *b, const double *s, const double *logw, int64_t B, double *heights,
+                               double *centers) {
     if (!b || !s) return TP_ERROR(TP_ERR_ARG, "bias: NULL argument");
     if (B < 1) return TP_ERROR(TP_ERR_ARG, "bias: deposit needs at least one point, got %lld", (long long)B);
     double mx = -INFINITY, tot = (double)B;
@@ -373,20 +378,30 @@ static tp_status deposit_cycle(tp_bias *b, const double *s, const double *logw, 
     double t[TP_BIAS_MAX_DIM];
     int any = 0;
     for (int64_t i = 0; i < B; i++) {
-        double w = logw ? b->height * exp(logw[i] - mx) / tot : b->height / tot;
-        if ((logw && w == 0.0) || !place(b, s + i * b->dim, t)) continue;   /* weight 0: no hill */
-        deposit_hill(b, t, w);
-        any = 1;
+        double w = logw ? b->height * exp(logw[i] - mx) / tot : b->height / tot, h = 0.0;
+        int placed = !(logw && w == 0.0) && place(b, s + i * b->dim, t);   /* weight 0: no hill */
+        if (placed) {
+            h = deposit_hill(b, t, w);
+            any = 1;
+        }
+        if (heights) heights[i] = h;
+        if (centers) for (int k = 0; k < b->dim; k++) centers[i * b->dim + k] = placed ? t[k] : s[i * b->dim + k];
     }
     if (any) b->ncycles++;
     return TP_OK;
 }
 
-tp_status tp_bias_deposit(tp_bias *b, const double *s, int64_t B) { return deposit_cycle(b, s, NULL, B); }
+tp_status tp_bias_deposit(tp_bias *b, const double *s, int64_t B) { return deposit_cycle(b, s, NULL, B, NULL, NULL); }
 
 tp_status tp_bias_deposit_weighted(tp_bias *b, const double *s, const double *logw, int64_t B) {
     if (!logw) return TP_ERROR(TP_ERR_ARG, "bias: NULL argument");
-    return deposit_cycle(b, s, logw, B);
+    return deposit_cycle(b, s, logw, B, NULL, NULL);
+}
+
+tp_status tp_bias_deposit_record(tp_bias *b, const double *s, const double *logw, int64_t B, double *heights,
+                                 double *centers) {
+    if (!heights || !centers) return TP_ERROR(TP_ERR_ARG, "bias: NULL argument");
+    return deposit_cycle(b, s, logw, B, heights, centers);
 }
 
 tp_status tp_bias_deposit_one(tp_bias *b, const double *s, double w) {

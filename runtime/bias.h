@@ -162,6 +162,13 @@ TP_FFI tp_status tp_bias_deposit_one(tp_bias *b, const double *s, double w);
  * target pi_V in expectation, whatever q is.  logw: (B) [in], finite or
  * -inf (weight 0), at least one finite.  B >= 1. */
 TP_FFI tp_status tp_bias_deposit_weighted(tp_bias *b, const double *s, const double *logw, int64_t B);
+/* The same cycle (logw NULL: tp_bias_deposit, else tp_bias_deposit_weighted),
+ * recording what it deposited, for a PLUMED HILLS file: heights: (B) [out]
+ * each hill's height after the well-tempered factor (0 where no hill went
+ * down: weight 0, or skipped by the out-of-grid policy); centers: (B, dim)
+ * [out] where it went (clamped into the box by the policy 'clamp'). */
+TP_FFI tp_status tp_bias_deposit_record(tp_bias *b, const double *s, const double *logw, int64_t B, double *heights,
+                                        double *centers);
 
 /* Nearest grid point of s: (dim), clamped to the box (flat index).  Pure. */
 TP_FFI int64_t tp_bias_index(const tp_bias *b, const double *s);

@@ -257,8 +257,10 @@ double tp_plumed_hills_scale(double gamma) {
 
 tp_status tp_plumed_write_hills(const char *path, const char *const *names, const double *time,
                                 const double *centers, const double *sigma, const double *heights,
-                                double gamma, int32_t dim, int64_t n, int32_t append) {
-    if (!names || !sigma || dim < 1 || dim > 64 || n < 0 || (n > 0 && (!centers || !heights)))
+                                double gamma, int32_t dim, int64_t n, const char *const *set_keys,
+                                const char *const *set_values, int32_t nset, int32_t append) {
+    if (!names || !sigma || dim < 1 || dim > 64 || n < 0 || (n > 0 && (!centers || !heights)) || nset < 0 ||
+        nset > 30 || (nset > 0 && (!set_keys || !set_values)))
         return TP_ERROR(TP_ERR_ARG, "plumed hills: bad arguments (dim 1..64, n >= 0)");
     int32_t nf = 1 + 2 * dim + 2;
     char **fields = calloc((size_t)nf, sizeof(char *));
@@ -283,8 +285,9 @@ tp_status tp_plumed_write_hills(const char *path, const char *const *names, cons
     fields[2 + 2 * dim] = strdup("biasf"); cols[2 + 2 * dim] = &biasf; strides[2 + 2 * dim] = 0;
     for (int32_t i = 0; i < nf; i++) if (!fields[i]) { st = TP_ERROR(TP_ERR_NOMEM, "plumed hills: no memory"); goto done; }
     {
-        const char *keys[2] = { "multivariate", "kerneltype" }, *vals[2] = { "false", "gaussian" };
-        st = tp_plumed_write(path, (const char *const *)fields, nf, keys, vals, 2, cols, strides, n, append);
+        const char *keys[32] = { "multivariate", "kerneltype" }, *vals[32] = { "false", "gaussian" };
+        for (int32_t i = 0; i < nset; i++) { keys[2 + i] = set_keys[i]; vals[2 + i] = set_values[i]; }
+        st = tp_plumed_write(path, (const char *const *)fields, nf, keys, vals, 2 + nset, cols, strides, n, append);
     }
 done:
     if (fields) for (int32_t i = 0; i < nf; i++) free(fields[i]);
@@ -349,31 +352,6 @@ tp_status tp_plumed_sum_hills_ex(double *V, const double *const *centers, const 
             }
         }
         V[j] = v;
-    }
-    return TP_OK;
-}
-
-tp_status tp_plumed_deposit(tp_bias *b, double *heights, double *centers, const double *s, int64_t B) {
-    if (!b || !heights || !centers || !s || B < 1) return TP_ERROR(TP_ERR_ARG, "plumed deposit: bad arguments");
-    tp_bias_info in;
-    TP_TRY(tp_bias_get_info(b, &in));
-    const int32_t d = in.dim;
-    const double w = in.height / (double)B;
-    const int plain = !(in.bias_factor > 1.0) || !isfinite(in.bias_factor);
-    for (int64_t i = 0; i < B; i++) {
-        const double *p = s + i * d;
-        double *c = centers + i * d;
-        int out = 0;
-        for (int32_t k = 0; k < d; k++) {
-            double tol = 1e-9 * in.spacing[k], x = p[k];
-            if (!(x >= in.lo[k] - tol && x <= in.hi[k] + tol)) out = 1;
-            c[k] = !(x > in.lo[k]) ? in.lo[k] : (x > in.hi[k] ? in.hi[k] : x);
-        }
-        if (!out) for (int32_t k = 0; k < d; k++) c[k] = p[k];
-        double h = plain ? w : w * exp(-tp_bias_value(b, c) / ((in.bias_factor - 1.0) * in.kT));
-        if (out && in.policy == TP_BIAS_OUT_SKIP) h = 0.0;
-        TP_TRY(tp_bias_deposit_one(b, p, w));
-        heights[i] = h;
     }
     return TP_OK;
 }

@@ -72,10 +72,13 @@ TP_FFI tp_status tp_plumed_write(const char *path, const char *const *fields, in
  * names: (dim) CV names; time: (n) [optional: NULL = 1, 2, ...];
  * centers: (n, dim); sigma: (dim); heights: (n) DEPOSITED heights (energy
  * units), written times gamma/(gamma-1) when gamma > 1 (PLUMED's
- * convention); gamma <= 1 or inf: written as is, biasf column 1. */
+ * convention); gamma <= 1 or inf: written as is, biasf column 1;
+ * set_keys, set_values: nset (0..30) more "#! SET key value" lines
+ * (tempera writes energy_unit and time_unit). */
 TP_FFI tp_status tp_plumed_write_hills(const char *path, const char *const *names, const double *time,
                                        const double *centers, const double *sigma, const double *heights,
-                                       double gamma, int32_t dim, int64_t n, int32_t append);
+                                       double gamma, int32_t dim, int64_t n, const char *const *set_keys,
+                                       const char *const *set_values, int32_t nset, int32_t append);
 /* Factor turning a HILLS height column back into deposited heights:
  * (gamma-1)/gamma for gamma > 1 (finite), else 1. */
 TP_FFI double tp_plumed_hills_scale(double gamma);
@@ -102,13 +105,6 @@ TP_FFI tp_status tp_plumed_sum_hills_ex(double *V, const double *const *centers,
                                         const int32_t *points, int32_t stride, int32_t dim, int64_t nhills,
                                         const double *period, int32_t kernel);
 
-/* One well-tempered cycle deposited hill by hill with tp_bias_deposit_one
- * (same result as tp_bias_deposit, but the hills count as hills, not a
- * cycle), recording what was deposited: heights: (B) [out] actual height
- * w exp(-V(s)/dT) of each hill (0 when the out-of-grid policy skipped it);
- * centers: (B, dim) [out] the centre used (clamped into the box);
- * s: (B, dim). */
-TP_FFI tp_status tp_plumed_deposit(tp_bias *b, double *heights, double *centers, const double *s, int64_t B);
 /* ffi:end */
 
 #ifdef __cplusplus

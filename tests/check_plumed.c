@@ -77,13 +77,26 @@ static void hills_vs_grid(int dim) {
             s[i] = lo[k] + (hi[k] - lo[k]) * (0.3 + 0.4 * tp_rng_next_double(&r));   /* overlapping hills */
         }
         if (c == 2) s[0] = hi[0] + 0.5;                      /* outside: clamped (default policy) */
-        ck_assert_int_eq(tp_plumed_deposit(b, hs + c * B, cs + c * B * dim, s, B), TP_OK);
-        ck_assert_int_eq(tp_bias_deposit(ref, s, B), TP_OK);
+        if (c == 4) {                                        /* an importance-weighted cycle */
+            double lw[16];
+            for (int i = 0; i < B; i++) lw[i] = i == 3 ? -INFINITY : 0.1 * i;
+            ck_assert_int_eq(tp_bias_deposit_record(b, s, lw, B, hs + c * B, cs + c * B * dim), TP_OK);
+            ck_assert_int_eq(tp_bias_deposit_weighted(ref, s, lw, B), TP_OK);
+            ck_assert(hs[c * B + 3] == 0.0);                 /* weight 0: no hill, height 0 */
+        } else {
+            ck_assert_int_eq(tp_bias_deposit_record(b, s, NULL, B, hs + c * B, cs + c * B * dim), TP_OK);
+            ck_assert_int_eq(tp_bias_deposit(ref, s, B), TP_OK);
+        }
     }
-    /* hill-by-hill deposit == the bias's own cycle deposit */
+    /* the recorded deposit is the bias's own cycle deposit, bit for bit */
     const double *v = tp_bias_values(b), *vr = tp_bias_values(ref);
     int64_t size = tp_bias_size(b);
-    for (int64_t j = 0; j < size; j++) ck_assert(tp_close(v[j], vr[j], TP_TOL_F64));
+    for (int64_t j = 0; j < size; j++) ck_assert(v[j] == vr[j]);
+    tp_bias_info ib_, ir_;
+    ck_assert_int_eq(tp_bias_get_info(b, &ib_), TP_OK);
+    ck_assert_int_eq(tp_bias_get_info(ref, &ir_), TP_OK);
+    ck_assert(ib_.nhills == ir_.nhills && ib_.ncycles == cycles && ir_.ncycles == cycles);
+    ck_assert(cs[2 * B * dim] == hi[0]);                     /* the clamped centre is recorded */
     /* later hills are lower (well-tempered) */
     ck_assert(hs[cycles * B - 1] < hs[0] && hs[0] == W / B);
 
@@ -91,13 +104,16 @@ static void hills_vs_grid(int dim) {
     char path[512];
     snprintf(path, sizeof path, "%s/HILLS", dir);
     const char *names[2] = { "x", "y" };
-    ck_assert_int_eq(tp_plumed_write_hills(path, names, NULL, cs, sigma, hs, gamma, dim, 3 * B, 0), TP_OK);
+    const char *sk[2] = { "energy_unit", "time_unit" }, *sv[2] = { "J", "sweep" };
+    ck_assert_int_eq(tp_plumed_write_hills(path, names, NULL, cs, sigma, hs, gamma, dim, 3 * B, sk, sv, 2, 0), TP_OK);
     ck_assert_int_eq(tp_plumed_write_hills(path, names, NULL, cs + 3 * B * dim, sigma, hs + 3 * B, gamma, dim,
-                                           (cycles - 3) * B, 1), TP_OK);
+                                           (cycles - 3) * B, sk, sv, 2, 1), TP_OK);
     tp_plumed *p = tp_plumed_read(path);
     ck_assert_ptr_nonnull(p);
     ck_assert_int_eq(tp_plumed_rows(p), cycles * B);
     ck_assert_str_eq(tp_plumed_set(p, "multivariate"), "false");
+    ck_assert_str_eq(tp_plumed_set(p, "energy_unit"), "J");
+    ck_assert_str_eq(tp_plumed_set(p, "time_unit"), "sweep");
     int32_t ih = tp_plumed_find(p, "height"), ib = tp_plumed_find(p, "biasf");
     ck_assert(ih >= 0 && ib >= 0 && tp_plumed_find(p, dim == 1 ? "sigma_x" : "sigma_y") >= 0);
     /* PLUMED convention: the file holds gamma/(gamma-1) times the deposited height */

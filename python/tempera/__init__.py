@@ -355,7 +355,8 @@ def read_log(path):
     """A training log as {column: numpy array} (step, cycle, beta, loss, ness,
     log_z, ness_lik, coverage, hills), in step order, plus '_title' (the
     log's first line).  pandas.DataFrame(read_log(p)) works once '_title' is
-    popped; pandas.read_csv(p, sep=' ', comment='#', names=...) too."""
+    popped; pandas.read_csv(p, sep=' ', comment='#') too (the line
+    after the title names the columns)."""
     title, names, rows = None, None, []
     with open(path, "r") as f:
         for ln, line in enumerate(f, 1):
@@ -365,8 +366,11 @@ def read_log(path):
             if line.startswith("#"):
                 if title is None:
                     title = line[1:].strip()
-                if line.startswith("# step "):
+                if line.startswith("# step "):   # logs before the plain column line
                     names = line[2:].split()
+                continue
+            if names is None and line.startswith("step "):
+                names = line.split()
                 continue
             if names is None:
                 raise TemperaFormatError(path, None, "line %d: a value line before the column names" % ln)
@@ -376,7 +380,7 @@ def read_log(path):
                                          % (ln, len(vals), len(names)))
             rows.append([float(v) for v in vals])
     if names is None:
-        raise TemperaFormatError(path, None, "not a tempera training log (no '# step ...' column line)")
+        raise TemperaFormatError(path, None, "not a tempera training log (no 'step ...' column line)")
     a = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
     out = {}
     for i, n in enumerate(names):

@@ -404,6 +404,8 @@ function M.metad(o)
     record_every = { type = "integer", default = 10 }, on_cycle = { type = "function" },
     harvest = { type = "table", doc = "{ from = cycle, every = k }: keep the walkers' configurations" },
     progress = { type = "boolean", default = true }, label = { type = "string", default = "metad" },
+    hills = { type = "string", doc = "PLUMED HILLS file written as the run goes (HILLS.0 .. HILLS.<chains-1>, one per walker)" },
+    colvar = { type = "string", doc = "PLUMED COLVAR file: each walker's CV and bias per cycle (COLVAR.<k> per walker)" },
   })
   util.check_arg(bias_mod.is_bias(o.bias), "tp.mc.metad: bias must be a tp.bias.grid")
   check_cv_fits("tp.mc.metad", o.cv, o.model)
@@ -424,7 +426,14 @@ function M.metad(o)
   end
   local ch = M.chains{ model = o.model, chains = o.chains, seed = o.seed, start = o.start, lua = o.cv.c == nil }
   local self = setmetatable({ chains = ch, bias = o.bias, cv = o.cv, beta = o.beta, model = o.model,
-    history = {}, cycle = 0, opts = o }, MetaD)
+    history = {}, cycle = 0, sweeps = 0, opts = o }, MetaD)
+  if o.hills or o.colvar then
+    -- PLUMED's multiple walkers: every chain is a walker with its own files;
+    -- time counts the sweeps each walker has made
+    local P = require "tempera.plumed"
+    self.plumed = P.writer{ bias = o.bias, hills = o.hills, colvar = o.colvar, cv = P.cv_labels(o.cv, o.cv.dim),
+      walkers = o.chains, time_unit = "sweep", energy_unit = P.energy_unit(o.model), label = o.label }
+  end
   local ref = o.reference
   if ref ~= nil then
     if type(ref) == "table" then
@@ -463,7 +472,8 @@ function MetaD:run(cycles)
     self.chains:biased(self.cv, self.bias, self.beta, attempts, s)
     if o.height then self.bias:set{ height = sched(o.height, cyc, self.bias) } end
     if o.sigma then self.bias:set{ sigma = sched(o.sigma, cyc, self.bias) } end
-    self.bias:deposit(s, B)
+    self.sweeps = self.sweeps + attempts / n
+    if self.plumed then self.plumed:cycle(s, B, nil, self.sweeps) else self.bias:deposit(s, B) end
     self.cycle = cyc
     local hv = o.harvest
     if hv and cyc >= (hv.from or 0) and cyc % hv.every == 0 then
@@ -703,9 +713,12 @@ tp.mc.sample{ model =, beta =, method = "metropolis", chains = 16, burn_in = 102
 util.doc(M.metad, [[
 tp.mc.metad{ model =, cv =, bias =, beta =, chains = 128, pace = 64, pace_unit = "sweep",
              cycles = N, height = W | fn(cycle, bias), sigma = s | fn, reference = pmf,
-             record_every = 10, on_cycle = fn(run, cycle, s) }
+             record_every = 10, on_cycle = fn(run, cycle, s), hills = path, colvar = path }
   WT-MetaD MCMC: each cycle runs `pace` sweeps of Metropolis on E + V(s) on every
   chain, then deposits one hill per chain (B hills, in chain order).
+  hills/colvar: PLUMED files written as it runs, one per walker (chain):
+  HILLS.0 .. HILLS.<B-1> (plain HILLS for one chain); time in sweeps;
+  'plumed sum_hills --hills HILLS.0,HILLS.1,...' rebuilds the bias.
   run.history = { {cycle, hills, rmse}, ... } (rmse vs reference, minima aligned).
   run:run(more_cycles), run:frozen{ samples =, every = } (log w = beta V),
   run:marginal(frozen) -> reweighted CV marginal on the grid.]])

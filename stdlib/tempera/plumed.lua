@@ -67,10 +67,11 @@ function M.read(path)
   if h == nil then return nil, errmsg() end
   h = ffi.gc(h, C.tp_plumed_free)
   local t = setmetatable({ path = path, _h = h, rows = tonumber(C.tp_plumed_rows(h)), fields = {}, set = {},
-    torn = C.tp_plumed_torn(h) ~= 0 }, Table)
+    set_order = {}, torn = C.tp_plumed_torn(h) ~= 0 }, Table)
   for i = 0, C.tp_plumed_nfields(h) - 1 do t.fields[i + 1] = ffi.string(C.tp_plumed_field(h, i)) end
   for i = 0, C.tp_plumed_nset(h) - 1 do
-    t.set[ffi.string(C.tp_plumed_set_key(h, i))] = ffi.string(C.tp_plumed_set_value(h, i))
+    local k = ffi.string(C.tp_plumed_set_key(h, i))
+    t.set[k], t.set_order[i + 1] = ffi.string(C.tp_plumed_set_value(h, i)), k
   end
   return t
 end
@@ -91,7 +92,8 @@ function Table:list(name)
 end
 
 -- P.write(path, { fields = {...}, columns = { name = array }, rows = n,
---                 strides = { name = k }, set = { key = value }, append = false })
+--                 strides = { name = k }, set = { key = value }, append = false,
+--                 set_order = { keys } [default: sorted] })
 function M.write(path, o)
   util.check_arg(type(path) == "string" and type(o) == "table" and type(o.fields) == "table",
     "plumed.write(path, { fields = {...}, columns = {...}, rows = n })")
@@ -117,7 +119,7 @@ function M.write(path, o)
       "plumed.write: column '%s' holds %d values, %d rows with stride %d need %.0f", name, len or 0, rows, st, (rows - 1) * st + 1)
   end
   local keys, vals = {}, {}
-  for _, k in ipairs(util.sorted_keys(o.set or {})) do keys[#keys + 1] = k; vals[#vals + 1] = tostring(o.set[k]) end
+  for _, k in ipairs(o.set_order or util.sorted_keys(o.set or {})) do keys[#keys + 1] = k; vals[#vals + 1] = tostring(o.set[k]) end
   util.check(C.tp_plumed_write(path, strings(o.fields), nf, strings(keys), strings(vals), #keys, cols, strides,
     rows, o.append and 1 or 0))
 end
@@ -126,7 +128,8 @@ end
 
 -- P.write_hills(path, { cv = { names }, centers = (n, dim), sigma = { per dim },
 --                       heights = (n) deposited heights, bias_factor = gamma,
---                       time = (n) [optional], n =, append = false })
+--                       time = (n) [optional], n =, append = false,
+--                       set = { energy_unit = "J", ... } [more #! SET lines] })
 function M.write_hills(path, o)
   util.check_arg(type(path) == "string" and type(o) == "table" and type(o.cv) == "table",
     "plumed.write_hills(path, { cv = {...}, centers =, sigma =, heights =, bias_factor =, n = })")
@@ -137,15 +140,61 @@ function M.write_hills(path, o)
   local s = dptr(o.sigma, "plumed.write_hills: sigma")
   local h = dptr(o.heights, "plumed.write_hills: heights")
   local t = o.time and dptr(o.time, "plumed.write_hills: time") or nil
-  util.check(C.tp_plumed_write_hills(path, strings(o.cv), t, c, s, h, o.bias_factor or 1, dim, n, o.append and 1 or 0))
+  local keys, vals = {}, {}
+  for _, k in ipairs(util.sorted_keys(o.set or {})) do keys[#keys + 1] = k; vals[#vals + 1] = tostring(o.set[k]) end
+  util.check(C.tp_plumed_write_hills(path, strings(o.cv), t, c, s, h, o.bias_factor or 1, dim, n, strings(keys),
+    strings(vals), #keys, o.append and 1 or 0))
 end
 
 local Hills = {}
 Hills.__index = Hills
 
--- P.read_hills(path) -> hills { n, dim, cv, bias_factor, centers[k], sigma[k],
---   heights (deposited, FFI array), time, :sum{...}, :sum_bias(b) } or nil, msg
+-- P.read_hills(path | { paths }) -> hills { n, dim, cv, bias_factor, centers[k],
+--   sigma[k], heights (deposited, FFI array), time, :sum{...}, :sum_bias(b) }
+--   or nil, msg.  A list reads several walkers' files as one set of hills
+--   (as 'plumed sum_hills --hills HILLS.0,HILLS.1'); they must agree on the
+--   CVs, kernel, bias factor and periods.
+local read_one
 function M.read_hills(path)
+  if type(path) ~= "table" then return read_one(path) end
+  util.check_arg(#path >= 1, "plumed.read_hills: an empty list of files")
+  local parts = {}
+  for i, p in ipairs(path) do
+    local h, err = read_one(p)
+    if not h then return nil, err end
+    local a = parts[1]
+    if a and (table.concat(a.cv, " ") ~= table.concat(h.cv, " ") or a.kernel ~= h.kernel or
+        a.bias_factor ~= h.bias_factor or table.concat(a.period, " ") ~= table.concat(h.period, " ")) then
+      return nil, string.format("%s and %s: the walkers' files disagree on the CVs, kernel, bias factor or periods",
+        path[1], p)
+    end
+    parts[i] = h
+  end
+  if #parts == 1 then return parts[1] end
+  local a, n = parts[1], 0
+  for _, h in ipairs(parts) do n = n + h.n end
+  local m = setmetatable({ n = n, dim = a.dim, cv = a.cv, bias_factor = a.bias_factor, kernel = a.kernel,
+    period = a.period, torn = false, centers = {}, sigma = {}, parts = parts, paths = path }, getmetatable(a))
+  local function cat(get)
+    local out, at = ffi.new("double[?]", math.max(n, 1)), 0
+    for _, h in ipairs(parts) do
+      if h.n > 0 then ffi.copy(out + at, get(h), h.n * 8) end
+      at = at + h.n
+    end
+    return out
+  end
+  for k = 1, a.dim do
+    m.centers[k] = cat(function(h) return h.centers[k] end)
+    m.sigma[k] = cat(function(h) return h.sigma[k] end)
+  end
+  m.heights = cat(function(h) return h.heights end)
+  local all_time = true
+  for _, h in ipairs(parts) do all_time = all_time and h.time ~= nil; m.torn = m.torn or h.torn end
+  if all_time then m.time = cat(function(h) return h.time end) end
+  return m
+end
+
+read_one = function(path)
   local t, err = M.read(path)
   if not t then return nil, err end
   -- the CVs are the fields X with a sigma_X beside them, in FIELDS order
@@ -229,45 +278,211 @@ function Hills:sum_bias(b)
   return self:sum{ lo = lo, hi = hi, points = pts }
 end
 
--- ---- recording a run ---------------------------------------------------------
+-- ---- writing a run's HILLS and COLVAR ------------------------------------------
 
-local Rec = {}
-Rec.__index = Rec
+-- The unit of a model's energies, for the "#! SET energy_unit" line: J (the
+-- coupling) for Ising and Potts, eV for a cluster expansion, a custom
+-- model's energy_unit field, else "model_units".
+function M.energy_unit(model)
+  if type(model) ~= "table" then return "model_units" end
+  if type(model.energy_unit) == "string" then return model.energy_unit end
+  if model.kind == "ising" or model.kind == "potts" then return "J" end
+  if model.kind == "ce" then return "eV" end
+  return "model_units"
+end
 
--- P.hills(path, { bias = b, cv = { names }, append = false }) -> recorder;
--- rec:deposit(s, B) deposits one well-tempered cycle on b hill by hill and
--- appends its B hills (time = cycle number) to the HILLS file.
-function M.hills(path, o)
-  util.check_arg(type(path) == "string" and type(o) == "table", "plumed.hills(path, { bias =, cv = {...} })")
+-- PLUMED labels: letters, digits, '_', '.', '-' (a CV's name otherwise)
+function M.cv_labels(cv, dim)
+  local base = tostring(cv and cv.name or "cv"):gsub("[^%w_%.%-]", "_")
+  if base == "" then base = "cv" end
+  local names = {}
+  for k = 1, dim do names[k] = dim == 1 and base or (base .. "_" .. k) end
+  return names
+end
+
+local Writer = {}
+Writer.__index = Writer
+
+-- P.writer{ bias = b, hills = path, colvar = path, cv = { labels }, walkers = W,
+--           time_unit = "sweep", energy_unit = "J", label = "metad", append = false }
+-- -> writer; w:cycle(s, B, logw, time) deposits one cycle on b (the same
+-- deposit as b:deposit, recorded by tp_bias_deposit_record) and appends its
+-- hills to HILLS and, before them, the B walkers' CVs and V(s) to COLVAR.
+-- With W > 1 walkers, hill b goes to walker b % W (0-based) and each walker
+-- has its own files PATH.0 .. PATH.(W-1), PLUMED's multiple-walkers layout.
+-- A hill within 7 sigma of a reflecting wall of the bias is written with
+-- its mirror image(s) as more rows of the same time and height, so that
+-- summing the file gives the bias grid itself (to 3e-11 of a hill).
+function M.writer(o)
+  o = util.options("tp.plumed.writer", o, {
+    bias = { type = "any", required = true }, hills = { type = "string" }, colvar = { type = "string" },
+    cv = { type = "table" }, walkers = { type = "integer", default = 1 },
+    time_unit = { type = "string", default = "cycle" }, energy_unit = { type = "string", default = "model_units" },
+    label = { type = "string", default = "metad" }, append = { type = "boolean", default = false },
+  })
   local bh = bias_handle(o.bias)
   local info = ffi.new("tp_bias_info")
   util.check(C.tp_bias_get_info(bh, info))
-  local cv = o.cv or {}
-  if #cv == 0 then for k = 1, info.dim do cv[k] = "cv" .. k end end
-  util.check_arg(#cv == info.dim, "plumed.hills: %d CV names for a %d-D bias", #cv, info.dim)
-  local r = setmetatable({ path = path, bias = o.bias, _b = bh, cv = cv, dim = info.dim, cycle = 0, hills = 0 }, Rec)
-  if not o.append then
-    local f = util.open_write(path)
-    if not f then util.raise("plumed.hills: cannot write %s", path) end
-    f:close()
+  util.check_arg(o.walkers >= 1, "tp.plumed.writer: walkers must be >= 1, got %d", o.walkers)
+  util.check_arg(info.kernel == C.TP_BIAS_GAUSSIAN or not o.hills,
+    "tp.plumed.writer: a HILLS file holds Gaussian hills; this bias has the delta kernel")
+  local cv = o.cv or M.cv_labels(nil, info.dim)
+  util.check_arg(#cv == info.dim, "tp.plumed.writer: %d CV labels for a %d-D bias", #cv, info.dim)
+  for _, name in ipairs(cv) do
+    util.check_arg(type(name) == "string" and name:match("^[%w_%.%-]+$"),
+      "tp.plumed.writer: CV label %s must be letters, digits, '_', '.' or '-'", tostring(name))
   end
-  return r
+  local function paths(base)
+    if not base then return nil end
+    local t = {}
+    for k = 1, o.walkers do t[k] = o.walkers == 1 and base or string.format("%s.%d", base, k - 1) end
+    return t
+  end
+  local w = setmetatable({ bias = o.bias, _b = bh, cv = cv, dim = info.dim, walkers = o.walkers,
+    hills_paths = paths(o.hills), colvar_paths = paths(o.colvar), label = o.label,
+    set_keys = { "energy_unit", "time_unit" }, set_vals = { o.energy_unit, o.time_unit }, cycles = 0, rows = 0 }, Writer)
+  if not o.append then
+    for _, list in ipairs { w.hills_paths or {}, w.colvar_paths or {} } do
+      for _, path in ipairs(list) do
+        local f, err = util.open_write(path)
+        if not f then util.raise("tp.plumed.writer: cannot write %s: %s", path, tostring(err)) end
+        f:close()
+      end
+    end
+  end
+  return w
 end
 
-function Rec:deposit(s, B)
+-- the centres of a hill at c (dim) and of its mirror images behind the
+-- bias's reflecting walls (deposit_hill's rule: a hill on the wall is its
+-- own image); an image more than IMAGE_REACH sigmas behind its wall adds
+-- under 3e-11 of the hill's height inside the box and is not written
+local IMAGE_REACH = 7
+local function images(info, c, dim)
+  local opts = {}
+  for k = 0, dim - 1 do
+    local x, on, reach = c[k], 1e-9 * info.spacing[k], IMAGE_REACH * info.sigma[k]
+    local o = { x }
+    local dlo, dhi = x - info.lo[k], info.hi[k] - x
+    if info.wall_lo[k] ~= 0 and dlo > on and dlo < reach then o[#o + 1] = 2 * info.lo[k] - x end
+    if info.wall_hi[k] ~= 0 and dhi > on and dhi < reach then o[#o + 1] = 2 * info.hi[k] - x end
+    opts[k + 1] = o
+  end
+  local out = { {} }
+  for k = 1, dim do
+    local nxt = {}
+    for _, pre in ipairs(out) do
+      for _, x in ipairs(opts[k]) do
+        local t = { unpack(pre) }
+        t[k] = x
+        nxt[#nxt + 1] = t
+      end
+    end
+    out = nxt
+  end
+  return out
+end
+
+-- w:cycle(s, B [, logw], time): COLVAR rows (V before the deposit), then one
+-- deposit cycle on the bias and its HILLS rows; returns the heights (B)
+function Writer:cycle(s, B, logw, time)
+  util.check_arg(type(B) == "number" and B >= 1 and B == math.floor(B), "plumed writer: B must be a count >= 1")
+  util.check_arg(type(time) == "number" and time == time, "plumed writer: time must be a number")
+  local dim, W = self.dim, self.walkers
+  local p = dptr(s, "plumed writer: s")
+  util.check_count("plumed writer", "s", s, B * dim, 8)
+  local keys, vals = strings(self.set_keys), strings(self.set_vals)
+  if self.colvar_paths then
+    local V = ffi.new("double[?]", B)
+    util.check(C.tp_bias_eval(self._b, V, p, B))
+    local fields = { "time" }
+    for _, n in ipairs(self.cv) do fields[#fields + 1] = n end
+    fields[#fields + 1] = self.label .. ".bias"
+    local nf = #fields
+    for k = 1, W do
+      local rows = math.floor((B - k) / W) + 1   -- walker k-1 holds rows k-1, k-1+W, ...
+      if rows > 0 then
+        local cols, strides = ffi.new("const double *[?]", nf), ffi.new("int32_t[?]", nf)
+        local t = ffi.new("double[1]", time)
+        cols[0], strides[0] = t, 0
+        for d = 0, dim - 1 do cols[1 + d], strides[1 + d] = p + (k - 1) * dim + d, W * dim end
+        cols[nf - 1], strides[nf - 1] = V + (k - 1), W
+        util.check(C.tp_plumed_write(self.colvar_paths[k], strings(fields), nf, keys, vals, #self.set_keys, cols,
+          strides, rows, 1))
+      end
+    end
+  end
+  local h, c = ffi.new("double[?]", B), ffi.new("double[?]", B * dim)
+  if logw ~= nil then util.check_count("plumed writer", "logw", logw, B, 8) end
+  util.check(C.tp_bias_deposit_record(self._b, p, logw, B, h, c))
+  self.cycles = self.cycles + 1
+  if self.hills_paths then
+    local info = ffi.new("tp_bias_info")
+    util.check(C.tp_bias_get_info(self._b, info))
+    local sig = ffi.new("double[?]", dim)
+    for k = 0, dim - 1 do sig[k] = info.sigma[k] end
+    local names = strings(self.cv)
+    for k = 1, W do
+      local cen, hts = {}, {}
+      for i = k - 1, B - 1, W do
+        for _, im in ipairs(images(info, c + i * dim, dim)) do
+          for d = 1, dim do cen[#cen + 1] = im[d] end
+          hts[#hts + 1] = h[i]
+        end
+      end
+      local n = #hts
+      if n > 0 then
+        local ca, ha, ta = ffi.new("double[?]", n * dim, cen), ffi.new("double[?]", n, hts), ffi.new("double[?]", n)
+        for i = 0, n - 1 do ta[i] = time end
+        util.check(C.tp_plumed_write_hills(self.hills_paths[k], names, ta, ca, sig, ha, info.bias_factor, dim, n, keys,
+          vals, #self.set_keys, 1))
+        self.rows = self.rows + n
+      end
+    end
+  end
+  return h
+end
+
+-- w:cut(time): drop the rows later than time from every file (a run resumed
+-- from a checkpoint taken then continues its files without repeating rows)
+function Writer:cut(time)
+  for _, list in ipairs { self.hills_paths or {}, self.colvar_paths or {} } do
+    for _, path in ipairs(list) do
+      local t = M.read(path)
+      if t and t:has("time") then
+        local tc, keep = t:column("time"), {}
+        for r = 0, t.rows - 1 do if tc[r] <= time then keep[#keep + 1] = r end end
+        if #keep < t.rows or t.torn then
+          local cols = {}
+          for _, f in ipairs(t.fields) do
+            local src, a = t:column(f), ffi.new("double[?]", math.max(#keep, 1))
+            for i, r in ipairs(keep) do a[i - 1] = src[r] end
+            cols[f] = a
+          end
+          M.write(path, { fields = t.fields, columns = cols, rows = #keep, set = t.set, set_order = t.set_order })
+        end
+      end
+    end
+  end
+end
+
+-- The recorder of a hand-written loop:
+-- P.hills(path, { bias = b, cv = { names }, append = false }) -> recorder;
+-- rec:deposit(s, B) deposits one cycle on b and appends its B hills
+-- (time = the recorder's cycle count) to the HILLS file.
+function M.hills(path, o)
+  util.check_arg(type(path) == "string" and type(o) == "table", "plumed.hills(path, { bias =, cv = {...} })")
+  local w = M.writer{ bias = o.bias, hills = path, cv = o.cv, append = o.append, time_unit = "cycle",
+    energy_unit = o.energy_unit }
+  w.path = path
+  w.hills = 0
+  return w
+end
+
+function Writer:deposit(s, B)
   util.check_arg(type(B) == "number" and B >= 1, "hills:deposit(s, B): B >= 1")
-  local p = dptr(s, "hills:deposit")
-  local h, c = ffi.new("double[?]", B), ffi.new("double[?]", B * self.dim)
-  util.check(C.tp_plumed_deposit(self._b, h, c, p, B))
-  local info = ffi.new("tp_bias_info")
-  util.check(C.tp_bias_get_info(self._b, info))
-  self.cycle = self.cycle + 1
-  local t = ffi.new("double[?]", B)
-  for i = 0, B - 1 do t[i] = self.cycle end
-  local sig = ffi.new("double[?]", self.dim)
-  for k = 0, self.dim - 1 do sig[k] = info.sigma[k] end
-  util.check(C.tp_plumed_write_hills(self.path, strings(self.cv), t, c, sig, h, info.bias_factor, self.dim, B, 1))
-  self.hills = self.hills + B
+  local h = self:cycle(s, B, nil, self.cycles + 1)
+  self.hills = (self.hills or 0) + B
   return h
 end
 
@@ -278,6 +493,8 @@ tp.plumed -- PLUMED-style HILLS and COLVAR files (man tempera-analysis)
   P.write_hills(path, { cv = {...}, centers =, sigma =, heights =, bias_factor =, n = })
   h, err = P.read_hills(path)  h:sum{ lo =, hi =, points = }  h:sum_bias(b)
   rec = P.hills(path, { bias = b, cv = {...} })   rec:deposit(s, B)
+  w = P.writer{ bias =, hills =, colvar =, cv =, walkers =, time_unit =, energy_unit = }
+      w:cycle(s, B, logw, time)   w:cut(time)     (tp.mc.metad and tp.train use it)
 HILLS heights are written times gamma/(gamma-1) (PLUMED's well-tempered
 convention) and divided back on reading.]])
 

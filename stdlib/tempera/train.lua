@@ -58,6 +58,8 @@ local spec = {
   eps = { type = "number", default = 1e-8 }, ema = { type = "number", default = 0.9999, doc = "EMA cap" },
   seed = { type = "integer", doc = "default: the run's seed" },
   log = { type = "string", doc = "text log, one line per step" },
+  hills = { type = "string", doc = "PLUMED HILLS file of the deposited hills (MetaDNS; time in optimiser steps)" },
+  colvar = { type = "string", doc = "PLUMED COLVAR file: each depositing sample's CV and V (MetaDNS)" },
   checkpoint = { type = "string", doc = "checkpoint path" },
   checkpoint_every = { type = "integer", default = 0, doc = "steps between checkpoints (0: only at the end)" },
   resume = { type = "any", default = false, doc = "true, a path, or \"auto\" (when the checkpoint exists)" },
@@ -167,9 +169,19 @@ function M.trainer(opts)
     -- resumed run restores the buffer from its checkpoint instead)
     util.check(C.tp_replay_add(tr.replay, pre.x, S.cv:eval(pre.x, pre.n), pre.n))
   end
+  if o.hills or o.colvar then
+    -- the batch's samples are independent draws, not walkers: one file each;
+    -- time is the optimiser steps taken when the cycle deposited
+    util.check_arg(o.bias, "%s: hills = and colvar = record a MetaDNS bias: give bias =", fname)
+    local P = require "tempera.plumed"
+    tr.plumed = P.writer{ bias = o.bias, hills = o.hills, colvar = o.colvar, cv = P.cv_labels(S.cv, o.bias.dim),
+      time_unit = "step", energy_unit = P.energy_unit(o.model), append = o.resume and true or false }
+    -- a resumed run continues the files from its checkpoint's step
+    if o.resume then tr.plumed:cut(tr.resumed_step - 1) end
+  end
   if o.log then
     tr.logfile = log_open(o.log, o.resume and tr.resumed_step or nil, string.format(
-      "# tempera training log: %s, B %d, R %d, K %d, beta %.17g\n# step cycle beta loss ness log_z ness_lik coverage hills\n",
+      "# tempera training log: %s, B %d, R %d, K %d, beta %.17g\nstep cycle beta loss ness log_z ness_lik coverage hills\n",
       o.bias and "MetaDNS" or "MDNS", o.batch, o.replicates, o.resample_every, o.beta))
   end
   return tr
@@ -203,7 +215,7 @@ log_open = function(path, resumed_step, header)
     if f then f:close() end
     for line in text:gmatch("([^\n]*)\n") do   -- complete lines only
       local step = line:match("^(%d+) ")
-      if line:sub(1, 1) == "#" or (step and tonumber(step) <= resumed_step) then kept[#kept + 1] = line .. "\n" end
+      if line:sub(1, 1) == "#" or line:match("^step ") or (step and tonumber(step) <= resumed_step) then kept[#kept + 1] = line .. "\n" end
     end
   end
   local w = util.open_write(path)
@@ -270,7 +282,8 @@ end
 -- marginal of exp(-beta (E + V)) even where the network misses it
 function Trainer:deposit(b)
   util.check_arg(self.bias, "trainer:deposit: no bias (MDNS)")
-  self.bias:deposit(b.cv, b.n, self.deposit_mode == "weighted" and b.log_rnd or nil)
+  local logw = self.deposit_mode == "weighted" and b.log_rnd or nil
+  if self.plumed then self.plumed:cycle(b.cv, b.n, logw, self.net:steps()) else self.bias:deposit(b.cv, b.n, logw) end
   self.hills = self.hills + b.n
 end
 

@@ -65,10 +65,11 @@ assert(math.abs(su.log_z - ex.log_z) < 4 * su.err.log_z + 1e-3,
   string.format("log Z %.4f +- %.4f, exact %.4f", su.log_z, su.err.log_z, ex.log_z))
 assert(r.ness_lik > 0.5, r.ness_lik)
 
--- the log: a header, then step cycle beta loss ness log_z ness_lik coverage hills
+-- the log: a title, the column line a CSV reader takes as its header
+-- (step cycle beta loss ness log_z ness_lik coverage hills), then a line per step
 local lines = {}
 for l in io.lines(log) do lines[#lines + 1] = l end
-assert(#lines == 302 and lines[2]:find("^# step cycle beta loss ness log_z"), lines[2])
+assert(#lines == 302 and lines[1]:find("^# tempera training log") and lines[2]:find("^step cycle beta loss ness log_z"), lines[2])
 local f = {}
 for w in lines[302]:gmatch("%S+") do f[#f + 1] = tonumber(w) end
 assert(f[1] == 300 and f[2] == 59 and f[3] == beta and f[9] == 0, lines[302])

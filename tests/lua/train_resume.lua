@@ -32,7 +32,7 @@ local function opts(n, b, extra)
 end
 
 local na, ba = net(1), bias()
-local A = tp.train.metadns(opts(na, ba, { log = "resume_a.log" }))
+local A = tp.train.metadns(opts(na, ba, { log = "resume_a.log", hills = "resume_a.HILLS", colvar = "resume_a.COLVAR" }))
 A:close()
 
 local nb, bb = net(1), bias()
@@ -74,7 +74,8 @@ assert(la == lb, "logs differ:\n" .. la .. "\n---\n" .. lb)
 -- and half of 15: the resumed log is cut back to the checkpoint's step and
 -- then continues, one line per step, equal to the uninterrupted log
 local ne = net(1)
-local E1 = tp.train.trainer(opts(ne, bias(), { log = "resume_e.log", checkpoint = "resume_e.ckpt", checkpoint_every = 6 }))
+local E1 = tp.train.trainer(opts(ne, bias(), { log = "resume_e.log", checkpoint = "resume_e.ckpt", checkpoint_every = 6,
+  hills = "resume_e.HILLS", colvar = "resume_e.COLVAR" }))
 E1:run(12)
 E1:close()
 local tail = la:match("\n(13 [^\n]*\n14 [^\n]*\n)")
@@ -82,9 +83,24 @@ assert(tail, "the uninterrupted log has steps 13 and 14")
 local f = assert(io.open("resume_e.log", "ab"))
 f:write(tail, "15 5 0.7")   -- a torn last line, no newline
 f:close()
-tp.train.metadns(opts(net(99), bias(), { log = "resume_e.log", checkpoint = "resume_e.ckpt", resume = true })):close()
+-- the HILLS and COLVAR files had the next cycle's rows (time 12) and a torn one
+for _, name in ipairs { "HILLS", "COLVAR" } do
+  local rows = slurp("resume_a." .. name):match("\n(12 .*)$")
+  assert(rows, "the uninterrupted " .. name .. " has rows at step 12")
+  f = assert(io.open("resume_e." .. name, "ab"))
+  f:write(rows, "15 0.3")
+  f:close()
+end
+tp.train.metadns(opts(net(99), bias(), { log = "resume_e.log", checkpoint = "resume_e.ckpt", resume = true,
+  hills = "resume_e.HILLS", colvar = "resume_e.COLVAR" })):close()
 local le = slurp("resume_e.log")
 assert(le == la, "the resumed log is not one line per step:\n" .. le)
+-- the resumed PLUMED files continue from the checkpoint: equal to the uninterrupted ones
+for _, name in ipairs { "HILLS", "COLVAR" } do
+  local a, e = slurp("resume_a." .. name), slurp("resume_e." .. name)
+  assert(a == e, name .. " after a resume differs from the uninterrupted run:\n" .. e)
+  os.remove("resume_a." .. name); os.remove("resume_e." .. name)
+end
 -- a step without resuming would differ (the test can fail)
 local nd = net(1)
 tp.train.metadns(opts(nd, bias(), { steps = 12 }))
@@ -105,7 +121,8 @@ local function fails(pat, f, ...)
   assert(not ok, "expected an error matching " .. pat)
   assert(err:find("train_resume.lua:%d+:") and err:find(pat, 1, true), err)
 end
-fails("unknown option 'hills'", tp.train.metadns, opts(net(1), bias(), { hills = 3 }))
+fails("unknown option 'hils'", tp.train.metadns, opts(net(1), bias(), { hils = 3 }))
+fails("option 'hills' expects string, got number", tp.train.metadns, opts(net(1), bias(), { hills = 3 }))
 fails("option 'bias' is required", tp.train.metadns, { net = net(1), model = model, beta = 1 })
 fails("MDNS has no bias", tp.train.mdns, opts(net(1), bias()))
 fails("option 'beta' is required", tp.train.mdns, { net = net(1), model = model })

@@ -151,11 +151,17 @@ if len(good["e"]) != 35 or m3["_complete"]:
 
 # ---- the training log ---------------------------------------------------------------------
 log = tempera.read_log("t.log")
-lines = [l.split() for l in open("t.log") if l.strip() and not l.startswith("#")]
+lines = [l.split() for l in open("t.log") if l.strip() and not l.startswith("#")][1:]
 if list(log["step"]) != list(range(1, 7)) or log["loss"].dtype != np.float64:
     fail("log steps %s" % list(log["step"]))
 if not all(float(lines[i][3]) == log["loss"][i] for i in range(6)) or "MetaDNS" not in log["_title"]:
     fail("log values")
+# a plain CSV reader takes the column line as its header ('#' lines are comments)
+import csv
+rows = list(csv.DictReader((l for l in open("t.log") if not l.startswith("#")), delimiter=" "))
+if len(rows) != 6 or [int(r["step"]) for r in rows] != list(range(1, 7)) or \
+        float(rows[5]["loss"]) != log["loss"][5] or int(rows[5]["hills"]) != log["hills"][5]:
+    fail("csv.DictReader on the log: %s" % rows[:1])
 
 # ---- the checkpoint -----------------------------------------------------------------------
 ck = tempera.read_checkpoint("t.ckpt")

@@ -41,8 +41,10 @@ function Report:training_log(path, name)
   if not f then return self end
   local head, cols, rows = f:read("*l"), nil, {}
   for l in f:lines() do
-    if l:sub(1, 1) == "#" then
-      if l:match("^# step ") then cols = {}; for w in l:sub(3):gmatch("%S+") do cols[#cols + 1] = w end end
+    if l:sub(1, 1) == "#" or l:match("^step ") then
+      -- the column line: "step cycle ..." (older logs: "# step cycle ...")
+      local names = l:match("^# (step .*)$") or l:match("^(step .*)$")
+      if names then cols = {}; for w in names:gmatch("%S+") do cols[#cols + 1] = w end end
     else
       local r = {}
       for w in l:gmatch("%S+") do r[#r + 1] = tonumber(w) end
