@@ -115,16 +115,18 @@ gpu-bundle:
 
 .PHONY: install
 install: bin/tempera
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
 	install -m 755 bin/tempera $(DESTDIR)$(BINDIR)/tempera
 	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
 
 .PHONY: uninstall
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tempera
 	cd man && for f in *.1; do rm -f $(DESTDIR)$(MANDIR)/man1/$$f; done
 	cd man && for f in *.5; do rm -f $(DESTDIR)$(MANDIR)/man5/$$f; done
+	cd man && for f in *.7; do rm -f $(DESTDIR)$(MANDIR)/man7/$$f; done
 
 .PHONY: clean
 clean:

@@ -1,6 +1,6 @@
 -- recipes/analysis_demo.lua -- reweighting and a report, end to end.
 --
--- What it shows (man tempera-analysis): the 4x4
+-- What it shows (man tempera-analysis; tempera-methods(7)): the 4x4
 -- periodic Ising model at beta = 0.4407 is enumerated exactly (2^16
 -- states); configurations are then drawn exactly from a BIASED target
 -- pi_V ~ exp(-beta (E + V(m))) whose bias V = -(1 - 1/gamma) F(m) is what

@@ -1,7 +1,7 @@
 -- recipes/cuau_mcmc.lua -- Cu-Au alloy Monte Carlo at the papers' temperatures.
 --
 -- What it shows: the cluster-expansion Cu-Au alloy on the 4x4x4 FCC
--- supercell (64 sites, man tempera-models(5)) at 500, 680 and 1200 K, with two
+-- supercell (64 sites, man tempera-models(5), tempera-methods(7)) at 500, 680 and 1200 K, with two
 -- ensembles: semi-grand-canonical Metropolis flips at field h = 0 (the
 -- composition fluctuates), and canonical swaps at fixed composition x_Au
 -- (default 0.25, Cu3Au).  For each it prints the formation energy per

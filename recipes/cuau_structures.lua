@@ -1,5 +1,5 @@
 -- recipes/cuau_structures.lua -- the Cu-Au cluster expansion on FCC
--- supercells (man tempera-models(5)): ordered-structure formation energies and the
+-- supercells (man tempera-models(5), tempera-methods(7)): ordered-structure formation energies and the
 -- exact semi-grand-canonical thermodynamics of the 2x2x4 cell.
 --
 -- What it shows: loading the shipped CE data ("cuau"; any tempera-ce file

@@ -1,5 +1,5 @@
 -- recipes/ising_exact.lua -- exact thermodynamics of the 4x4 periodic Ising
--- model over a beta sweep (man tempera-models(5), tempera-mc(5)).
+-- model over a beta sweep (man tempera-models(5), tempera-methods(7), tempera-mc(5)).
 --
 -- What it shows: tp.exact enumerates all 2^16 configurations once per call
 -- (Gray-code energy updates, all cores) and returns log Z, <E>, the heat

@@ -1,4 +1,4 @@
--- recipes/marginal_ising.lua -- a marginalization model (tempera-marginal(5)) on
+-- recipes/marginal_ising.lua -- a marginalization model (tempera-marginal(5), tempera-methods(7)) on
 -- the 3x3 Ising model: one forward pass for log p(x) instead of one per site.
 --
 -- What it shows: an any-order sampler theta trained by REINFORCE

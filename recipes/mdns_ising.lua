@@ -1,5 +1,5 @@
 -- recipes/mdns_ising.lua -- the masked-diffusion neural sampler (MDNS,
--- man tempera-train(5)) trained on the Ising model, without a bias.
+-- man tempera-train(5), tempera-methods(7)) trained on the Ising model, without a bias.
 --
 -- What it shows: tp.train.mdns with the loop of the papers (a fresh batch
 -- from the EMA model every resample_every steps, WDCE steps with fresh

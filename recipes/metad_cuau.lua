@@ -1,6 +1,6 @@
 -- recipes/metad_cuau.lua -- WT-MetaD MCMC on the Cu-Au alloy along x_Au.
 --
--- What it shows: the cluster-expansion alloy (tempera-models(5)) sampled with
+-- What it shows: the cluster-expansion alloy (tempera-models(5), tempera-methods(7)) sampled with
 -- semi-grand-canonical Metropolis flips on E + V(x_Au), the bias in eV
 -- (kT = k_B T), gamma 10, sigma 0.05, W = 0.5 k_B T per cycle (the paper's
 -- 0.02154 / 0.0293 / 0.0517 eV at 500 / 680 / 1200 K), B = 128 chains, a

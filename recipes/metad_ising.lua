@@ -1,6 +1,6 @@
 -- recipes/metad_ising.lua -- well-tempered metadynamics MCMC on the Ising model.
 --
--- What it shows: WT-MetaD (man tempera-mc(5)) along the magnetisation m with the
+-- What it shows: WT-MetaD (man tempera-mc(5), tempera-methods(7)) along the magnetisation m with the
 -- papers' settings (bias factor 10, sigma 0.05, Gaussian kernel, B = 128
 -- chains depositing one hill each every 64 sweeps, height per cycle W from
 -- the paper for each beta).  On lattices up to 5x5 the exact PMF along m

@@ -1,7 +1,7 @@
 -- recipes/metad_plumed.lua -- WT-MetaD that writes PLUMED files, and the round trip.
 --
 -- What it shows: tp.mc.metad{ hills =, colvar = } writes PLUMED's
--- multiple-walkers files as it runs (man tempera-mc(5)): one HILLS.<k> and
+-- multiple-walkers files as it runs (man tempera-mc(5), tempera-methods(7)): one HILLS.<k> and
 -- one COLVAR.<k> per chain (walker), time in sweeps, "#! SET energy_unit J"
 -- and "#! SET time_unit sweep", heights in PLUMED's well-tempered
 -- convention (gamma/(gamma-1) times the deposited height).  The recipe then

@@ -1,7 +1,7 @@
 -- recipes/metad_potts.lua -- WT-MetaD MCMC on the 3-state Potts model with
 -- the 2-D simplex CV.
 --
--- What it shows: a 2-D bias (tempera-models(5), tempera-mc(5)): the CV (x, y) = (c0 -
+-- What it shows: a 2-D bias (tempera-models(5), tempera-methods(7), tempera-mc(5)): the CV (x, y) = (c0 -
 -- (c1 + c2)/2, sqrt(3)/2 (c1 - c2)) maps the three ordered phases to the
 -- corners of a triangle and disorder to (0, 0); the grid is 17 x 17 over
 -- [-0.6, 1.1] x [-1, 1] (the paper's Potts 4x4 setting), gamma 10, sigma

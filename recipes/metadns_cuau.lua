@@ -1,5 +1,5 @@
 -- recipes/metadns_cuau.lua -- MDNS and MetaDNS on the Cu-Au cluster
--- expansion (man tempera-models(5), tempera-train(5)), against exact enumeration.
+-- expansion (man tempera-models(5), tempera-methods(7), tempera-train(5)), against exact enumeration.
 --
 -- What it shows: the neural samplers on an alloy.  The lattice transformer
 -- reads the FCC sites through their fractional coordinates (periodic RoPE

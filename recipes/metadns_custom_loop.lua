@@ -1,5 +1,5 @@
 -- recipes/metadns_custom_loop.lua -- a MetaDNS training loop written in the
--- recipe from the primitives of tp.train (man tempera-train(5)).
+-- recipe from the primitives of tp.train (man tempera-train(5), tempera-methods(7)).
 --
 -- What it shows: the outer iteration of MetaDNS spelled out with
 -- tr:draw, tr:score, tr:replay_draw, tr:deposit, tr:replay_add,

@@ -1,4 +1,4 @@
--- recipes/metadns_ising.lua -- MetaDNS (tempera-train(5)): the masked-diffusion
+-- recipes/metadns_ising.lua -- MetaDNS (tempera-train(5), tempera-methods(7)): the masked-diffusion
 -- sampler trained against a well-tempered metadynamics bias along the
 -- magnetisation, on the Ising model.
 --

@@ -1,5 +1,5 @@
 -- recipes/metadns_potts.lua -- MDNS and MetaDNS on the 3-state Potts model
--- with the 2-D simplex CV (tempera-models(5), tempera-train(5)), against exact enumeration.
+-- with the 2-D simplex CV (tempera-models(5), tempera-methods(7), tempera-train(5)), against exact enumeration.
 --
 -- What it shows: a two-dimensional bias (17 x 17 grid on
 -- [-0.6, 1.1] x [-1, 1], the papers' box and grid) inside

@@ -3,7 +3,7 @@
 --
 -- What it shows: a transformer trained briefly by any-order REINFORCE
 -- is used as the proposal of independence Metropolis-Hastings
--- (man tempera-reinforce(5)): each chain proposes a fresh network sample with
+-- (man tempera-reinforce(5), tempera-methods(7)): each chain proposes a fresh network sample with
 -- its exact log-likelihood along its order and accepts with
 -- min(1, pi(x') p(x|order) / (pi(x) p(x'|order'))).  The chain lives on pairs
 -- (x, order) and leaves pi(x) U(order) invariant, so plain chain averages are

@@ -1,4 +1,4 @@
--- recipes/outpaint_ising.lua -- out-painting (tempera-nn(5)): a sampler
+-- recipes/outpaint_ising.lua -- out-painting (tempera-nn(5), tempera-methods(7)): a sampler
 -- trained on a small lattice fills a larger one, and importance weights
 -- make the result exact for the larger lattice's Boltzmann distribution.
 --

@@ -14,7 +14,7 @@
 --                 (x, y) (its bias, its walkers' configurations as
 --                 pretraining data and replay seed) with importance-
 --                 weighted hills (see recipes/ising16_metadns.lua and
---                 tempera-train(5)), and a finish stage: once the network
+--                 tempera-train(5), tempera-methods(7)), and a finish stage: once the network
 --                 visits every phase, its last 'finish' steps train on the
 --                 unbiased target (tp.train.metadns{ finish = }, bias kept,
 --                 no hills).

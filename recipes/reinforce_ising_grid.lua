@@ -2,7 +2,7 @@
 -- (beta, h), free energies from one model.
 --
 -- What it shows: any-order autoregressive training by REINFORCE
--- (man tempera-reinforce(5)) of ONE transformer conditioned on (beta, h) (sinusoidal
+-- (man tempera-reinforce(5), tempera-methods(7)) of ONE transformer conditioned on (beta, h) (sinusoidal
 -- features -> MLP -> added to every token embedding) over a grid of
 -- temperatures and fields of the Ising model, each condition's REINFORCE
 -- term standardised within its own part of the batch.  Then log Z-hat(beta, h)

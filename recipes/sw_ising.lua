@@ -1,7 +1,7 @@
 -- recipes/sw_ising.lua -- Swendsen-Wang ground truth for the 2-D Ising model.
 --
 -- What it shows: the reference numbers the neural samplers are judged
--- against (man tempera-mc(5), tempera-analysis(5)): 16x16 periodic Ising, J = 1, at the
+-- against (man tempera-mc(5), tempera-methods(7), tempera-analysis(5)): 16x16 periodic Ising, J = 1, at the
 -- papers' three inverse temperatures (0.28 high T, 0.4407 critical, 0.6 low
 -- T), 128 independent Swendsen-Wang chains after a burn-in of 1024 sweeps.
 -- For each beta it prints Mag. = E|m|, the energy per site, the heat

@@ -1,6 +1,6 @@
 -- recipes/sw_potts.lua -- Swendsen-Wang ground truth for the 3-state Potts model.
 --
--- What it shows: 16x16 periodic q = 3 Potts, J = 1 (man tempera-models(5)), at the
+-- What it shows: 16x16 periodic q = 3 Potts, J = 1 (man tempera-models(5), tempera-methods(7)), at the
 -- papers' beta = 0.5 (high T), 1.005 (critical) and 1.2 (low T); 128
 -- Swendsen-Wang chains (each cluster draws a uniform new state), burn-in
 -- 1024.  Prints Mag. = E[(q max_k c_k - 1)/(q - 1)], energy and heat capacity

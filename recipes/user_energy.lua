@@ -1,5 +1,5 @@
 -- recipes/user_energy.lua -- a user-defined energy: the next-nearest-
--- neighbour Ising model written as a Lua function (tempera-models(5)), checked
+-- neighbour Ising model written as a Lua function (tempera-models(5), tempera-methods(7)), checked
 -- against the built-in equivalent.
 --
 -- What it shows: tp.model.lua takes an energy over the FFI uint8_t*

@@ -607,7 +607,7 @@ function M.dump(src, spec)
 end
 
 util.doc(M, [[
-tp.analysis -- reweighting and metrics (man tempera-analysis)
+tp.analysis -- reweighting and metrics (man tempera-analysis; the method: tempera-methods)
   A.stats{bootstrap=R, seed=, block=, backend=}  st:add(x, logw, n)  st:summary()
       -> { n, ness, ess, log_z, mean, var, sd, err = {mean, var, log_z, ness} }
   A.mean(x, logw, n [, {bootstrap=200, seed=, block=, backend=}]) -> mean, bootstrap err

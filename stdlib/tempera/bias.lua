@@ -318,6 +318,6 @@ tp.bias.grid{ cv = cv, range = {lo, hi} | {{lo, hi}, ...}, points = 257 | {17, 1
   axis, set, info, save, clone, reset, log_weights.  man tempera-mc.]])
 util.doc(M.load, "tp.bias.load(path) -> bias saved with bias:save(path)")
 util.doc(M, [[
-tempera.bias -- metadynamics bias grids: tp.bias.grid{...}, tp.bias.load(path).  man tempera-mc.]])
+tempera.bias -- metadynamics bias grids: tp.bias.grid{...}, tp.bias.load(path).  man tempera-mc; the method: man tempera-methods.]])
 
 return M

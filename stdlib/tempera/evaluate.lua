@@ -632,7 +632,7 @@ end
 function M.summary_table(rows, opts) return render(rows, opts) end
 
 util.doc(M, [[
-tp.evaluate -- measuring samples, in one place (man tempera-analysis).
+tp.evaluate -- measuring samples, in one place (man tempera-analysis; the method: tempera-methods).
   tp.evaluate.samples(set, { model =, beta =, cv =, weights = "likelihood"|"bias"|"none"|logw,
                              reference =, L =, bias =, bootstrap = 200, seed =,
                              observables = { name = function(x, i, sites) } }) -> r

@@ -189,6 +189,6 @@ tp.marginal -- marginalization models: log p(x_S) of partial configurations in o
   mam:fit{ steps =, batch = 128, resample_every = 10 } -> history of consistency losses
   mam:log_prob(x, n) -> double[n]    mam:consistency(x, B) -> mean squared violation
   mam.net is the marginal network phi (save/load it like any tp.nn network).
-  See tempera-marginal(5).]==])
+  See tempera-marginal(5); the method: tempera-methods(7).]==])
 
 return setmetatable(M, { __call = function(_, o) return M.new(o) end })

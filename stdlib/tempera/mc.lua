@@ -727,6 +727,6 @@ tp.mc.wang_landau{ model =, emin =, emax =, de =, flatness = 0.8, ln_f_final = 1
                    check_every = 100, max_sweeps = 0, schedule = "halving" | "1/t", seed = }
   -> { energies, log_g (sum g = q^n), iterations, sweeps, thermo(beta) }]])
 util.doc(M, [[
-tempera.mc -- classical Monte Carlo: chains, sample, metad, wang_landau.  man tempera-mc.]])
+tempera.mc -- classical Monte Carlo: chains, sample, metad, wang_landau.  man tempera-mc; the method: man tempera-methods.]])
 
 return M

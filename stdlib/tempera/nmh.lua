@@ -131,6 +131,7 @@ tp.nmh{ net = net, model = model, beta = b, steps = n, chains = 64, burn_in = 0,
   Exact for pi: plain chain averages are unbiased (no weights).
   -> { acceptance, accepted, proposed, energy = double[chains*steps] (chain-major),
        cv = double[chains*steps] | nil, x, logq, stats = { energy, cv, abs_cv } }
-  stats.* come from tp.observables.stats (mean, err with tau_int).]])
+  stats.* come from tp.observables.stats (mean, err with tau_int)
+man tempera-reinforce; the method: tempera-methods.]])
 
 return M

@@ -422,7 +422,7 @@ function M.ema_decay(n, cap) return C.tp_optim_ema_decay(n, cap or 0.9999) end
 function M.backend() return ffi.string(C.tp_backend_default_name()) end
 
 util.doc(M, [[
-tp.nn -- the lattice transformer and its training state.  man tempera-nn.
+tp.nn -- the lattice transformer and its training state.  man tempera-nn; the methods: tempera-methods.
   tp.nn.transformer{ lattice_shape = {L, L} | coords = {{u..}..} | lattice = lat,
                      states = q, embed = 64, depth = 4, heads = 4, layerscale = false,
                      seed = 1, backend = "auto", lr = 1e-4, clip = 0, ema = 0.9999 }

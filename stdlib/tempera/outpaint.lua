@@ -231,6 +231,7 @@ tp.outpaint{ net =, lattice = big | shape = {L1, ..}, window = {Lw1, ..}, stride
   lattice: filled sites given, the rest in-painted (net:inpaint).
   -> { x = uint8_t[n*N], logq = double[n] (exact log-likelihood of the whole process),
        n, sites = N, windows = windows used }
-tp.outpaint.weights(r, model, beta) -> w (normalised), NESS, energies, log w = -beta E - logq]])
+tp.outpaint.weights(r, model, beta) -> w (normalised), NESS, energies, log w = -beta E - log
+man tempera-nn; the method: tempera-methods.]])
 
 return M

@@ -276,6 +276,7 @@ tp.reinforce.log_z(net, model, beta, n [, {ema = true}]) -> log Z-hat, std error
 Conditioned network (tp.nn.transformer{ conditions = 2 }, CPU or CUDA):
 tp.reinforce{ net =, model = fn(cond) -> tp.model, conditions = { {beta =, h =}, ... },
               inputs = {"beta", "h"}, steps =, batch = (per condition) }
-tp.reinforce.log_z_grid(net, model, conditions, n) -> { {beta, h, log_z, log_z_err, ness, free_energy}, ... }]])
+tp.reinforce.log_z_grid(net, model, conditions, n) -> { {beta, h, log_z, log_z_err, ness, free_energy}, ... 
+man tempera-reinforce; the method: tempera-methods.]])
 
 return M

@@ -161,7 +161,7 @@ function Sampler:__tostring()
 end
 
 util.doc(M, [[
-tp.sampler -- the masked-diffusion sampler.  man tempera-train.
+tp.sampler -- the masked-diffusion sampler.  man tempera-train; the method: tempera-methods.
   S = tp.sampler.masked_diffusion(net, { model =, beta =, bias =, cv = })
   S:sample(n [, { seed =, stream =, ema = true, bias = false, beta = }]) -> batch
   S:score(x, n [, opts]) -> batch (teacher forcing)   S:log_prob(x, n) -> logq

@@ -632,7 +632,7 @@ Trainer.__tostring = function(tr)
 end
 
 util.doc(M, [[
-tp.train -- MDNS / MetaDNS training.  man tempera-train.
+tp.train -- MDNS / MetaDNS training.  man tempera-train; the method: tempera-methods.
   tp.train.mdns{ net =, model =, beta =, batch = 128, replicates = 8, resample_every = 10,
                  steps =, anneal = { beta =, steps = }, log =, checkpoint =,
                  checkpoint_every =, resume = } -> trainer
