@@ -35,6 +35,11 @@ TP_LIBS   := $(LUAJIT_LIBS) $(ZSTD_LIBS) $(BLAS_LIBS) $(EDIT_LIBS) -fopenmp -lm 
 # -Wl,-E exports the TP_FFI symbols so ffi.C can find them in the executable.
 TP_LDFLAGS := -Wl,-E
 
+ifeq ($(HAVE_MPI),1)
+TP_CFLAGS += -DTP_HAVE_MPI $(MPI_CFLAGS)
+TP_LIBS   += $(MPI_LIBS)
+endif
+
 ifneq ($(SANITIZE),)
 TP_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 TP_LDFLAGS += -fsanitize=$(SANITIZE)

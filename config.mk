@@ -26,6 +26,12 @@ CHECK_CFLAGS  := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS    := $(shell $(PKG_CONFIG) --libs check 2>/dev/null) -lutil
 HAVE_CHECK    ?= $(shell $(PKG_CONFIG) --exists check && echo 1 || echo 0)
 MANDOC        ?= $(shell command -v mandoc 2>/dev/null)
+# Open MPI (libopenmpi-dev): several processes of one recipe under mpirun;
+# without it (HAVE_MPI=0) tempera is one process and tp.mpi has size 1
+MPI_CFLAGS    := $(shell $(PKG_CONFIG) --cflags ompi-c 2>/dev/null)
+MPI_LIBS      := $(shell $(PKG_CONFIG) --libs ompi-c 2>/dev/null)
+HAVE_MPI      ?= $(if $(MPI_LIBS),1,0)
+MPIRUN        ?= $(shell command -v mpirun 2>/dev/null)
 
 # One summary line per setting, printed once per top-level make.
 ifeq ($(TP_CONFIG_SHOWN),)
@@ -40,5 +46,6 @@ else
 $(info ✗ nvcc not found or HAVE_CUDA=0: CPU only (kernels/cuda_stub.c))
 endif
 $(info $(if $(LUAJIT_LIBS),✓ LuaJIT $(shell $(PKG_CONFIG) --modversion luajit),✗ LuaJIT not found: run 'make deps'))
+$(info $(if $(filter 1,$(HAVE_MPI)),✓ Open MPI $(shell $(PKG_CONFIG) --modversion ompi-c): mpirun -np N bin/tempera run R,✗ Open MPI not found or HAVE_MPI=0: one process (tp.mpi has size 1)))
 endif
 endif

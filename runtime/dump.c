@@ -310,6 +310,7 @@ static int unpack_configs(uint8_t *dst, const uint8_t *src, int64_t n, int32_t w
 
 struct tp_dump_writer {
     int fd;
+    int muted;      /* output muted (tp_io_set_muted): written to /dev/null */
     char *path;
     int32_t nf;
     tp_dump_field *fields;
@@ -373,7 +374,7 @@ static tp_status emit_frame(tp_dump_writer *w, int kind, uint64_t seq, uint64_t 
     if (c > UINT32_MAX) return TP_ERROR(TP_ERR_INTERNAL, "dump: compressed frame too large");
     make_entry(w->out, kind, seq, first, rawn, records, w->out + ENTRY_BYTES, (uint32_t)c);
     tp_status st = write_all(w->fd, w->out, c + ENTRY_BYTES, w->offset);
-    if (st == TP_OK && w->sync && fdatasync(w->fd) != 0)
+    if (st == TP_OK && w->sync && !w->muted && fdatasync(w->fd) != 0)
         st = TP_ERROR(TP_ERR_IO, "dump: fdatasync failed: %s", strerror(errno));
     if (st != TP_OK) {
         /* keep the file a valid dump: drop the partial frame */
@@ -545,7 +546,7 @@ tp_status tp_dump_writer_close(tp_dump_writer *w) {
     if (!w) return TP_OK;
     tp_status st = w->fd >= 0 ? tp_dump_writer_flush(w) : TP_OK;
     if (st == TP_OK && w->fd >= 0) st = write_end(w);
-    if (st == TP_OK && w->fd >= 0 && fsync(w->fd) != 0)
+    if (st == TP_OK && w->fd >= 0 && !w->muted && fsync(w->fd) != 0)
         st = TP_ERROR(TP_ERR_IO, "dump %s: fsync failed: %s", w->path, strerror(errno));
     tp_dump_writer_free(w);
     return st;
@@ -702,6 +703,18 @@ tp_dump_writer *tp_dump_writer_open(const char *path, const tp_dump_field *field
         return NULL;
     }
 
+    if (tp_io_muted()) {
+        /* another rank writes this dump: the same records go to /dev/null */
+        w->muted = 1;
+        w->fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (w->fd < 0) {
+            TP_ERROR(TP_ERR_IO, "cannot open /dev/null: %s", strerror(errno));
+            tp_dump_writer_free(w);
+            return NULL;
+        }
+        if (write_header(w, keys, values, nmeta, NULL) != TP_OK) { tp_dump_writer_free(w); return NULL; }
+        return w;
+    }
     struct stat sb;
     int appending = o.append && stat(path, &sb) == 0 && sb.st_size > 0;
     int old_fd = -1;   /* the file a new dump replaces, locked meanwhile */

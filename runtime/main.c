@@ -95,7 +95,6 @@ static void passive_openmp(char **argv) {
 }
 
 static int run_main(int argc, char **argv) {
-    passive_openmp(argv);
     tp_run_opts o;
     memset(&o, 0, sizeof o);
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
@@ -186,6 +185,7 @@ static int run_main(int argc, char **argv) {
         }
     }
 
+    if (tp_mpi_rank() > 0) o.quiet = 1;   /* rank 0 reports progress for the run */
     lua_State *L = tp_lua_init(&o);
     if (!L) { free(sets); return TP_EXIT_RUN; }
     if (!strcmp(o.mode, "run")) rc = tp_lua_run_file(L, o.recipe);
@@ -200,13 +200,35 @@ static int run_main(int argc, char **argv) {
  * system, > /dev/full) is an error, not a silent success.  A file size
  * limit (ulimit -f) makes writes fail with EFBIG, reported like a full
  * disk, instead of killing the process with SIGXFSZ half-way through. */
+/* Under mpirun every rank runs the recipe; ranks other than 0 compute
+ * what rank 0 computes and write nothing (muted files, standard output to
+ * /dev/null unless TEMPERA_MPI_OUTPUT=all); a rank that fails ends the job
+ * with its message (MPI_Abort: no rank waits forever in a collective). */
 int main(int argc, char **argv) {
     signal(SIGXFSZ, SIG_IGN);
+    passive_openmp(argv);   /* before MPI starts: the re-executed process initialises it */
+    if (tp_mpi_init(&argc, &argv) != TP_OK) {
+        fprintf(stderr, "tempera: %s\n", tp_last_error());
+        return TP_EXIT_RUN;
+    }
+    if (tp_mpi_rank() > 0) {
+        tp_io_set_muted(1);
+        const char *all = getenv("TEMPERA_MPI_OUTPUT");
+        if (!(all && !strcmp(all, "all")) && !freopen("/dev/null", "w", stdout)) {
+            fprintf(stderr, "tempera: rank %d: cannot silence the standard output\n", tp_mpi_rank());
+        }
+    }
     int rc = run_main(argc, argv);
     errno = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "tempera: error writing the standard output: %s\n", errno ? strerror(errno) : "write failed");
         if (rc == TP_EXIT_OK) rc = TP_EXIT_RUN;
     }
+    if (rc != TP_EXIT_OK && tp_mpi_size() > 1) {
+        fprintf(stderr, "tempera: rank %d of %d failed (exit status %d): ending every rank\n", tp_mpi_rank(),
+                tp_mpi_size(), rc);
+        tp_mpi_abort(rc);
+    }
+    tp_mpi_finalize();
     return rc;
 }

@@ -29,7 +29,15 @@ static tp_status check_model(const tp_model *m) {
 }
 
 tp_mc *tp_mc_init(const tp_model *m, int64_t nchains, uint64_t seed, int32_t start) {
+    return tp_mc_init_range(m, nchains, seed, start, 0);
+}
+
+tp_mc *tp_mc_init_range(const tp_model *m, int64_t nchains, uint64_t seed, int32_t start, int64_t first) {
     if (check_model(m) != TP_OK) return NULL;
+    if (first < 0 || first > ((int64_t)1 << 32)) {
+        TP_ERROR(TP_ERR_ARG, "mc: the first chain's index must be in 0..2^32, got %lld", (long long)first);
+        return NULL;
+    }
     if (nchains < 1 || nchains > ((int64_t)1 << 32)) {
         TP_ERROR(TP_ERR_ARG, "mc: number of chains must be >= 1, got %lld", (long long)nchains);
         return NULL;
@@ -45,6 +53,7 @@ tp_mc *tp_mc_init(const tp_model *m, int64_t nchains, uint64_t seed, int32_t sta
     mc->n = m->n;
     mc->q = m->q;
     mc->seed = seed;
+    mc->first = first;
     mc->x = malloc((size_t)nchains * m->n);
     mc->t = calloc((size_t)nchains, sizeof *mc->t);
     mc->crng = calloc((size_t)nchains, sizeof *mc->crng);
@@ -68,11 +77,11 @@ tp_mc *tp_mc_init(const tp_model *m, int64_t nchains, uint64_t seed, int32_t sta
         for (int i = 0; i < m->n; i++) mc->order[i] = i;
     }
     for (int64_t c = 0; c < nchains; c++) {
-        tp_rng_seed(&mc->crng[c], seed ^ TP_MC_KEY_CLUSTER, (uint64_t)c);
+        tp_rng_seed(&mc->crng[c], seed ^ TP_MC_KEY_CLUSTER, (uint64_t)(c + first));
         uint8_t *x = mc->x + c * m->n;
         if (start == TP_MC_START_ZERO) { memset(x, 0, (size_t)m->n); continue; }
         tp_rng r;
-        tp_rng_seed(&r, seed ^ 0x696eull /* 'in' */, (uint64_t)c);
+        tp_rng_seed(&r, seed ^ 0x696eull /* 'in' */, (uint64_t)(c + first));
         for (int i = 0; i < m->n; i++) x[i] = (uint8_t)tp_rng_next_below(&r, (uint32_t)m->q);
     }
     return mc;
@@ -202,14 +211,14 @@ static inline int attempt(const tp_mc *mc, uint8_t *x, int32_t i, int32_t method
         int sum = 0;
         for (int k = 0; k < tb->z; k++) if (nb[k] != i) sum += 2 * x[nb[k]] - 1;
         if (method == TP_MC_HEATBATH) {
-            int32_t b = tp_mc_accept(cached_word(wc, mc->seed, t, (uint64_t)c), tb->thr[0][sum + tb->z]);
+            int32_t b = tp_mc_accept(cached_word(wc, mc->seed, t, (uint64_t)(c + mc->first)), tb->thr[0][sum + tb->z]);
             x[i] = (uint8_t)b;
             return b != a;
         }
         /* the word is addressed by (chain, t), so a move accepted with
          * probability 1 need not draw it: same trajectory, fewer Philox calls */
         uint32_t thr = tb->thr[a][sum + tb->z];
-        if (thr != UINT32_MAX && !tp_mc_accept(cached_word(wc, mc->seed, t, (uint64_t)c), thr)) return 0;
+        if (thr != UINT32_MAX && !tp_mc_accept(cached_word(wc, mc->seed, t, (uint64_t)(c + mc->first)), thr)) return 0;
         x[i] = (uint8_t)(1 - a);
         return 1;
     }
@@ -221,14 +230,14 @@ static inline int attempt(const tp_mc *mc, uint8_t *x, int32_t i, int32_t method
             for (int k = 0; k < tb->z; k++) cnt += x[nb[k]] == b;
             idx += cnt * mul;
         }
-        const uint32_t w = cached_word(wc, mc->seed, t, (uint64_t)c), *cum = tb->cum + idx * (m->q - 1);
+        const uint32_t w = cached_word(wc, mc->seed, t, (uint64_t)(c + mc->first)), *cum = tb->cum + idx * (m->q - 1);
         int32_t b = m->q - 1;
         for (int k = 0; k < m->q - 1; k++) b -= tp_mc_accept(w, cum[k]);
         x[i] = (uint8_t)b;
         return b != a;
     }
     if (tb->on) {   /* Potts Metropolis, single shell */
-        const uint32_t *w = cached_pair(wc, mc->seed, t, (uint64_t)c);
+        const uint32_t *w = cached_pair(wc, mc->seed, t, (uint64_t)(c + mc->first));
         int32_t b = (a + 1 + (int32_t)tp_mc_below(w[0], (uint32_t)(m->q - 1))) % m->q;
         const int32_t *nb = m->lat->nb[0] + (int64_t)i * tb->z;
         int d = 0;
@@ -240,7 +249,7 @@ static inline int attempt(const tp_mc *mc, uint8_t *x, int32_t i, int32_t method
         x[i] = (uint8_t)b;
         return 1;
     }
-    tp_mc_block(r, mc->seed, t, (uint64_t)c);
+    tp_mc_block(r, mc->seed, t, (uint64_t)(c + mc->first));
     if (method == TP_MC_METROPOLIS) {
         int32_t b = m->q == 2 ? 1 - a : (a + 1 + (int32_t)tp_mc_below(r[0], (uint32_t)(m->q - 1))) % m->q;
         double de = tp_mc_de(m, x, i, b);
@@ -288,7 +297,7 @@ static int64_t swap_sweeps(tp_mc *mc, int64_t c, double beta, int64_t nsweeps, i
     for (; w < nsweeps && !tp_abort_flag; w++) {
         for (int32_t a = 0; a < n; a++, t++) {
             uint32_t r[4];
-            tp_mc_block(r, mc->seed, t, (uint64_t)c);
+            tp_mc_block(r, mc->seed, t, (uint64_t)(c + mc->first));
             const int32_t i = (int32_t)tp_mc_below(r[2], (uint32_t)n), si = x[i], others = n - cnt[si];
             if (others == 0) continue;
             int32_t k = (int32_t)tp_mc_below(r[3], (uint32_t)others);
@@ -562,7 +571,7 @@ static int64_t counted_chain(const counted_bias *cb, const tp_mc *mc, uint8_t *x
         const int32_t a = x[i];
         if (cb->ce) {   /* the general loop's block, dE from the model */
             uint32_t r[4];
-            tp_mc_block(r, mc->seed, t, (uint64_t)c);
+            tp_mc_block(r, mc->seed, t, (uint64_t)(c + mc->first));
             const int32_t b = 1 - a, k2 = k + (b == kt) - (a == kt);
             const double d = tp_mc_de(mc->m, x, i, b) + cb->v[k2] - cb->v[k];
             if (d <= 0 || tp_mc_accept(r[1], tp_mc_threshold(exp(-beta * d)))) { x[i] = (uint8_t)b; k = k2; acc++; }
@@ -572,12 +581,12 @@ static int64_t counted_chain(const counted_bias *cb, const tp_mc *mc, uint8_t *x
         int32_t b, row, u = 0;
         uint32_t w;
         if (cb->ising) {
-            w = cached_word(&wc, mc->seed, t, (uint64_t)c);
+            w = cached_word(&wc, mc->seed, t, (uint64_t)(c + mc->first));
             b = 1 - a;
             for (int j = 0; j < z; j++) if (nb[j] != i) u += 2 * x[nb[j]] - 1;
             row = a;
         } else {
-            const uint32_t *pw = cached_pair(&wc, mc->seed, t, (uint64_t)c);
+            const uint32_t *pw = cached_pair(&wc, mc->seed, t, (uint64_t)(c + mc->first));
             w = pw[1];
             b = (a + 1 + (int32_t)tp_mc_below(pw[0], (uint32_t)(q - 1))) % q;
             for (int j = 0; j < z; j++) if (nb[j] != i) u += (x[nb[j]] == b) - (x[nb[j]] == a);
@@ -659,9 +668,9 @@ tp_status tp_mc_biased(tp_mc *mc, const tp_cv *cv, const tp_bias *bias, double b
                 int32_t i = mc->order[pos];
                 if (++pos == n) pos = 0;
                 uint32_t r[4];
-                if (words && m->kind == TP_MODEL_ISING) r[1] = cached_word(&wc, mc->seed, t, (uint64_t)c);
-                else if (words) memcpy(r, cached_pair(&wc, mc->seed, t, (uint64_t)c), 2 * sizeof(uint32_t));
-                else tp_mc_block(r, mc->seed, t, (uint64_t)c);
+                if (words && m->kind == TP_MODEL_ISING) r[1] = cached_word(&wc, mc->seed, t, (uint64_t)(c + mc->first));
+                else if (words) memcpy(r, cached_pair(&wc, mc->seed, t, (uint64_t)(c + mc->first)), 2 * sizeof(uint32_t));
+                else tp_mc_block(r, mc->seed, t, (uint64_t)(c + mc->first));
                 int32_t a = x[i];
                 int32_t b = q == 2 ? 1 - a : (a + 1 + (int32_t)tp_mc_below(r[0], (uint32_t)(q - 1))) % q;
                 double de = tp_mc_de(m, x, i, b);

@@ -76,6 +76,10 @@ typedef struct tp_mc tp_mc;
 
 /* B >= 1 chains of model m, started per start (tp_mc_start). */
 TP_FFI tp_mc *tp_mc_init(const tp_model *m, int64_t nchains, uint64_t seed, int32_t start);
+/* Chains first .. first + nchains - 1 of a larger set: chain c draws from
+ * the streams of chain first + c, so a set split into ranges (one per MPI
+ * rank) runs exactly as the whole set in one process. */
+TP_FFI tp_mc *tp_mc_init_range(const tp_model *m, int64_t nchains, uint64_t seed, int32_t start, int64_t first);
 TP_FFI void tp_mc_free(tp_mc *mc);
 TP_FFI int64_t tp_mc_nchains(const tp_mc *mc);
 /* (B, n) tokens, modifiable between calls (then keep tokens < q). */

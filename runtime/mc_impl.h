@@ -20,6 +20,7 @@
 struct tp_mc {
     const tp_model *m;
     int64_t B;
+    int64_t first;       /* global index of chain 0: random streams are keyed by first + c */
     int32_t n, q;
     uint64_t seed;
     uint8_t *x;          /* (B, n) */

@@ -370,7 +370,7 @@ int tp_mc_checker(tp_mc *mc, int32_t method, int64_t nsweeps, const tp_mc_site_t
             uint8_t *x = mc->x + c * n;
             int64_t done = 0;
             split(&g, x, s[0], s[1]);
-            int64_t acc = chain_threads(&K, s, c, mc->t[c], nsweeps, nth, &done);
+            int64_t acc = chain_threads(&K, s, c + mc->first, mc->t[c], nsweeps, nth, &done);
             join(&g, x, s[0], s[1]);
             mc->acc[c] += acc;
             mc->att[c] += done * n;
@@ -396,8 +396,8 @@ int tp_mc_checker(tp_mc *mc, int32_t method, int64_t nsweeps, const tp_mc_site_t
                 int64_t acc = 0, w = 0;
                 for (; w < nsweeps && !tp_abort_flag; w++) {
                     uint64_t tw = mc->t[c] + (uint64_t)(w * n);
-                    acc += half(&K, s, 0, 0, g.nc, tw, c);
-                    acc += half(&K, s, 1, 0, g.nc, tw, c);
+                    acc += half(&K, s, 0, 0, g.nc, tw, c + mc->first);
+                    acc += half(&K, s, 1, 0, g.nc, tw, c + mc->first);
                 }
                 join(&g, x, s[0], s[1]);
                 mc->acc[c] += acc;
@@ -435,13 +435,13 @@ static void lanes_call(const tp_mc *mc, const lanes_job *J, uint8_t *X, int64_t 
     const counted_bias *cb = J->cb;
     if (J->kind == LANES_SITE)
         MCVEC(J->isa, lanes, X, mc->order, J->nbr, n, J->z, J->potts, J->heat, mc->q,
-              (const uint32_t (*)[32])J->tab, J->cum, t, len, (uint32_t)c0, J->k0, J->k1, acc);
+              (const uint32_t (*)[32])J->tab, J->cum, t, len, (uint32_t)(c0 + mc->first), J->k0, J->k1, acc);
     else if (J->kind == LANES_CE || cb->ce)
         MCVEC(J->isa, ce_lanes, X, mc->order, n, &J->E, J->beta, mc->m->h, cb ? cb->v : NULL, cb ? cb->kt : 0, kl,
-              t, len, (uint32_t)c0, J->k0, J->k1, acc);
+              t, len, (uint32_t)(c0 + mc->first), J->k0, J->k1, acc);
     else
         MCVEC(J->isa, lanes_biased, X, mc->order, J->nbr, n, J->z, J->potts, mc->q, cb->kt, cb->thr, cb->zshift,
-              cb->cshift, t, len, (uint32_t)c0, J->k0, J->k1, kl, acc);
+              cb->cshift, t, len, (uint32_t)(c0 + mc->first), J->k0, J->k1, kl, acc);
 }
 
 /* total attempts of every chain in groups of 16, chunk attempts per call

@@ -229,7 +229,7 @@ tp_status tp_plumed_write(const char *path, const char *const *fields, int32_t n
     }
     /* a new file replaces the old one atomically; an append is checked */
     tp_atomic_file af;
-    FILE *f = append ? fopen(path, "a") : tp_atomic_open(&af, path);
+    FILE *f = append ? tp_open_append(path) : tp_atomic_open(&af, path);
     if (!f) return append ? TP_ERROR(TP_ERR_IO, "%s: %s", path, strerror(errno)) : TP_ERR_IO;
     if (header) {
         fputs("#! FIELDS", f);

@@ -40,6 +40,7 @@
 #include "observables.h"
 #include "replay.h"
 #include "marginal.h"
+#include "tp_mpi.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,6 +68,7 @@ extern "C" {
 /* ffi:from runtime/observables.h */
 /* ffi:from runtime/replay.h */
 /* ffi:from runtime/marginal.h */
+/* ffi:from runtime/tp_mpi.h */
 
 /* ---- version (runtime/version.c) ---------------------------------------- */
 /* Bumped whenever this header changes incompatibly; stdlib checks it. */
@@ -145,6 +147,12 @@ TP_FFI tp_status tp_append_file(const char *path, const char *data, int64_t len)
  * another process holds it.  tp_lock_release(fd) drops it. */
 TP_FFI int32_t tp_lock_acquire(const char *path, const char *what);
 TP_FFI void tp_lock_release(int32_t fd);
+/* Muted output (ranks other than 0 of an MPI run, which compute what rank
+ * 0 computes): every writer above, tp_atomic_open, the dump writer and the
+ * PLUMED appender succeed without touching the file system, and locks are
+ * not taken.  Reading is unchanged. */
+TP_FFI void tp_io_set_muted(int32_t muted);
+TP_FFI int32_t tp_io_muted(void);
 /* ffi:end */
 
 /* The same for C writers that stream with stdio: tp_atomic_open returns a
@@ -164,6 +172,8 @@ tp_status tp_atomic_commit(tp_atomic_file *a, int bad);
 /* fsync the directory holding path, making a rename into it durable (a
  * file system that refuses is not an error). */
 void tp_fsync_parent(const char *path);
+/* fopen(path, "a"), or /dev/null when output is muted */
+FILE *tp_open_append(const char *path);
 
 #ifdef __cplusplus
 }

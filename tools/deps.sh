@@ -2,7 +2,7 @@
 # tools/deps.sh -- install the Debian packages tempera needs, if any are missing.
 # Run as root it uses apt-get; otherwise it prints the command to run and fails.
 set -eu
-pkgs="libluajit-5.1-dev libzstd-dev check libsubunit-dev libopenblas-dev libedit-dev pkg-config python3-numpy python3-zstandard"
+pkgs="libluajit-5.1-dev libzstd-dev check libsubunit-dev libopenblas-dev libedit-dev pkg-config python3-numpy python3-zstandard libopenmpi-dev openmpi-bin"
 # optional: mandoc lints the man pages, gnuplot draws report pictures
 opt="mandoc gnuplot-nox"
 missing=""

@@ -192,13 +192,15 @@ function M.chains(o)
     model = { type = "table", required = true }, chains = { type = "integer", default = 1 },
     seed = { type = "integer" }, start = { type = "string", default = "random" },
     lua = { type = "boolean", default = false },
+    first = { type = "integer", default = 0, doc = "global index of the first chain (its random streams): one rank's share" },
   })
   util.check_arg(o.chains >= 1, "tp.mc.chains: chains must be >= 1, got %d", o.chains)
+  util.check_arg(o.first >= 0, "tp.mc.chains: first must be >= 0, got %d", o.first)
   util.check_arg(o.start == "random" or o.start == "zero", "tp.mc.chains: start must be 'random' or 'zero'")
   local seed = default_seed(o.seed)
   local m = o.model
   if m.c and not o.lua then
-    local c = util.check_ptr(C.tp_mc_init(m.c, o.chains, seed, o.start == "zero" and 1 or 0))
+    local c = util.check_ptr(C.tp_mc_init_range(m.c, o.chains, seed, o.start == "zero" and 1 or 0, o.first))
     return setmetatable({ c = ffi.gc(c, C.tp_mc_free), B = o.chains, n = m.n, model = m }, Chains)
   end
   util.check_arg(m.de_fn or m.c, "tp.mc.chains: model must be a tp.model")
@@ -209,7 +211,7 @@ function M.chains(o)
   end
   self.x = new_u8(o.chains * m.n)
   for b = 1, o.chains do
-    self.rng[b] = require("tempera.rng"){ seed = seed, stream = b - 1 }
+    self.rng[b] = require("tempera.rng"){ seed = seed, stream = o.first + b - 1 }
     self.pos[b] = 0
     for i = 0, m.n - 1 do
       self.x[(b - 1) * m.n + i] = o.start == "zero" and 0 or self.rng[b]:below(m.q)
@@ -424,9 +426,17 @@ function M.metad(o)
       "tp.mc.metad: harvest = { from = cycle, every = k } needs every >= 1")
     util.check_arg(h.from == nil or (type(h.from) == "number" and h.from >= 0), "tp.mc.metad: harvest.from must be >= 0")
   end
-  local ch = M.chains{ model = o.model, chains = o.chains, seed = o.seed, start = o.start, lua = o.cv.c == nil }
+  -- several ranks (mpirun): each runs its block of the chains, keyed by
+  -- their global indices; the CVs are gathered in chain order every cycle
+  -- and every rank deposits the same hills, so the bias is one bias
+  local mpi = require "tempera.mpi"
+  local first, count = mpi.split(o.chains)
+  util.check_arg(count >= 1, "tp.mc.metad: %d chains over %d ranks: give at least one chain per rank", o.chains,
+    mpi.size())
+  local ch = M.chains{ model = o.model, chains = count, first = first, seed = o.seed, start = o.start,
+    lua = o.cv.c == nil }
   local self = setmetatable({ chains = ch, bias = o.bias, cv = o.cv, beta = o.beta, model = o.model,
-    history = {}, cycle = 0, sweeps = 0, opts = o }, MetaD)
+    history = {}, cycle = 0, sweeps = 0, opts = o, B = o.chains, ranks = mpi.size(), first = first }, MetaD)
   if o.hills or o.colvar then
     -- PLUMED's multiple walkers: every chain is a walker with its own files;
     -- time counts the sweeps each walker has made
@@ -456,10 +466,17 @@ function MetaD:rmse()
   return obs.pmf_rmse(F, self.reference, self.bias.size)
 end
 
+-- this rank's chains' CVs (count * dim) gathered from every rank: (B, dim)
+-- in global chain order (the array itself with one rank)
+function MetaD:_gather(s_local, width, ctype)
+  if self.ranks == 1 then return s_local end
+  return require("tempera.mpi").gather_rows(s_local, self.B, width, ctype)
+end
+
 function MetaD:run(cycles)
-  local o, B, n = self.opts, self.chains.B, self.model.n
-  local s = self._s or ffi.new("double[?]", B * self.cv.dim)
-  self._s = s
+  local o, B, n = self.opts, self.B, self.model.n
+  local s_local = self._s or ffi.new("double[?]", self.chains.B * self.cv.dim)
+  self._s = s_local
   local p = o.progress and cycles > 0 and require("tempera.progress"){ label = o.label, total = cycles }
   if self.cycle == 0 and self.reference then
     self.history[#self.history + 1] = { cycle = 0, hills = 0, rmse = self:rmse() }
@@ -469,7 +486,8 @@ function MetaD:run(cycles)
     local pace = sched(o.pace, cyc, self.bias)
     util.check_arg(type(pace) == "number" and pace >= 1, "tp.mc.metad: pace must be >= 1, got %s", tostring(pace))
     local attempts = o.pace_unit == "sweep" and pace * n or pace
-    self.chains:biased(self.cv, self.bias, self.beta, attempts, s)
+    self.chains:biased(self.cv, self.bias, self.beta, attempts, s_local)
+    local s = self:_gather(s_local, self.cv.dim)
     if o.height then self.bias:set{ height = sched(o.height, cyc, self.bias) } end
     if o.sigma then self.bias:set{ sigma = sched(o.sigma, cyc, self.bias) } end
     self.sweeps = self.sweeps + attempts / n
@@ -478,8 +496,9 @@ function MetaD:run(cycles)
     local hv = o.harvest
     if hv and cyc >= (hv.from or 0) and cyc % hv.every == 0 then
       -- the walkers' configurations after this cycle (before its hills act)
-      local a = new_u8(B * n)
-      ffi.copy(a, self.chains:states(), B * n)
+      local a = new_u8(self.chains.B * n)
+      ffi.copy(a, self.chains:states(), self.chains.B * n)
+      a = self:_gather(a, n, "uint8_t")
       self._harvest = self._harvest or {}
       self._harvest[#self._harvest + 1] = a
     end
@@ -503,7 +522,7 @@ end
 -- a converging bias they approach the biased target exp(-beta (E + V)),
 -- the data a neural sampler's warm start (tp.train, pretrain =) fits.
 function MetaD:harvested()
-  local parts, B, n = self._harvest or {}, self.chains.B, self.model.n
+  local parts, B, n = self._harvest or {}, self.B, self.model.n
   local x = new_u8(math.max(1, #parts * B * n))
   for i, a in ipairs(parts) do ffi.copy(x + (i - 1) * B * n, a, B * n) end
   return { x = x, n = #parts * B, sites = n }
@@ -520,11 +539,37 @@ function MetaD:frozen(o)
   local ch, B, n, dim = self.chains, self.chains.B, self.model.n, self.cv.dim
   local N = o.samples * B
   local S, LW, E = new_f64(N * dim), new_f64(N), new_f64(N)
-  local e = ffi.new("double[?]", B)
   if o.burn_in > 0 then ch:biased(self.cv, self.bias, self.beta, o.burn_in * n) end
   for t = 0, o.samples - 1 do
     ch:biased(self.cv, self.bias, self.beta, o.every * n, S + t * B * dim)
     ch:energies(E + t * B)
+  end
+  if self.ranks > 1 then
+    -- every rank's (sample, chain) blocks into (sample, global chain) order
+    local mpi = require "tempera.mpi"
+    local T, Bt = o.samples, self.B
+    -- rank r holds T * count_r rows, (sample, its chain) order
+    local function regroup(a, w)
+      local counts = ffi.new("int64_t[?]", self.ranks)
+      for r = 0, self.ranks - 1 do
+        local _, count = mpi.split(Bt, r, self.ranks)
+        counts[r] = T * count * w
+      end
+      local all = new_f64(T * Bt * w)
+      util.check(C.tp_mpi_allgatherv_f64(a, counts, all))
+      local out, at = new_f64(T * Bt * w), 0
+      for r = 0, self.ranks - 1 do
+        local first, count = mpi.split(Bt, r, self.ranks)
+        for t = 0, T - 1 do
+          ffi.copy(out + (t * Bt + first) * w, all + at, count * w * 8)
+          at = at + count * w
+        end
+      end
+      return out
+    end
+    S, E = regroup(S, dim), regroup(E, 1)
+    B, N = Bt, T * Bt
+    LW = new_f64(N)
   end
   self.bias:log_weights(S, N, self.beta, LW)
   -- sample t * B + b is chain b's t-th
@@ -589,7 +634,8 @@ function MetaD:marginal(fr)
 end
 
 function MetaD:__tostring()
-  return string.format("tp.mc.metad(%d chains, %d cycles, %s)", self.chains.B, self.cycle, tostring(self.bias))
+  return string.format("tp.mc.metad(%d chains%s, %d cycles, %s)", self.B,
+    self.ranks > 1 and string.format(" over %d ranks", self.ranks) or "", self.cycle, tostring(self.bias))
 end
 
 -- ---- Wang-Landau ---------------------------------------------------------------
