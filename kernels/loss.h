@@ -40,6 +40,10 @@ tp_status tp_loss_wdce_mask_cpu(uint8_t *masked, float *lam, const uint8_t *toke
 /* WDCE row weights rw (B*R) [out] = w_b * min(1/lam, 1e5) / (B*R). */
 tp_status tp_loss_wdce_row_weights_cpu(double *rw, const double *w, const float *lam,
                                        int32_t B, int32_t R);
+/* The rows of samples first .. first + count - 1 only: rw (count*R) [out],
+ * lam (count*R) [in], w (B) [in] the whole batch's weights. */
+tp_status tp_loss_wdce_row_weights_range_cpu(double *rw, const double *w, const float *lam, int32_t B, int32_t R,
+                                             int32_t first, int32_t count);
 
 /* Weighted masked NLL:  loss [out] = -sum_r rw_r sum_{i scored} logp[r,i,x_ri];
  * dlogp (rows,T,q) [out] = d loss / d logp.  A site is scored when

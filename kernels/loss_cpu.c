@@ -60,11 +60,18 @@ tp_status tp_loss_wdce_mask_cpu(uint8_t *masked, float *lam, const uint8_t *toke
 
 tp_status tp_loss_wdce_row_weights_cpu(double *rw, const double *w, const float *lam,
                                        int32_t B, int32_t R) {
+    return tp_loss_wdce_row_weights_range_cpu(rw, w, lam, B, R, 0, B);
+}
+
+tp_status tp_loss_wdce_row_weights_range_cpu(double *rw, const double *w, const float *lam, int32_t B, int32_t R,
+                                             int32_t first, int32_t count) {
     if (B < 1 || R < 1) return TP_ERROR(TP_ERR_ARG, "wdce weights: B and R must be >= 1");
-    for (int64_t row = 0; row < (int64_t)B * R; row++) {
+    if (first < 0 || count < 0 || (int64_t)first + count > B)
+        return TP_ERROR(TP_ERR_ARG, "wdce weights: rows %d..%d of a batch of %d", first, first + count - 1, B);
+    for (int64_t row = 0; row < (int64_t)count * R; row++) {
         double inv = 1.0 / (double)lam[row];
         if (inv > 1e5) inv = 1e5;
-        rw[row] = w[row / R] * inv / ((double)B * R);
+        rw[row] = w[first + row / R] * inv / ((double)B * R);
     }
     return TP_OK;
 }

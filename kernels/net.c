@@ -431,9 +431,10 @@ static tp_status ensure_host(tp_net *n, int64_t rows, int64_t B) {
     return TP_OK;
 }
 
-/* gradients (overwritten) of the weighted masked NLL over host arrays */
+/* gradients (overwritten) of the weighted masked NLL over host arrays;
+ * row r is row base + r of the call's rows for the conditions (fwd) */
 static tp_status nll_grad(tp_net *n, double *loss, const uint8_t *targets, const uint8_t *input,
-                          const double *rw, int32_t rows, int32_t all_sites, int64_t div) {
+                          const double *rw, int32_t rows, int32_t all_sites, int64_t div, int64_t base) {
     const int T = n->cfg.sites, q = n->cfg.states;
     float *P = slab_at(n, TP_NET_PARAMS), *G = slab_at(n, TP_NET_GRADS);
     TP_TRY(tp_mem_zero(n->dev, G, sizeof(float) * n->np));
@@ -445,7 +446,7 @@ static tp_status nll_grad(tp_net *n, double *loss, const uint8_t *targets, const
         TP_TRY(tp_mem_copy(n->tok, n->dev, input + (int64_t)r0 * T, TP_DEVICE_CPU, (size_t)nr * T));
         TP_TRY(tp_mem_copy(n->tgt, n->dev, targets + (int64_t)r0 * T, TP_DEVICE_CPU, (size_t)nr * T));
         TP_TRY(tp_mem_copy(n->rw, n->dev, rw + r0, TP_DEVICE_CPU, sizeof(double) * nr));
-        TP_TRY(fwd(n, P, nr, r0, div));
+        TP_TRY(fwd(n, P, nr, base + r0, div));
         TP_TRY(n->be->masked_nll(&part, n->dlogp, n->logp, n->tgt, n->tok, n->rw, nr, T, q, all_sites));
         TP_TRY(bwd(n, P, G, nr));
         total += part;
@@ -462,23 +463,38 @@ tp_status tp_net_nll_grad(tp_net *n, double *loss, const uint8_t *targets, const
     for (int64_t i = 0; i < cnt; i++)
         if (targets[i] >= n->cfg.states)
             return TP_ERROR(TP_ERR_ARG, "nll: target %d at index %lld is not a real state", targets[i], (long long)i);
-    return nll_grad(n, loss, targets, input, rw, rows, all_sites, 1);
+    return nll_grad(n, loss, targets, input, rw, rows, all_sites, 1, 0);
 }
 
 tp_status tp_net_wdce_grad(tp_net *n, double *loss, double *ness, const uint8_t *tokens,
                            const double *log_rnd, int32_t B, int32_t R, uint64_t seed, uint64_t stream0) {
+    return tp_net_wdce_grad_rows(n, loss, ness, tokens, log_rnd, B, R, seed, stream0, 0, B);
+}
+
+tp_status tp_net_wdce_grad_rows(tp_net *n, double *loss, double *ness, const uint8_t *tokens,
+                                const double *log_rnd, int32_t B, int32_t R, uint64_t seed, uint64_t stream0,
+                                int32_t first, int32_t count) {
     if (B < 1 || R < 1) return TP_ERROR(TP_ERR_ARG, "wdce: batch and replicates must be >= 1 (got %d, %d)", B, R);
+    if (first < 0 || count < 0 || (int64_t)first + count > B)
+        return TP_ERROR(TP_ERR_ARG, "wdce: rows %d..%d are not rows of a batch of %d", first, first + count - 1, B);
     const int T = n->cfg.sites, q = n->cfg.states;
-    const int64_t rows = (int64_t)B * R;
-    if (rows > 0x7fffffff) return TP_ERROR(TP_ERR_ARG, "wdce: batch*replicates too large");
+    const int64_t rows = (int64_t)count * R;
+    if ((int64_t)B * R > 0x7fffffff) return TP_ERROR(TP_ERR_ARG, "wdce: batch*replicates too large");
     TP_TRY(tp_tokens_check("wdce", tokens, (int64_t)B * T, q));
-    TP_TRY(ensure_host(n, rows, B));
+    TP_TRY(ensure_host(n, rows > 0 ? rows : 1, B));
+    /* the weights of the whole batch: a share of the rows has the same row
+     * weights, bit for bit, as in the whole batch's gradient */
     TP_TRY(tp_loss_softmax_weights(n->h_w, ness, log_rnd, B));
-    TP_TRY(tp_loss_wdce_mask_cpu(n->h_masked, n->h_lam, tokens, seed, stream0, B, R, T, q));
-    TP_TRY(tp_loss_wdce_row_weights_cpu(n->h_rw, n->h_w, n->h_lam, B, R));
+    if (count == 0) {
+        *loss = 0;
+        return tp_mem_zero(n->dev, slab_at(n, TP_NET_GRADS), sizeof(float) * n->np);
+    }
+    const uint8_t *tok = tokens + (int64_t)first * T;
+    TP_TRY(tp_loss_wdce_mask_cpu(n->h_masked, n->h_lam, tok, seed, stream0 + (uint64_t)first * R, count, R, T, q));
+    TP_TRY(tp_loss_wdce_row_weights_range_cpu(n->h_rw, n->h_w, n->h_lam, B, R, first, count));
     for (int64_t row = 0; row < rows; row++)
-        memcpy(n->h_tgt + row * T, tokens + (row / R) * T, (size_t)T);
-    return nll_grad(n, loss, n->h_tgt, n->h_masked, n->h_rw, (int32_t)rows, 0, R);
+        memcpy(n->h_tgt + row * T, tok + (row / R) * T, (size_t)T);
+    return nll_grad(n, loss, n->h_tgt, n->h_masked, n->h_rw, (int32_t)rows, 0, R, (int64_t)first * R);
 }
 
 tp_status tp_net_update(tp_net *n, double *gnorm) {

@@ -93,6 +93,14 @@ TP_FFI tp_status tp_net_inpaint(tp_net *net, uint8_t *tokens, double *logq, cons
 TP_FFI tp_status tp_net_wdce_grad(tp_net *net, double *loss, double *ness, const uint8_t *tokens,
                                   const double *log_rnd, int32_t B, int32_t R,
                                   uint64_t seed, uint64_t stream0);
+/* The share of that gradient from rows first .. first + count - 1 of the
+ * batch (data-parallel training: each MPI rank takes a share and the
+ * shares' gradients and losses add up to the whole batch's): the weights
+ * are the whole batch's softmax, each row's masks and weight are exactly
+ * those of the whole-batch call.  count may be 0 (gradients zero). */
+TP_FFI tp_status tp_net_wdce_grad_rows(tp_net *net, double *loss, double *ness, const uint8_t *tokens,
+                                       const double *log_rnd, int32_t B, int32_t R, uint64_t seed,
+                                       uint64_t stream0, int32_t first, int32_t count);
 /* Weighted masked NLL gradient (kernels/loss.h): targets, input (rows,
  * sites), rw (rows) [in].  all_sites = 1 with rw = 1/(rows*sites) is the
  * cross-entropy.  Gradients are overwritten; loss [out]. */

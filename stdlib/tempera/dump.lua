@@ -122,6 +122,7 @@ function M.run_metadata(opts)
   add("recipe", cli.recipe_text)
   add("seed", string.format("%d", run.seed()))
   add("threads", tonumber(C.tp_threads_get()))
+  if C.tp_mpi_size() > 1 then add("ranks", tonumber(C.tp_mpi_size())) end
   if run.params_values then
     local parts = {}
     for _, k in ipairs(util.sorted_keys(run.params_values)) do

@@ -276,6 +276,8 @@ function Net:inpaint(partial, n, o)
 end
 
 -- loss, ness = net:wdce_grad(tokens, log_rnd, B [, { replicates = 8, seed =, stream = }])
+-- rows = { first, count }: only that share of the batch's gradient (the
+-- weights stay the whole batch's; data-parallel training adds the shares)
 function Net:wdce_grad(tokens, log_rnd, B, o)
   o = o or {}
   local R = o.replicates or 8
@@ -284,8 +286,25 @@ function Net:wdce_grad(tokens, log_rnd, B, o)
   local lr = doubles_arg("net:wdce", log_rnd, B, "log_rnd")
   local seed, stream = stream_args(o, B * R)
   apply_cond(self, o)
-  util.check(C.tp_net_wdce_grad(self._p, self._loss, self._loss + 1, x, lr, B, R, seed, stream))
+  if o.rows then
+    util.check_arg(type(o.rows) == "table" and type(o.rows[1]) == "number" and type(o.rows[2]) == "number",
+      "net:wdce: rows = { first, count }")
+    util.check(C.tp_net_wdce_grad_rows(self._p, self._loss, self._loss + 1, x, lr, B, R, seed, stream, o.rows[1],
+      o.rows[2]))
+  else
+    util.check(C.tp_net_wdce_grad(self._p, self._loss, self._loss + 1, x, lr, B, R, seed, stream))
+  end
   return self._loss[0], self._loss[1]
+end
+
+-- net:sum_grads(): the gradients summed over the MPI ranks, added in rank
+-- order (every rank gets the same bits); nothing with one process
+function Net:sum_grads()
+  if C.tp_mpi_size() == 1 then return end
+  self._g = self._g or f32_t(self.num_params)
+  util.check(C.tp_net_get(self._p, 1, self._g, self.num_params))
+  util.check(C.tp_mpi_sum_f32(self._g, self.num_params))
+  util.check(C.tp_net_set(self._p, 1, self._g, self.num_params))
 end
 
 -- loss, logq = net:order_grad(tokens, a, B, { seed =, stream = }): gradient of

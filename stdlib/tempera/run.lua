@@ -81,6 +81,8 @@ function M.record()
   f:write("recipe ", cli.recipe or "(none)", "\n")
   f:write("seed ", string.format("%d", M.seed()), " (", M.seed_source or "default", ")\n")
   f:write("threads ", tonumber(C.tp_threads_get()), "\n")
+  -- under mpirun: the number of processes (a one-process run has no line)
+  if C.tp_mpi_size() > 1 then f:write("ranks ", tonumber(C.tp_mpi_size()), "\n") end
   if M.params then
     for _, k in ipairs(util.sorted_keys(M.params_values)) do
       local v = M.params_values[k]

@@ -134,6 +134,47 @@ function Sampler:score(x, n, o)
   return self:_complete("sampler:score", x, lq, n, o)
 end
 
+-- S:sample_shared(n, opts) / S:score_shared(x, n, opts): the same batch as
+-- S:sample / S:score (stream = the first row's), with the network's work
+-- shared by the MPI ranks: rank r draws (or scores) its block of rows
+-- (tp.mpi.split; row k keeps its stream, stream + k), the tokens and log q
+-- are gathered in row order, and every rank completes the whole batch
+-- (energies, CVs, bias values, weights: cheap, and identical everywhere)
+local function shared(self, fname, n, o, x_all)
+  local mpi = require "tempera.mpi"
+  o = util.options(fname, o, sample_spec)
+  util.check_arg(o.stream ~= nil, "%s: give the first row's stream (stream =)", fname)
+  local first, count = mpi.split(n)
+  local x, lq
+  if count > 0 then
+    local opts = { seed = o.seed, stream = o.stream + first, ema = o.ema }
+    if x_all then
+      lq = self.net:log_prob(x_all + first * self.sites, count, opts)
+    else
+      x, lq = self.net:sample(count, opts)
+    end
+  else
+    x, lq = u8_t(1), f64_t(1)
+  end
+  if not x_all then x = mpi.gather_rows(x, n, self.sites, "uint8_t") end
+  lq = mpi.gather_rows(lq, n, 1)
+  return self:_complete(fname, x_all or x, lq, n, o)
+end
+
+function Sampler:sample_shared(n, o)
+  if C.tp_mpi_size() == 1 then return self:sample(n, o) end
+  util.check_arg(type(n) == "number" and n >= 0 and n == math.floor(n), "sampler:sample: n must be a count")
+  return shared(self, "sampler:sample", n, o)
+end
+
+function Sampler:score_shared(x, n, o)
+  if C.tp_mpi_size() == 1 then return self:score(x, n, o) end
+  util.check_arg(type(n) == "number" and n >= 0 and n == math.floor(n), "sampler:score: n must be a count")
+  util.check_arg(type(x) == "cdata", "sampler:score: x must be a uint8_t array of n configurations")
+  util.check_count("sampler:score", "x", x, n * self.sites, 1)
+  return shared(self, "sampler:score", n, o, x)
+end
+
 -- batch = tp.sampler.concat(a, b): rows of a then rows of b (fields both have)
 function M.concat(a, b)
   util.check_arg(type(a) == "table" and type(b) == "table" and a.sites == b.sites,

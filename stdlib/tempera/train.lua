@@ -102,6 +102,7 @@ function M.trainer(opts)
     anneal = o.anneal, schedule = o.schedule, seed = o.seed or require("tempera.run").seed(),
     stream = STREAM0, cycles = 0, hills = 0, history = {}, checkpoint_path = o.checkpoint,
     checkpoint_every = o.checkpoint_every, show_progress = o.progress, deposit_mode = o.deposit, pretrain = pre,
+    ranks = tonumber(C.tp_mpi_size()),
   }, Trainer)
   if o.checkpoint then
     -- one run per checkpoint path: a trainer of another process on it is
@@ -264,15 +265,17 @@ function Trainer:trained_bias() return bias_of_step(self, self.net:steps()) end
 
 -- batch = tr:draw(n): n samples from the EMA model, log-weights under the
 -- current (annealed) beta and the bias as it is now (none while finishing)
+-- (under mpirun each rank draws its block of the rows and the batch is
+-- gathered: the same batch on every rank as in one process)
 function Trainer:draw(n)
   util.check_arg(type(n) == "number" and n >= 1, "trainer:draw: n must be >= 1")
-  return self.sampler:sample(n, { seed = self.seed, stream = self:streams(n), beta = self:beta_now(),
+  return self.sampler:sample_shared(n, { seed = self.seed, stream = self:streams(n), beta = self:beta_now(),
     bias = self:target_bias() })
 end
 
 -- batch = tr:score(x, n): teacher-forced batch (EMA model, same target as draw)
 function Trainer:score(x, n)
-  return self.sampler:score(x, n, { seed = self.seed, stream = self:streams(n), beta = self:beta_now(),
+  return self.sampler:score_shared(x, n, { seed = self.seed, stream = self:streams(n), beta = self:beta_now(),
     bias = self:target_bias() })
 end
 
@@ -295,8 +298,24 @@ function Trainer:pretrain_step()
   self._pre_x = self._pre_x or u8_t(B * N)
   self._pre_w = self._pre_w or f64_t(B)
   util.check(C.tp_rng_pick_rows(self._pre_x, pre.x, pre.n, N, B, self.seed, self:streams(1)))
-  return self.net:wdce_step(self._pre_x, self._pre_w, B, { replicates = self.replicates, seed = self.seed,
-    stream = self:streams(B * self.replicates) })
+  return self:_wdce(self._pre_x, self._pre_w, B)
+end
+
+-- One WDCE step on B rows: clip, Adam, EMA.  Under mpirun (data-parallel)
+-- each rank takes the gradient of its block of rows (the whole batch's
+-- weights), the gradients and losses are summed over the ranks in rank
+-- order, and every rank takes the same optimiser step.
+function Trainer:_wdce(x, log_rnd, B)
+  local o = { replicates = self.replicates, seed = self.seed, stream = self:streams(B * self.replicates) }
+  if self.ranks == 1 then return self.net:wdce_step(x, log_rnd, B, o) end
+  local mpi = require "tempera.mpi"
+  local first, count = mpi.split(B)
+  o.rows = { first, count }
+  local loss, ness = self.net:wdce_grad(x, log_rnd, B, o)
+  self.net:sum_grads()
+  loss = mpi.allreduce(loss)
+  self.net:update()
+  return loss, ness
 end
 
 function Trainer:replay_count()
@@ -320,9 +339,7 @@ end
 -- loss, ness = tr:wdce_step(batch [, log_rnd]): one WDCE step (fresh masks),
 -- Adam and EMA; log_rnd defaults to the batch's (a loss-weighting hook)
 function Trainer:wdce_step(b, log_rnd)
-  local B, R = b.n, self.replicates
-  return self.net:wdce_step(b.x, log_rnd or b.log_rnd, B, { replicates = R, seed = self.seed,
-    stream = self:streams(B * R) })
+  return self:_wdce(b.x, log_rnd or b.log_rnd, b.n)
 end
 
 -- diagnostics of a freshly drawn batch: log Z-hat (unbiased target), NESS of

@@ -53,6 +53,7 @@ local function from_dir(dir)
     if k == "tempera" then r.version = v
     elseif k == "seed" then r.seed = v:match("^(%-?%d+)")
     elseif k == "threads" then r.threads = tonumber(v)
+    elseif k == "ranks" then r.ranks = tonumber(v)
     elseif k == "recipe" then r.recipe_file = v
     elseif k == "param" then
       local name, val = v:match("^(%S+)%s?(.*)$")
@@ -71,7 +72,7 @@ local function from_dump(path)
   d:close()
   if not m.recipe then return nil, path .. ": no recipe recorded (written outside 'tempera run')" end
   local r = { params = {}, recipe_text = m.recipe, seed = m.seed, version = m.tempera, threads = tonumber(m.threads),
-    recipe_file = m.recipe_file, dump = path }
+    ranks = tonumber(m.ranks), recipe_file = m.recipe_file, dump = path }
   -- "k=v k=v": names are identifiers; a value runs to the next " name=" (or the end)
   local s = m.params or ""
   local pos = 1
@@ -159,15 +160,29 @@ function M.main(...)
   f:write(rec.recipe_text)
   f:close()
   local cmd = { shq(self_exe()), "run", shq(recipe), "--out", shq(out) }
+  local launcher = ""
+  if rec.ranks and rec.ranks > 1 then
+    -- the run had several MPI processes: the same number again
+    local p = io.popen("command -v mpirun 2>/dev/null")
+    local mpirun = p and p:read("*l")
+    if p then p:close() end
+    if not mpirun or mpirun == "" then
+      io.stderr:write(string.format("tempera rerun: the run used %d MPI ranks and mpirun is not here; running one " ..
+        "process (metadynamics is bit-identical, data-parallel training equal to float tolerance)\n", rec.ranks))
+    else
+      launcher = string.format("%s --allow-run-as-root --oversubscribe -np %d ", shq(mpirun), rec.ranks)
+    end
+  end
   if rec.seed then cmd[#cmd + 1] = "--seed " .. shq(rec.seed) end
   if rec.threads then cmd[#cmd + 1] = "--threads " .. shq(rec.threads) end
   for _, kv in ipairs(rec.params) do
     if kv[1] ~= "seed" then cmd[#cmd + 1] = "--set " .. shq(kv[1] .. "=" .. kv[2]) end
   end
   local line = table.concat(cmd, " ")
-  io.stdout:write("tempera rerun: ", (line:gsub("^'[^']*'", "tempera")), "\n")
+  io.stdout:write("tempera rerun: ", launcher ~= "" and string.format("mpirun -np %d ", rec.ranks) or "",
+    (line:gsub("^'[^']*'", "tempera")), "\n")
   io.stdout:flush()
-  local okrun = os.execute(line)
+  local okrun = os.execute(launcher .. line)
   os.remove(recipe)
   if not (okrun == 0 or okrun == true) then
     io.stderr:write("tempera rerun: the recipe failed (above); nothing compared\n")
