@@ -701,3 +701,123 @@ tp_status tp_exact_run(const tp_model *m, const double *beta, int32_t nbeta,
     free(H);
     return TP_OK;
 }
+
+/* ---- the magnetisation distribution of the square Ising model (transfer matrix) ---- */
+
+/* row r of L spins (bit i = spin i up): its magnetisation and its bonds
+ * sum_i s_i s_{i+1} (periodic) */
+static int row_m(uint32_t r, int L) { return 2 * __builtin_popcount(r) - L; }
+static int row_bonds(uint32_t r, int L) {
+    uint32_t rot = ((r >> 1) | (r << (L - 1))) & ((1u << L) - 1);
+    return L - 2 * __builtin_popcount(r ^ rot);
+}
+/* the smallest rotation of r: rows that are rotations of one another give
+ * the same sums (the lattice is translation invariant) */
+static uint32_t row_canon(uint32_t r, int L) {
+    uint32_t best = r, mask = (1u << L) - 1;
+    for (int k = 1; k < L; k++) {
+        r = ((r >> 1) | (r << (L - 1))) & mask;
+        if (r < best) best = r;
+    }
+    return best;
+}
+
+tp_status tp_exact_ising_m(int32_t L, double J, double h, double beta, double *log_z, double *p) {
+    if (L < 3 || L > 10) return TP_ERROR(TP_ERR_ARG, "exact Ising m: L must be 3..10, got %d", L);
+    if (!(beta >= 0) || !isfinite(beta) || !isfinite(J) || !isfinite(h))
+        return TP_ERROR(TP_ERR_ARG, "exact Ising m: beta, J and h must be finite (beta >= 0)");
+    if (!log_z || !p) return TP_ERROR(TP_ERR_ARG, "exact Ising m: NULL output");
+    const int R = 1 << L, NM = L * L + 1;      /* rows; magnetisations -L^2, -L^2 + 2, ..., L^2 */
+    const double bJ = beta * J;
+    /* weights of a row and of a pair of rows, and each row's m */
+    double *wrow = malloc(sizeof(double) * R), *wpair = malloc(sizeof(double) * (size_t)R * R);
+    int *mrow = malloc(sizeof(int) * R);
+    uint32_t *reps = malloc(sizeof(uint32_t) * R);
+    int *mult = calloc((size_t)R, sizeof(int));
+    double *part = calloc((size_t)R * NM, sizeof(double)), *plog = calloc((size_t)R, sizeof(double));
+    if (!wrow || !wpair || !mrow || !reps || !mult || !part || !plog) {
+        free(wrow); free(wpair); free(mrow); free(reps); free(mult); free(part); free(plog);
+        return TP_ERROR(TP_ERR_NOMEM, "exact Ising m: out of memory for L = %d", L);
+    }
+    for (int r = 0; r < R; r++) {
+        wrow[r] = exp(bJ * row_bonds((uint32_t)r, L));
+        mrow[r] = row_m((uint32_t)r, L);
+        for (int s = 0; s < R; s++) wpair[(size_t)r * R + s] = exp(bJ * (L - 2 * __builtin_popcount((uint32_t)(r ^ s))));
+    }
+    int nrep = 0;
+    for (int r = 0; r < R; r++) {
+        uint32_t c = row_canon((uint32_t)r, L);
+        if (mult[c]++ == 0) reps[nrep++] = c;
+    }
+    tp_status st = TP_OK;
+    /* one first row per class of rotations, its sums times the class size */
+    #pragma omp parallel
+    {
+        double *v = malloc(sizeof(double) * (size_t)R * NM), *w = malloc(sizeof(double) * (size_t)R * NM);
+        if (!v || !w) {
+            #pragma omp critical(tp_exact_ising_m)
+            st = TP_ERROR(TP_ERR_NOMEM, "exact Ising m: out of memory");
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (int k = 0; k < nrep; k++) {
+            if (!v || !w || tp_abort_flag) continue;
+            const uint32_t r0 = reps[k];
+            double lscale = 0;
+            memset(v, 0, sizeof(double) * (size_t)R * NM);
+            /* index of M: each row adds (m_row + L)/2, so the total is (M + L^2)/2 */
+            v[(size_t)r0 * NM + (mrow[r0] + L) / 2] = wrow[r0];
+            for (int row = 1; row < L; row++) {
+                memset(w, 0, sizeof(double) * (size_t)R * NM);
+                for (int s = 0; s < R; s++) {
+                    const double *vs = v + (size_t)s * NM;
+                    const double *ws = wpair + (size_t)s * R;
+                    for (int t = 0; t < R; t++) {
+                        const double f = ws[t] * wrow[t];
+                        const int dm = (mrow[t] + L) / 2;   /* index shift of the new row's m */
+                        double *wt = w + (size_t)t * NM + dm;
+                        for (int m = 0; m + dm < NM; m++) wt[m] += f * vs[m];
+                    }
+                }
+                /* rescale: the largest entry to 1, its log kept */
+                double mx = 0;
+                for (size_t i = 0; i < (size_t)R * NM; i++) if (w[i] > mx) mx = w[i];
+                if (mx > 0) { for (size_t i = 0; i < (size_t)R * NM; i++) w[i] /= mx; lscale += log(mx); }
+                double *tmp = v; v = w; w = tmp;
+            }
+            /* close the torus: the last row's bonds to the first */
+            double *out = part + (size_t)k * NM;
+            for (int s = 0; s < R; s++) {
+                const double f = wpair[(size_t)s * R + r0];
+                for (int m = 0; m < NM; m++) out[m] += f * v[(size_t)s * NM + m];
+            }
+            plog[k] = lscale;
+        }
+        free(v); free(w);
+    }
+    if (st == TP_OK && tp_abort_flag) st = TP_ABORTED;
+    if (st == TP_OK) {
+        /* sum the classes in a fixed order (threads never change the result) */
+        double top = -INFINITY;
+        for (int k = 0; k < nrep; k++) if (plog[k] > top) top = plog[k];
+        for (int m = 0; m < NM; m++) p[m] = 0;
+        for (int k = 0; k < nrep; k++) {
+            double f = mult[reps[k]] * exp(plog[k] - top);
+            for (int m = 0; m < NM; m++) p[m] += f * part[(size_t)k * NM + m];
+        }
+        /* the field: exp(beta h M) */
+        double z = 0, fmax = -INFINITY;
+        for (int m = 0; m < NM; m++) {
+            double M = 2.0 * m - L * L;
+            if (p[m] > 0 && beta * h * M > fmax) fmax = beta * h * M;
+        }
+        for (int m = 0; m < NM; m++) {
+            double M = 2.0 * m - L * L;
+            p[m] = p[m] > 0 ? p[m] * exp(beta * h * M - fmax) : 0;
+            z += p[m];
+        }
+        for (int m = 0; m < NM; m++) p[m] /= z;
+        *log_z = log(z) + fmax + top;
+    }
+    free(wrow); free(wpair); free(mrow); free(reps); free(mult); free(part); free(plog);
+    return st;
+}

@@ -46,6 +46,13 @@ TP_FFI int64_t tp_exact_states(const tp_model *m);
  * digit i of s in base q (site 0 fastest).  Needs 2 <= q <= 256, q^n
  * within the enumeration limit, first >= 0 and first + count <= q^n. */
 TP_FFI tp_status tp_exact_configs(int32_t q, int32_t n, uint8_t *out, int64_t first, int64_t count);
+/* The square-lattice Ising model beyond enumeration: L x L periodic (3 <=
+ * L <= 10), nearest-neighbour coupling J, field h, E = -J sum_<ij> s_i s_j
+ * - h sum_i s_i, by a row-to-row transfer matrix that carries the
+ * magnetisation M = sum_i s_i.  log_z [out]; p (L*L + 1) [out] the exact
+ * probability of M = -L^2 + 2k at index k.  Cost about 4^L L^3 per class
+ * of first rows: 0.3 s for L = 8, 2.5 s for 9, 22 s for 10 on 2 cores. */
+TP_FFI tp_status tp_exact_ising_m(int32_t L, double J, double h, double beta, double *log_z, double *p);
 /* ffi:end */
 
 #ifdef __cplusplus

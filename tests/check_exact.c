@@ -52,6 +52,48 @@ START_TEST(test_exact_ising_matches_kaufman) {
 }
 END_TEST
 
+/* The transfer matrix for P(M): log Z against Kaufman up to 8x8 (beyond
+ * enumeration), and P(M) against enumeration with a field (L = 4, 5) */
+START_TEST(test_exact_ising_m_transfer_matrix) {
+    const double betas[] = { 0.28, 0.4407, 0.6, 1.0 };
+    for (int L = 3; L <= 8; L++) {
+        for (int b = 0; b < 4; b++) {
+            double lz, p[82];
+            ck_assert_int_eq(tp_exact_ising_m(L, 1.0, 0.0, betas[b], &lz, p), TP_OK);
+            double want = tp_test_kaufman_log_z(L, L, betas[b]), s = 0;
+            ck_assert_msg(tp_close(lz, want, TP_TOL_LOGZ), "L=%d beta=%g: log Z %.15g, Kaufman %.15g", L, betas[b], lz, want);
+            for (int k = 0; k <= L * L; k++) {
+                s += p[k];
+                ck_assert_msg(fabs(p[k] - p[L * L - k]) < 1e-12, "L=%d: P(M) not symmetric at %d", L, k);
+            }
+            ck_assert(fabs(s - 1) < 1e-12);
+        }
+        if (L > 5) continue;
+        /* with a field, against enumeration of every state */
+        const double J = 0.8, hf = 0.15, beta = 0.6;
+        tp_lattice *lat = tp_lattice_init_square(L, 1);
+        tp_model *m = tp_model_init_ising(lat, 1, &J, hf);
+        tp_cv *cv = tp_cv_init(TP_CV_MAGNETIZATION, lat, 2, 1);
+        ck_assert(m && cv);
+        double lo = -1, hi = 1, lz0, me, ve, lz, p[26], hist[26];
+        int32_t pts = L * L + 1;
+        ck_assert_int_eq(tp_exact_run(m, &beta, 1, &lz0, &me, &ve, cv, &lo, &hi, &pts, hist), TP_OK);
+        ck_assert_int_eq(tp_exact_ising_m(L, J, hf, beta, &lz, p), TP_OK);
+        ck_assert_msg(tp_close(lz, lz0, TP_TOL_LOGZ), "L=%d with a field: %.15g vs %.15g", L, lz, lz0);
+        for (int k = 0; k <= L * L; k++)
+            ck_assert_msg(fabs(p[k] - hist[k]) < 1e-12, "L=%d M index %d: %.15g vs enumeration %.15g", L, k, p[k], hist[k]);
+        ck_assert(p[L * L] > p[0]);   /* the field favours up */
+        tp_cv_free(cv);
+        tp_model_free(m);
+        tp_lattice_free(lat);
+    }
+    double lz, p[10];
+    ck_assert_int_eq(tp_exact_ising_m(2, 1, 0, 0.5, &lz, p), TP_ERR_ARG);
+    ck_assert_int_eq(tp_exact_ising_m(11, 1, 0, 0.5, &lz, p), TP_ERR_ARG);
+    ck_assert_int_eq(tp_exact_ising_m(4, 1, 0, NAN, &lz, p), TP_ERR_ARG);
+}
+END_TEST
+
 /* brute force over every state with the model's own total energy */
 static void brute(const tp_model *m, double beta, double *lz, double *me, double *ve) {
     int n = m->n, q = m->q;
@@ -307,6 +349,7 @@ Suite *exact_suite(void) {
     Suite *s = suite_create("exact");
     TCase *tc = tp_test_tcase("exact", 60);
     tcase_add_test(tc, test_exact_ising_matches_kaufman);
+    tcase_add_test(tc, test_exact_ising_m_transfer_matrix);
     tcase_add_test(tc, test_exact_levels_match_brute_force);
     tcase_add_test(tc, test_exact_potts_and_ce_match_brute_force);
     tcase_add_test(tc, test_exact_marginal_and_threads);

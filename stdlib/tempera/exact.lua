@@ -166,11 +166,40 @@ M.run = exact
 -- number of configurations of a model (q^n)
 function M.states(model) return model.q ^ model.n end
 
+-- tp.exact.ising_m(model, beta) -> { log_z, free_energy, grid = { m values },
+--   marginal = { P(m) }, pmf = { -log P / beta } } for an Ising model with
+-- one coupling shell on an L x L square lattice, 3 <= L <= 10: the exact
+-- distribution of the magnetisation per site m = M / L^2 by a transfer
+-- matrix (enumeration stops at 5x5).  The grid has L^2 + 1 points on
+-- [-1, 1]: a tp.bias.grid{ cv = magnetization, points = L^2 + 1 } lines up.
+function M.ising_m(model, beta)
+  util.check_arg(model_mod.is_model(model) and model.kind == "ising" and type(model.J) == "table" and #model.J == 1,
+    "tp.exact.ising_m: expects an Ising model with one coupling shell, got %s", tostring(model))
+  local lat = model.lattice
+  local L = math.floor(math.sqrt(model.n) + 0.5)
+  util.check_arg(lat and lat:kind_name() == "square" and L * L == model.n and lat.dim == 2,
+    "tp.exact.ising_m: needs an L x L square lattice, got %s", tostring(lat))
+  util.check_arg(L >= 3 and L <= 10, "tp.exact.ising_m: L must be 3..10, got %d", L)
+  util.check_arg(type(beta) == "number" and beta >= 0, "tp.exact.ising_m: beta must be a number >= 0")
+  local lz, p = ffi.new("double[1]"), ffi.new("double[?]", L * L + 1)
+  util.check(C.tp_exact_ising_m(L, model.J[1], model.h or 0, beta, lz, p))
+  local r = { beta = beta, log_z = lz[0], free_energy = -lz[0] / beta, grid = {}, marginal = {}, pmf = {},
+    points = L * L + 1 }
+  for k = 0, L * L do
+    r.grid[k + 1] = (2 * k - L * L) / (L * L)
+    r.marginal[k + 1] = p[k]
+    r.pmf[k + 1] = p[k] > 0 and -math.log(p[k]) / beta or math.huge
+  end
+  return r
+end
+
 util.doc(M, [[
 tp.exact(model, beta [, { cv = cv, points = 17, range = {lo, hi} }]) -> r
   Exact enumeration (q^n <= 2^26 in C, 2^22 for Lua models/CVs):
   r.log_z, r.free_energy, r.mean_e, r.var_e, r.heat_capacity (per site),
   r.energy_per_site; with a cv: r.grid, r.marginal, r.pmf (nearest grid
-  point, last dimension fastest).  beta may be a list -> list of results.]])
+  point, last dimension fastest).  beta may be a list -> list of results.
+tp.exact.ising_m(model, beta) -> { log_z, grid, marginal, pmf }: the exact P(m) of
+  the L x L square Ising model (3 <= L <= 10) by a transfer matrix.]])
 
 return M
