@@ -13,6 +13,8 @@ local tp = require "tempera"
 local int = tp.params.int
 local P = tp.params{ L = int(8), embed = int(64), depth = int(4), heads = int(4), batch = int(64), replicates = int(8),
   K = int(5), warmup = int(5), steps = int(30), seed = 3 }
+-- whole cycles: training runs K steps at a time
+assert(P.warmup % P.K == 0 and P.steps % P.K == 0, "warmup and steps must be multiples of K")
 local lat = tp.lattice.square(P.L)
 local model = tp.model.ising{ lattice = lat }
 local net = tp.nn.transformer{ lattice = lat, states = 2, embed = P.embed, depth = P.depth, heads = P.heads, seed = 1,
