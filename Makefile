@@ -38,6 +38,7 @@ TP_LDFLAGS := -Wl,-E
 ifeq ($(HAVE_MPI),1)
 TP_CFLAGS += -DTP_HAVE_MPI $(MPI_CFLAGS)
 TP_LIBS   += $(MPI_LIBS)
+TP_MPI_LIBS := $(MPI_LIBS)
 endif
 
 ifneq ($(SANITIZE),)
@@ -216,7 +217,7 @@ build/emu/emu.o: tests/cudaemu/emu.cpp
 build/emu/check_all: $(TEST_OBJ) $(filter-out $(patsubst %.cu,build/%.o,$(CUDA_SRC)),$(LIB_OBJ)) $(EMU_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CXX) $(LDFLAGS) $(TP_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LUAJIT_LIBS) $(ZSTD_LIBS) $(BLAS_LIBS) \
-		$(EDIT_LIBS) -fopenmp -lm -lpthread -ldl
+		$(EDIT_LIBS) $(TP_MPI_LIBS) -fopenmp -lm -lpthread -ldl
 
 build/emu/selftest: tests/cudaemu/selftest.cpp build/emu/emu.o
 	@echo "  CXX     $<"
@@ -226,7 +227,7 @@ build/emu/selftest: tests/cudaemu/selftest.cpp build/emu/emu.o
 build/emu/tempera: $(filter-out $(patsubst %.cu,build/%.o,$(CUDA_SRC)),$(OBJ)) $(EMU_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CXX) $(LDFLAGS) $(TP_LDFLAGS) -o $@ $^ $(LUAJIT_LIBS) $(ZSTD_LIBS) $(BLAS_LIBS) $(EDIT_LIBS) \
-		-fopenmp -lm -lpthread -ldl
+		$(TP_MPI_LIBS) -fopenmp -lm -lpthread -ldl
 
 .PHONY: check-cuda-emu
 check: check-cuda-emu

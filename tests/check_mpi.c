@@ -121,6 +121,12 @@ START_TEST(test_mpi_metad_shared_bias_equals_one_process) {
     char *rt = slurp("two/run.txt");
     ck_assert_msg(strstr(rt, "\nranks 2\n"), "run.txt: %s", rt);
     free(rt);
+    /* tempera rerun launches 2 ranks again and finds every file identical */
+    tp_cmd_result re = sh("%T rerun two -o again");
+    ck_assert_msg(re.status == 0, "rerun: %s %s", re.out, re.err);
+    ck_assert_msg(strstr(re.out, "tempera rerun: mpirun -np 2 tempera run"), "%s", re.out);
+    ck_assert_msg(strstr(re.out, "files bit-identical to two"), "%s", re.out);
+    tp_cmd_result_free(&re);
     tp_cmd_result_free(&a);
     tp_cmd_result_free(&b);
 }
