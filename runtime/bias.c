@@ -558,7 +558,8 @@ static int next_line(FILE *f, char *buf, int n, int *lineno) {
 
 tp_bias *tp_bias_load(const char *path) {
     if (!path) { TP_ERROR(TP_ERR_ARG, "bias: NULL path"); return NULL; }
-    FILE *f = fopen(path, "r");
+    char shadow[4352];
+    FILE *f = fopen(tp_io_read_path_buf(path, shadow, sizeof shadow), "r");
     if (!f) { TP_ERROR(TP_ERR_IO, "bias: cannot read %s: %s", path, strerror(errno)); return NULL; }
     char line[512], word[64];
     int ln = 0, version = 0, dim = 0;

@@ -174,7 +174,8 @@ tp_status tp_ckpt_save(const tp_ckpt *ck, const char *path) {
 
 tp_ckpt *tp_ckpt_load(const char *path) {
     if (!path) { TP_ERROR(TP_ERR_ARG, "checkpoint: NULL path"); return NULL; }
-    stream s = { fopen(path, "rb"), 14695981039346656037ULL, 0 };
+    char shadow[4352];
+    stream s = { fopen(tp_io_read_path_buf(path, shadow, sizeof shadow), "rb"), 14695981039346656037ULL, 0 };
     if (!s.f) { TP_ERROR(TP_ERR_IO, "checkpoint: cannot open %s", path); return NULL; }
     /* every allocation below is bounded by the bytes the file still holds
      * (a header may claim anything) */

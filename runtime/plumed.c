@@ -130,6 +130,8 @@ static tp_status add_row(tp_plumed *t, char **w, int n, const char *path, long l
 
 /* PATH.gz is read through gzip -dc (PLUMED's compressed output) */
 static FILE *open_text(const char *path, int *piped) {
+    char shadow[4352];
+    path = tp_io_read_path_buf(path, shadow, sizeof shadow);   /* an MPI rank's own copy */
     size_t n = strlen(path);
     *piped = n > 3 && !strcmp(path + n - 3, ".gz");
     if (!*piped) return fopen(path, "r");
@@ -224,7 +226,8 @@ tp_status tp_plumed_write(const char *path, const char *const *fields, int32_t n
             return TP_ERROR(TP_ERR_ARG, "plumed write: SET entry %d needs a key without spaces and a one-line value", i + 1);
     int header = 1;
     if (append) {
-        FILE *e = fopen(path, "r");
+        char shadow[4352];
+        FILE *e = fopen(tp_io_write_path(path, shadow, sizeof shadow), "r");
         if (e) { fseek(e, 0, SEEK_END); header = ftell(e) <= 0; fclose(e); }
     }
     /* a new file replaces the old one atomically; an append is checked */

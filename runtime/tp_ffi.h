@@ -148,11 +148,19 @@ TP_FFI tp_status tp_append_file(const char *path, const char *data, int64_t len)
 TP_FFI int32_t tp_lock_acquire(const char *path, const char *what);
 TP_FFI void tp_lock_release(int32_t fd);
 /* Muted output (ranks other than 0 of an MPI run, which compute what rank
- * 0 computes): every writer above, tp_atomic_open, the dump writer and the
- * PLUMED appender succeed without touching the file system, and locks are
- * not taken.  Reading is unchanged. */
+ * 0 computes): every writer above, tp_atomic_open, the dump writer, the
+ * PLUMED appender and the locks write to this process's private shadow
+ * directory (tempera-shadow-XXXXXX in mpirun's session directory for the
+ * process, else $TMPDIR or /tmp; removed at exit) instead of
+ * the path, without fsync, and readers of a path take its shadow when this
+ * process wrote one, so a recipe that reads back its own file works on
+ * every rank while only rank 0 touches the real outputs. */
 TP_FFI void tp_io_set_muted(int32_t muted);
 TP_FFI int32_t tp_io_muted(void);
+/* path, or its shadow when muted and this process wrote one (reading) */
+TP_FFI const char *tp_io_read_path(const char *path);
+/* path, or its shadow when muted (writing, removing, renaming) */
+TP_FFI const char *tp_io_shadow_path(const char *path);
 /* ffi:end */
 
 /* The same for C writers that stream with stdio: tp_atomic_open returns a
@@ -172,8 +180,11 @@ tp_status tp_atomic_commit(tp_atomic_file *a, int bad);
 /* fsync the directory holding path, making a rename into it durable (a
  * file system that refuses is not an error). */
 void tp_fsync_parent(const char *path);
-/* fopen(path, "a"), or /dev/null when output is muted */
+/* fopen(path, "a") of path's shadow when output is muted */
 FILE *tp_open_append(const char *path);
+/* the same with a caller's buffer (n >= 4352) */
+const char *tp_io_write_path(const char *path, char *buf, size_t n);
+const char *tp_io_read_path_buf(const char *path, char *buf, size_t n);
 
 #ifdef __cplusplus
 }

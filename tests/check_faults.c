@@ -29,14 +29,8 @@ static char *dir;
 static void setup(void) { dir = tp_test_scratch_dir("faults"); }
 static void teardown(void) { free(dir); }
 
-/* dir/name, in one of four rotating buffers (two may be used in one call) */
-static const char *in_dir(const char *name) {
-    static char path[4][4096];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
-    return path[k];
-}
+/* dir/name (tp_test_join) */
+static const char *in_dir(const char *name) { return tp_test_join(dir, name); }
 
 static void put(const char *name, const char *text) { ck_assert_int_eq(tp_test_write_file(in_dir(name), text), 0); }
 

@@ -34,13 +34,7 @@ static int have_mpi = -1;
 static void setup(void) { dir = tp_test_scratch_dir("mpi"); }
 static void teardown(void) { free(dir); }
 
-static const char *in_dir(const char *name) {
-    static char path[4][4096];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
-    return path[k];
-}
+static const char *in_dir(const char *name) { return tp_test_join(dir, name); }
 
 static void put(const char *name, const char *text) { ck_assert_int_eq(tp_test_write_file(in_dir(name), text), 0); }
 
@@ -308,6 +302,49 @@ START_TEST(test_mpi_collectives) {
 }
 END_TEST
 
+/* ---- files: rank 0 writes, every rank reads back its own ---------------------------- */
+
+START_TEST(test_mpi_files_written_by_rank_0_read_back_everywhere) {
+    if (!mpi_usable()) return;
+    put("files.lua",
+        "local tp = require 'tempera'\n"
+        "local r = tp.mpi.rank()\n"
+        "local f = assert(io.open(tp.out('who.txt'), 'w'))\n"
+        "f:write('written by rank ', r, '\\n')\n"
+        "f:close()\n"
+        "-- each rank reads back what it wrote itself (rank 1: its private copy)\n"
+        "assert(io.open(tp.out('who.txt')):read('*l') == 'written by rank ' .. r)\n"
+        "for line in io.lines(tp.out('who.txt')) do assert(line == 'written by rank ' .. r) end\n"
+        "tp.plumed.write_hills(tp.out('h.HILLS'), { cv = { 'm' }, centers = { -0.5, 0.5 }, sigma = { 0.1 },\n"
+        "  heights = { 1, 2 }, bias_factor = 10, n = 2 })\n"
+        "assert(tp.plumed.read_hills(tp.out('h.HILLS')).n == 2)\n"
+        "local w = tp.dump.open(tp.out('d.tpd'), { fields = { { name = 'e', type = 'f64' } } })\n"
+        "for i = 1, 5 do w:append{ e = i + 10 * r } end\n"
+        "w:close()\n"
+        "local d = assert(tp.dump.read(tp.out('d.tpd')))\n"
+        "local c = d:next_chunk()\n"
+        "assert(c.n == 5 and c:get('e')[0] == 1 + 10 * r)\n"
+        "d:close()\n"
+        "os.remove(tp.out('gone.txt'))   -- rank 1 removes only its own copy\n"
+        "tp.mpi.barrier()\n"
+        "print('files ok')\n");
+    tp_cmd_result mk = sh("mkdir -p out");
+    tp_cmd_result_free(&mk);
+    put("out/gone.txt", "rank 0 removes this\n");
+    tp_cmd_result r = sh("%M %T run files.lua --quiet --out out");
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    ck_assert_str_eq(r.out, "files ok\n");
+    char *who = slurp("out/who.txt");
+    ck_assert_str_eq(who, "written by rank 0\n");   /* rank 1 never touched the real file */
+    free(who);
+    ck_assert_msg(access(in_dir("out/gone.txt"), F_OK) != 0, "rank 0 removed gone.txt");
+    tp_cmd_result ls = sh("ls out");
+    ck_assert_msg(strstr(ls.out, "d.tpd") && strstr(ls.out, "h.HILLS") && !strstr(ls.out, ".tmp"), "%s", ls.out);
+    tp_cmd_result_free(&ls);
+    tp_cmd_result_free(&r);
+}
+END_TEST
+
 /* ---- Ctrl-C ------------------------------------------------------------------------ */
 
 START_TEST(test_mpi_interrupt_stops_every_rank) {
@@ -370,6 +407,7 @@ Suite *mpi_suite(void) {
     tcase_add_test(tc, test_mpi_resume_with_another_rank_count);
     tcase_add_test(tc, test_mpi_failing_rank_ends_the_job);
     tcase_add_test(tc, test_mpi_collectives);
+    tcase_add_test(tc, test_mpi_files_written_by_rank_0_read_back_everywhere);
     tcase_add_test(tc, test_mpi_interrupt_stops_every_rank);
     suite_add_tcase(s, tc);
     return s;

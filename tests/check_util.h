@@ -35,6 +35,9 @@ void tp_cmd_result_free(tp_cmd_result *r);
 const char *tp_test_src_path(const char *rel);
 /* A fresh scratch directory under $TMPDIR (malloc'ed path). */
 char *tp_test_scratch_dir(const char *tag);
+/* dir/name in one of four rotating static buffers (up to four may be used
+ * in one call). */
+const char *tp_test_join(const char *dir, const char *name);
 /* Write text to path; 0 on success. */
 int tp_test_write_file(const char *path, const char *text);
 /* Read a whole file (malloc'ed, NUL-terminated) or NULL. */

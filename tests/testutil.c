@@ -34,6 +34,14 @@ char *tp_test_scratch_dir(const char *tag) {
     return d ? strdup(d) : NULL;
 }
 
+const char *tp_test_join(const char *dir, const char *name) {
+    static char path[4][4096];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
+    return path[k];
+}
+
 int tp_test_write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;

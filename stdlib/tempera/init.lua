@@ -8,6 +8,28 @@ local util = require "tempera.util"
 local run = require "tempera.run"
 local C, ffi = F.C, F.ffi
 
+-- An MPI rank other than 0 (output muted, man tempera-mpi(7)): the files
+-- the recipe writes go to this process's shadow copies (runtime/fs.c), and
+-- reading a path takes its shadow when this process wrote one, so a recipe
+-- that reads back its own file works on every rank while only rank 0
+-- touches the real outputs.  Lua's own file functions follow the same rule.
+if C.tp_io_muted() ~= 0 and not io._tempera_shadowed then
+  local open, lines, remove, rename = io.open, io.lines, os.remove, os.rename
+  local function rd(p) return type(p) == "string" and ffi.string(C.tp_io_read_path(p)) or p end
+  local function wr(p) return type(p) == "string" and ffi.string(C.tp_io_shadow_path(p)) or p end
+  io.open = function(p, mode, ...)
+    if type(mode) == "string" and mode:find("[wa+]") then return open(wr(p), mode, ...) end
+    return open(rd(p), mode, ...)
+  end
+  io.lines = function(p, ...)
+    if p == nil then return lines() end
+    return lines(rd(p), ...)
+  end
+  os.remove = function(p) return remove(wr(p)) end
+  os.rename = function(a, b) return rename(wr(a), wr(b)) end
+  io._tempera_shadowed = true
+end
+
 local tp = {}
 tp.version = ffi.string(C.tp_version())
 tp.params = require "tempera.params"

@@ -100,6 +100,9 @@ local function finish(file, script, data_path)
   if not M.terminal_kind() then
     return nil, "gnuplot not found: data in " .. data_path .. ", script in " .. gp .. " (install gnuplot: make deps)"
   end
+  -- an MPI rank other than 0 writes nothing (its data and script went
+  -- nowhere): rank 0 draws the same picture
+  if C.tp_io_muted() ~= 0 then return file end
   -- gnuplot draws into a temporary file that is checked whole (a PNG ends
   -- with its IEND chunk, an SVG with </svg>) and renamed over the picture:
   -- a full disk or a killed gnuplot never leaves a torn picture behind
@@ -321,6 +324,7 @@ function M.terminal(o)
     if o.print ~= false then print(msg) end
     return nil, msg
   end
+  if C.tp_io_muted() ~= 0 then return "" end   -- an MPI rank other than 0: rank 0 draws
   local tmp = os.tmpname()
   local f = util.open_write(tmp)
   for k = 1, #x do f:write(num(x[k]), " ", num(o.y[k]), "\n") end
