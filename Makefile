@@ -60,7 +60,7 @@ OBJ       += $(patsubst %.cu,build/%.o,$(CUDA_SRC))
 TP_LIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
 NVCCFLAGS ?= -O2
 TP_NVCCFLAGS := $(CUDA_ARCH) -std=c++17 -Xcompiler -fvisibility=hidden,-Wall,-Wextra \
-	-Werror all-warnings -Iruntime -Ikernels -DTP_HAVE_CUDA -MMD -MP
+	-Werror all-warnings -Iruntime -Ikernels -DTP_HAVE_CUDA -MMD -MP $(if $(filter 1,$(HAVE_NCCL)),-DTP_HAVE_NCCL)
 else
 OBJ += build/kernels/cuda_stub.o
 endif

@@ -32,6 +32,8 @@ MPI_CFLAGS    := $(shell $(PKG_CONFIG) --cflags ompi-c 2>/dev/null)
 MPI_LIBS      := $(shell $(PKG_CONFIG) --libs ompi-c 2>/dev/null)
 HAVE_MPI      ?= $(if $(MPI_LIBS),1,0)
 MPIRUN        ?= $(shell command -v mpirun 2>/dev/null)
+# NCCL beside nvcc (the CUDA toolkit's): GPU gradients summed across ranks
+HAVE_NCCL     ?= $(if $(wildcard $(CUDA_HOME)/include/nccl.h),1,0)
 
 # One summary line per setting, printed once per top-level make.
 ifeq ($(TP_CONFIG_SHOWN),)

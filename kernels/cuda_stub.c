@@ -13,6 +13,25 @@ tp_status tp_cuda_device_name(int dev, char *buf, size_t len) {
     if (buf && len) buf[0] = 0;
     return TP_ERROR(TP_ERR_NO_CUDA, "tempera was built without CUDA (HAVE_CUDA=0)");
 }
+tp_status tp_cuda_select_device(int dev) {
+    (void)dev;
+    return TP_ERROR(TP_ERR_NO_CUDA, "tempera was built without CUDA (HAVE_CUDA=0)");
+}
+
+int32_t tp_nccl_compiled(void) { return 0; }
+tp_status tp_nccl_unique_id(uint8_t *id, int32_t len) {
+    (void)id; (void)len;
+    return TP_ERROR(TP_ERR_NO_CUDA, "tempera was built without CUDA (HAVE_CUDA=0)");
+}
+tp_status tp_nccl_init(const uint8_t *id, int32_t len, int32_t nranks, int32_t rank) {
+    (void)id; (void)len; (void)nranks; (void)rank;
+    return TP_ERROR(TP_ERR_NO_CUDA, "tempera was built without CUDA (HAVE_CUDA=0)");
+}
+tp_status tp_nccl_sum_f32(float *dev, int64_t n) {
+    (void)dev; (void)n;
+    return TP_ERROR(TP_ERR_NO_CUDA, "tempera was built without CUDA (HAVE_CUDA=0)");
+}
+void tp_nccl_free(void) {}
 
 /* ---- tensor, transformer, loss, optim (issue 6) ---------------------------- */
 #include "tensor.h"

@@ -54,6 +54,11 @@ struct tp_net {
 
 static float *slab_at(const tp_net *n, int which) { return n->slab + (int64_t)which * n->np; }
 
+float *tp_net_slab(tp_net *n, int32_t which) {
+    if (!n || which < 0 || which > TP_NET_EMA) return NULL;
+    return slab_at(n, which);
+}
+
 void tp_net_free(tp_net *n) {
     if (!n) return;
     tp_device d = n->dev;

@@ -45,6 +45,9 @@ TP_FFI void tp_net_get_config(const tp_net *net, tp_tf_config *out);
 TP_FFI void tp_net_get_coords(const tp_net *net, float *out);
 /* Copy slab 'which' (TP_NET_*) to/from host memory of n = num_params floats. */
 TP_FFI tp_status tp_net_get(const tp_net *net, int32_t which, float *out, int64_t n);
+/* The slab itself (num_params floats on the net's device: a device pointer
+ * on the CUDA backend), for collectives that work in place (NCCL). */
+TP_FFI float *tp_net_slab(tp_net *net, int32_t which);
 TP_FFI tp_status tp_net_set(tp_net *net, int32_t which, const float *in, int64_t n);
 
 /* Optimiser settings and the number of completed optimiser steps. */

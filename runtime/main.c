@@ -211,6 +211,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "tempera: %s\n", tp_last_error());
         return TP_EXIT_RUN;
     }
+    if (tp_mpi_size() > 1) {
+        /* several ranks on a node with GPUs: each takes its own */
+        const char *lr = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+        int ndev = tp_cuda_device_count();
+        if (lr && ndev > 0 && tp_cuda_select_device(atoi(lr) % ndev) != TP_OK)
+            fprintf(stderr, "tempera: rank %d: %s\n", tp_mpi_rank(), tp_last_error());
+    }
     if (tp_mpi_rank() > 0) {
         tp_io_set_muted(1);
         const char *all = getenv("TEMPERA_MPI_OUTPUT");

@@ -299,8 +299,22 @@ end
 
 -- net:sum_grads(): the gradients summed over the MPI ranks, added in rank
 -- order (every rank gets the same bits); nothing with one process
+local nccl_ready
 function Net:sum_grads()
   if C.tp_mpi_size() == 1 then return end
+  if C.tp_nccl_compiled() ~= 0 and ffi.string(C.tp_net_backend_name(self._p)) == "cuda" then
+    -- on the GPUs: NCCL all-gather and a rank-order sum in place
+    -- (compiled, not yet run on a GPU)
+    if not nccl_ready then
+      local id = ffi.new("uint8_t[128]")
+      if C.tp_mpi_rank() == 0 then util.check(C.tp_nccl_unique_id(id, 128)) end
+      util.check(C.tp_mpi_bcast(id, 128, 0))
+      util.check(C.tp_nccl_init(id, 128, C.tp_mpi_size(), C.tp_mpi_rank()))
+      nccl_ready = true
+    end
+    util.check(C.tp_nccl_sum_f32(C.tp_net_slab(self._p, 1), self.num_params))
+    return
+  end
   self._g = self._g or f32_t(self.num_params)
   util.check(C.tp_net_get(self._p, 1, self._g, self.num_params))
   util.check(C.tp_mpi_sum_f32(self._g, self.num_params))

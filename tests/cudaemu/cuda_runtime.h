@@ -89,6 +89,7 @@ static const int warpSize = 32;   /* (cudaDeviceProp.warpSize is not modelled) *
 
 /* runtime API */
 cudaError_t cudaGetDeviceCount(int *n);
+cudaError_t cudaSetDevice(int dev);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev);
 cudaError_t cudaRuntimeGetVersion(int *v);
 cudaError_t cudaDeviceSynchronize(void);

@@ -315,6 +315,13 @@ cudaError_t cudaGetDeviceCount(int *n) {
     return cudaSuccess;
 }
 
+/* one emulated device: any index below the count is accepted (they share the host) */
+cudaError_t cudaSetDevice(int dev) {
+    int n = 0;
+    cudaGetDeviceCount(&n);
+    return dev >= 0 && dev < n ? cudaSuccess : cudaErrorInvalidValue;
+}
+
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev) {
     if (dev != 0) return cudaErrorInvalidValue;
     memset(p, 0, sizeof *p);
