@@ -511,6 +511,7 @@ function MetaD:run(cycles)
       and string.format("rmse %.3f", self.history[#self.history].rmse) or nil) end
   end
   if p then p:finish() end
+  if self.plumed then self.plumed:flush() end
   local rep = self.bias:out_of_grid_report()
   if rep ~= "" and C.tp_log_quiet() == 0 then io.stderr:write("tempera: ", rep, "\n") end
   return self

@@ -341,6 +341,9 @@ function M.writer(o)
   local w = setmetatable({ bias = o.bias, _b = bh, cv = cv, dim = info.dim, walkers = o.walkers,
     hills_paths = paths(o.hills), colvar_paths = paths(o.colvar), label = o.label,
     set_keys = { "energy_unit", "time_unit" }, set_vals = { o.energy_unit, o.time_unit }, cycles = 0, rows = 0 }, Writer)
+  -- rows still in memory are written when the writer is collected or the
+  -- process ends (a recipe need not call w:flush())
+  w._flush_at_gc = ffi.gc(ffi.new("char[1]"), function() pcall(Writer.flush, w) end)
   if not o.append then
     for _, list in ipairs { w.hills_paths or {}, w.colvar_paths or {} } do
       for _, path in ipairs(list) do
@@ -384,32 +387,29 @@ local function images(info, c, dim)
 end
 
 -- w:cycle(s, B [, logw], time): COLVAR rows (V before the deposit), then one
--- deposit cycle on the bias and its HILLS rows; returns the heights (B)
+-- deposit cycle on the bias and its HILLS rows; returns the heights (B).
+-- Rows are kept in memory and written at least once a second (and every
+-- 256 cycles), at w:flush(), and when the writer is collected or the
+-- process ends: a run with many fast cycles does not open every walker's
+-- files every cycle (a trainer flushes before each checkpoint).
 function Writer:cycle(s, B, logw, time)
   util.check_arg(type(B) == "number" and B >= 1 and B == math.floor(B), "plumed writer: B must be a count >= 1")
   util.check_arg(type(time) == "number" and time == time, "plumed writer: time must be a number")
   local dim, W = self.dim, self.walkers
   local p = dptr(s, "plumed writer: s")
   util.check_count("plumed writer", "s", s, B * dim, 8)
-  local keys, vals = strings(self.set_keys), strings(self.set_vals)
+  self._cp = self._cp or {}
+  self._hp = self._hp or {}
   if self.colvar_paths then
     local V = ffi.new("double[?]", B)
     util.check(C.tp_bias_eval(self._b, V, p, B))
-    local fields = { "time" }
-    for _, n in ipairs(self.cv) do fields[#fields + 1] = n end
-    fields[#fields + 1] = self.label .. ".bias"
-    local nf = #fields
-    for k = 1, W do
-      local rows = math.floor((B - k) / W) + 1   -- walker k-1 holds rows k-1, k-1+W, ...
-      if rows > 0 then
-        local cols, strides = ffi.new("const double *[?]", nf), ffi.new("int32_t[?]", nf)
-        local t = ffi.new("double[1]", time)
-        cols[0], strides[0] = t, 0
-        for d = 0, dim - 1 do cols[1 + d], strides[1 + d] = p + (k - 1) * dim + d, W * dim end
-        cols[nf - 1], strides[nf - 1] = V + (k - 1), W
-        util.check(C.tp_plumed_write(self.colvar_paths[k], strings(fields), nf, keys, vals, #self.set_keys, cols,
-          strides, rows, 1))
-      end
+    for i = 0, B - 1 do
+      local k = i % W + 1
+      local rows = self._cp[k] or {}
+      self._cp[k] = rows
+      rows[#rows + 1] = time
+      for d = 0, dim - 1 do rows[#rows + 1] = p[i * dim + d] end
+      rows[#rows + 1] = V[i]
     end
   end
   local h, c = ffi.new("double[?]", B), ffi.new("double[?]", B * dim)
@@ -419,33 +419,73 @@ function Writer:cycle(s, B, logw, time)
   if self.hills_paths then
     local info = ffi.new("tp_bias_info")
     util.check(C.tp_bias_get_info(self._b, info))
-    local sig = ffi.new("double[?]", dim)
-    for k = 0, dim - 1 do sig[k] = info.sigma[k] end
-    local names = strings(self.cv)
-    for k = 1, W do
-      local cen, hts = {}, {}
-      for i = k - 1, B - 1, W do
-        for _, im in ipairs(images(info, c + i * dim, dim)) do
-          for d = 1, dim do cen[#cen + 1] = im[d] end
-          hts[#hts + 1] = h[i]
-        end
-      end
-      local n = #hts
-      if n > 0 then
-        local ca, ha, ta = ffi.new("double[?]", n * dim, cen), ffi.new("double[?]", n, hts), ffi.new("double[?]", n)
-        for i = 0, n - 1 do ta[i] = time end
-        util.check(C.tp_plumed_write_hills(self.hills_paths[k], names, ta, ca, sig, ha, info.bias_factor, dim, n, keys,
-          vals, #self.set_keys, 1))
-        self.rows = self.rows + n
+    -- the rows kept so far share one sigma and bias factor (a schedule may
+    -- change them between cycles): write them first when these change
+    local sig = {}
+    for k = 1, dim do sig[k] = info.sigma[k - 1] end
+    local key = table.concat(sig, " ") .. " " .. tostring(info.bias_factor)
+    if self._hkey and self._hkey ~= key then self:flush() end
+    self._hkey, self._hsig, self._hgamma = key, sig, info.bias_factor
+    for i = 0, B - 1 do
+      local k = i % W + 1
+      local rows = self._hp[k] or { cen = {}, hts = {}, tim = {} }
+      self._hp[k] = rows
+      for _, im in ipairs(images(info, c + i * dim, dim)) do
+        for d = 1, dim do rows.cen[#rows.cen + 1] = im[d] end
+        rows.hts[#rows.hts + 1] = h[i]
+        rows.tim[#rows.tim + 1] = time
+        self.rows = self.rows + 1
       end
     end
   end
+  self._pending = (self._pending or 0) + 1
+  local now = C.tp_clock()
+  self._last = self._last or now
+  if now - self._last >= 1 or self._pending >= 256 then self:flush() end
   return h
+end
+
+-- w:flush(): write the rows kept in memory (every file checked)
+function Writer:flush()
+  local keys, vals = strings(self.set_keys), strings(self.set_vals)
+  local dim = self.dim
+  if self.colvar_paths and self._cp then
+    local fields = { "time" }
+    for _, n in ipairs(self.cv) do fields[#fields + 1] = n end
+    fields[#fields + 1] = self.label .. ".bias"
+    local nf = #fields
+    local names = strings(fields)
+    for k, rows in pairs(self._cp) do
+      local n = #rows / nf
+      if n > 0 then
+        local a = ffi.new("double[?]", #rows, rows)
+        local cols, strides = ffi.new("const double *[?]", nf), ffi.new("int32_t[?]", nf)
+        for f = 0, nf - 1 do cols[f], strides[f] = a + f, nf end
+        util.check(C.tp_plumed_write(self.colvar_paths[k], names, nf, keys, vals, #self.set_keys, cols, strides, n, 1))
+      end
+    end
+    self._cp = {}
+  end
+  if self.hills_paths and self._hp then
+    local names = strings(self.cv)
+    local sig = ffi.new("double[?]", dim, self._hsig or {})
+    for k, rows in pairs(self._hp) do
+      local n = #rows.hts
+      if n > 0 then
+        util.check(C.tp_plumed_write_hills(self.hills_paths[k], names, ffi.new("double[?]", n, rows.tim),
+          ffi.new("double[?]", n * dim, rows.cen), sig, ffi.new("double[?]", n, rows.hts), self._hgamma, dim, n, keys,
+          vals, #self.set_keys, 1))
+      end
+    end
+    self._hp = {}
+  end
+  self._pending, self._last = 0, C.tp_clock()
 end
 
 -- w:cut(time): drop the rows later than time from every file (a run resumed
 -- from a checkpoint taken then continues its files without repeating rows)
 function Writer:cut(time)
+  self:flush()
   for _, list in ipairs { self.hills_paths or {}, self.colvar_paths or {} } do
     for _, path in ipairs(list) do
       local t = M.read(path)
@@ -482,6 +522,7 @@ end
 function Writer:deposit(s, B)
   util.check_arg(type(B) == "number" and B >= 1, "hills:deposit(s, B): B >= 1")
   local h = self:cycle(s, B, nil, self.cycles + 1)
+  self:flush()   -- a hand-written loop may read the file at once
   self.hills = (self.hills or 0) + B
   return h
 end

@@ -434,6 +434,7 @@ function Trainer:run(steps)
   self.wall_steps = (self.wall_steps or 0) + (self.net:steps() - s0)
   if self.checkpoint_path then self:checkpoint(self.checkpoint_path) end
   if self.logfile then self.logfile:flush() end
+  if self.plumed then self.plumed:flush() end
   return self
 end
 
@@ -461,6 +462,7 @@ function Trainer:checkpoint(path)
     slots.replay = a
   end
   if self.logfile then self.logfile:flush() end   -- first: the log holds every step the checkpoint holds
+  if self.plumed then self.plumed:flush() end     -- and the PLUMED files every hill
   self.net:save(path, slots)
 end
 
@@ -518,6 +520,7 @@ end
 
 function Trainer:close()
   if self.logfile then self.logfile:close(); self.logfile = nil end
+  if self.plumed then self.plumed:flush() end
   if self._lock then   -- the checkpoint path is free for the next run
     local p = self._lock
     self._lock = nil
