@@ -302,6 +302,7 @@ end
 
 local Writer = {}
 Writer.__index = Writer
+local flush_state   -- below: writes a writer's kept rows
 
 -- P.writer{ bias = b, hills = path, colvar = path, cv = { labels }, walkers = W,
 --           time_unit = "sweep", energy_unit = "J", label = "metad", append = false }
@@ -341,9 +342,12 @@ function M.writer(o)
   local w = setmetatable({ bias = o.bias, _b = bh, cv = cv, dim = info.dim, walkers = o.walkers,
     hills_paths = paths(o.hills), colvar_paths = paths(o.colvar), label = o.label,
     set_keys = { "energy_unit", "time_unit" }, set_vals = { o.energy_unit, o.time_unit }, cycles = 0, rows = 0 }, Writer)
-  -- rows still in memory are written when the writer is collected or the
-  -- process ends (a recipe need not call w:flush())
-  w._flush_at_gc = ffi.gc(ffi.new("char[1]"), function() pcall(Writer.flush, w) end)
+  -- the file state and the rows kept in memory; they are written when the
+  -- writer is collected or the process ends (a recipe need not call w:flush())
+  local st = { hills_paths = w.hills_paths, colvar_paths = w.colvar_paths, cv = cv, label = o.label, dim = info.dim,
+    set_keys = w.set_keys, set_vals = w.set_vals, cp = {}, hp = {}, pending = 0, last = C.tp_clock() }
+  w._io = st
+  w._flush_at_gc = ffi.gc(ffi.new("char[1]"), function() pcall(flush_state, st) end)
   if not o.append then
     for _, list in ipairs { w.hills_paths or {}, w.colvar_paths or {} } do
       for _, path in ipairs(list) do
@@ -398,15 +402,14 @@ function Writer:cycle(s, B, logw, time)
   local dim, W = self.dim, self.walkers
   local p = dptr(s, "plumed writer: s")
   util.check_count("plumed writer", "s", s, B * dim, 8)
-  self._cp = self._cp or {}
-  self._hp = self._hp or {}
+  local st = self._io
   if self.colvar_paths then
     local V = ffi.new("double[?]", B)
     util.check(C.tp_bias_eval(self._b, V, p, B))
     for i = 0, B - 1 do
       local k = i % W + 1
-      local rows = self._cp[k] or {}
-      self._cp[k] = rows
+      local rows = st.cp[k] or {}
+      st.cp[k] = rows
       rows[#rows + 1] = time
       for d = 0, dim - 1 do rows[#rows + 1] = p[i * dim + d] end
       rows[#rows + 1] = V[i]
@@ -424,12 +427,12 @@ function Writer:cycle(s, B, logw, time)
     local sig = {}
     for k = 1, dim do sig[k] = info.sigma[k - 1] end
     local key = table.concat(sig, " ") .. " " .. tostring(info.bias_factor)
-    if self._hkey and self._hkey ~= key then self:flush() end
-    self._hkey, self._hsig, self._hgamma = key, sig, info.bias_factor
+    if st.hkey and st.hkey ~= key then flush_state(st) end
+    st.hkey, st.hsig, st.hgamma = key, sig, info.bias_factor
     for i = 0, B - 1 do
       local k = i % W + 1
-      local rows = self._hp[k] or { cen = {}, hts = {}, tim = {} }
-      self._hp[k] = rows
+      local rows = st.hp[k] or { cen = {}, hts = {}, tim = {} }
+      st.hp[k] = rows
       for _, im in ipairs(images(info, c + i * dim, dim)) do
         for d = 1, dim do rows.cen[#rows.cen + 1] = im[d] end
         rows.hts[#rows.hts + 1] = h[i]
@@ -438,49 +441,54 @@ function Writer:cycle(s, B, logw, time)
       end
     end
   end
-  self._pending = (self._pending or 0) + 1
-  local now = C.tp_clock()
-  self._last = self._last or now
-  if now - self._last >= 1 or self._pending >= 256 then self:flush() end
+  st.pending = st.pending + 1
+  if C.tp_clock() - st.last >= 1 or st.pending >= 256 then flush_state(st) end
   return h
 end
 
--- w:flush(): write the rows kept in memory (every file checked)
-function Writer:flush()
-  local keys, vals = strings(self.set_keys), strings(self.set_vals)
-  local dim = self.dim
-  if self.colvar_paths and self._cp then
+-- the rows kept in memory, written (every file checked).  st is the
+-- writer's file state (paths, labels, kept rows), apart from the writer so
+-- that its collection can still write them
+flush_state = function(st)
+  local keys, vals = strings(st.set_keys), strings(st.set_vals)
+  local dim = st.dim
+  if st.colvar_paths and st.cp then
     local fields = { "time" }
-    for _, n in ipairs(self.cv) do fields[#fields + 1] = n end
-    fields[#fields + 1] = self.label .. ".bias"
+    for _, n in ipairs(st.cv) do fields[#fields + 1] = n end
+    fields[#fields + 1] = st.label .. ".bias"
     local nf = #fields
     local names = strings(fields)
-    for k, rows in pairs(self._cp) do
+    local cp = st.cp
+    st.cp = {}
+    for k, rows in pairs(cp) do
       local n = #rows / nf
       if n > 0 then
         local a = ffi.new("double[?]", #rows, rows)
         local cols, strides = ffi.new("const double *[?]", nf), ffi.new("int32_t[?]", nf)
         for f = 0, nf - 1 do cols[f], strides[f] = a + f, nf end
-        util.check(C.tp_plumed_write(self.colvar_paths[k], names, nf, keys, vals, #self.set_keys, cols, strides, n, 1))
+        util.check(C.tp_plumed_write(st.colvar_paths[k], names, nf, keys, vals, #st.set_keys, cols, strides, n, 1))
       end
     end
-    self._cp = {}
   end
-  if self.hills_paths and self._hp then
-    local names = strings(self.cv)
-    local sig = ffi.new("double[?]", dim, self._hsig or {})
-    for k, rows in pairs(self._hp) do
+  if st.hills_paths and st.hp then
+    local names = strings(st.cv)
+    local sig = ffi.new("double[?]", dim, st.hsig or {})
+    local hp = st.hp
+    st.hp = {}
+    for k, rows in pairs(hp) do
       local n = #rows.hts
       if n > 0 then
-        util.check(C.tp_plumed_write_hills(self.hills_paths[k], names, ffi.new("double[?]", n, rows.tim),
-          ffi.new("double[?]", n * dim, rows.cen), sig, ffi.new("double[?]", n, rows.hts), self._hgamma, dim, n, keys,
-          vals, #self.set_keys, 1))
+        util.check(C.tp_plumed_write_hills(st.hills_paths[k], names, ffi.new("double[?]", n, rows.tim),
+          ffi.new("double[?]", n * dim, rows.cen), sig, ffi.new("double[?]", n, rows.hts), st.hgamma, dim, n, keys,
+          vals, #st.set_keys, 1))
       end
     end
-    self._hp = {}
   end
-  self._pending, self._last = 0, C.tp_clock()
+  st.pending, st.last = 0, C.tp_clock()
 end
+
+-- w:flush(): write the rows kept in memory (every file checked)
+function Writer:flush() flush_state(self._io) end
 
 -- w:cut(time): drop the rows later than time from every file (a run resumed
 -- from a checkpoint taken then continues its files without repeating rows)

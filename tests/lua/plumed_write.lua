@@ -115,6 +115,18 @@ for _ = 1, 4 do rec:deposit(s, 3) end
 assert(rec.hills == 12 and b5:info().ncycles == 4)
 check_sum({ "loop.HILLS" }, b5, "tp.plumed.hills")
 
+-- ---- rows kept in memory: written at flush, and when the writer is collected --------
+local bg = bias()
+local wg = P.writer{ bias = bg, hills = "gc.HILLS", colvar = "gc.COLVAR", cv = { "m" } }
+for t = 1, 4 do wg:cycle(ffi.new("double[2]", -0.2, 0.3), 2, nil, t) end
+local t0 = P.read("gc.HILLS")
+assert(t0 == nil or t0.rows == 0, "rows are kept in memory until a flush")
+wg = nil
+collectgarbage(); collectgarbage()
+assert(P.read("gc.HILLS").rows >= 8 and P.read("gc.COLVAR").rows == 8, "a collected writer writes what it kept")
+check_sum({ "gc.HILLS" }, bg, "collected writer")
+os.remove("gc.HILLS"); os.remove("gc.COLVAR")
+
 -- ---- refused -------------------------------------------------------------------------
 local bd = tp.bias.grid{ cv = m, points = 33, kernel = "delta", height = 0.5, bias_factor = 8, beta = beta }
 local ok, err = pcall(tp.mc.metad, { model = model, cv = m, bias = bd, beta = beta, chains = 2, cycles = 1,
