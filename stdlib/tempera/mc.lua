@@ -436,7 +436,7 @@ function M.metad(o)
   local ch = M.chains{ model = o.model, chains = count, first = first, seed = o.seed, start = o.start,
     lua = o.cv.c == nil }
   local self = setmetatable({ chains = ch, bias = o.bias, cv = o.cv, beta = o.beta, model = o.model,
-    history = {}, cycle = 0, sweeps = 0, opts = o, B = o.chains, ranks = mpi.size(), first = first }, MetaD)
+    history = {}, cycle = 0, sweeps = 0, opts = o, B = o.chains, ranks = mpi.size() }, MetaD)
   if o.hills or o.colvar then
     -- PLUMED's multiple walkers: every chain is a walker with its own files;
     -- time counts the sweeps each walker has made
@@ -549,15 +549,10 @@ function MetaD:frozen(o)
     -- every rank's (sample, chain) blocks into (sample, global chain) order
     local mpi = require "tempera.mpi"
     local T, Bt = o.samples, self.B
-    -- rank r holds T * count_r rows, (sample, its chain) order
+    -- rank r holds its count_r chains' T samples, (sample, its chain) order:
+    -- count_r rows of T * w values, gathered rank after rank
     local function regroup(a, w)
-      local counts = ffi.new("int64_t[?]", self.ranks)
-      for r = 0, self.ranks - 1 do
-        local _, count = mpi.split(Bt, r, self.ranks)
-        counts[r] = T * count * w
-      end
-      local all = new_f64(T * Bt * w)
-      util.check(C.tp_mpi_allgatherv_f64(a, counts, all))
+      local all = mpi.gather_rows(a, Bt, T * w)
       local out, at = new_f64(T * Bt * w), 0
       for r = 0, self.ranks - 1 do
         local first, count = mpi.split(Bt, r, self.ranks)

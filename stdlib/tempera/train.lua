@@ -211,9 +211,7 @@ Log.close = Log.flush
 log_open = function(path, resumed_step, header)
   local kept = {}
   if resumed_step then
-    local f = io.open(path, "rb")
-    local text = f and f:read("*a") or ""
-    if f then f:close() end
+    local text = util.read_file(path) or ""
     for line in text:gmatch("([^\n]*)\n") do   -- complete lines only
       local step = line:match("^(%d+) ")
       if line:sub(1, 1) == "#" or line:match("^step ") or (step and tonumber(step) <= resumed_step) then kept[#kept + 1] = line .. "\n" end

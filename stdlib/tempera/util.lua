@@ -278,6 +278,15 @@ function M.open_write(path)
   return setmetatable({ path = path, parts = {} }, Writer)
 end
 
+-- The whole content of path (bytes), or nil when it cannot be opened.
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
 -- Append text to path, every write checked (logs).
 function M.append_file(path, text)
   M.check(C.tp_append_file(path, text, #text))

@@ -13,7 +13,8 @@ local M = {}
 
 local USAGE = "usage: tempera rerun DIR|DUMP [-o NEWDIR]"
 
-local shq = require("tempera.util").shell_quote
+local util = require "tempera.util"
+local shq = util.shell_quote
 
 -- the path of this tempera binary (the rerun uses the same one)
 local function self_exe()
@@ -24,13 +25,7 @@ local function self_exe()
   return n > 0 and ffi.string(buf, n) or "tempera"
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = util.read_file
 
 -- every file under dir, as paths relative to it, sorted
 local function list_files(dir)
@@ -154,7 +149,6 @@ function M.main(...)
     io.stderr:write(string.format("tempera rerun: warning: the run was made by tempera %s, this is %s; " ..
       "bit-identical results are promised for the same version\n", rec.version, version))
   end
-  local util = require "tempera.util"
   util.check(C.tp_mkdir_p(out))
   -- the recipe text goes beside the outputs' directory, not into it
   local recipe = out .. ".recipe.lua"

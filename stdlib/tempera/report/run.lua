@@ -155,17 +155,15 @@ function Report:run_dir(dir)
     for _, name in ipairs(pics) do
       local src, dst = dir .. "/" .. name, self:path(name)
       if src ~= dst then
-        local a = io.open(src, "rb")
-        local bytes = a and a:read("*a")
-        if a then a:close() end
-        local b = bytes and util.open_write(dst)
-        if b then b:write(bytes); b:close() end
-        local dat = src:gsub("%.[%w]+$", "") .. ".dat"
-        local da = io.open(dat, "rb")
-        if da then
-          local t = da:read("*a"); da:close()
-          local db = util.open_write(dst:gsub("%.[%w]+$", "") .. ".dat")
-          if db then db:write(t); db:close() end
+        -- the picture and its data file, when there is one
+        for _, ext in ipairs { "", ".dat" } do
+          local from = ext == "" and src or (src:gsub("%.[%w]+$", "") .. ext)
+          local bytes = util.read_file(from)
+          if bytes then
+            local b = util.open_write(ext == "" and dst or (dst:gsub("%.[%w]+$", "") .. ext))
+            b:write(bytes)
+            b:close()
+          end
         end
       end
       self:figure(dst, name)
